@@ -1,0 +1,109 @@
+/**
+ * The engine boundary: where channel streams, offsets, history, sessions and per-user limits live.
+ * Two implementations pass one contract suite: embedded (memory + bun:sqlite, single node) and
+ * Redis (cluster mode). The engine never touches sockets: it hands committed events to `deliver`,
+ * and the hub fans them out through Bun's native topics.
+ */
+
+/** One event as stored and replayed. `frame` is the event frame text, built once at publish. */
+export interface StoredEvent {
+  channel: string;
+  offset: number;
+  event: string;
+  critical: boolean;
+  coalesce: string | null;
+  /** Publish time, ms since epoch. */
+  ts: number;
+  frame: string;
+}
+
+/** A publish after validation. `dataJson` is the serialized `data` (never re-parsed). */
+export interface PublishItem {
+  channel: string;
+  event: string;
+  dataJson: string;
+  critical: boolean;
+  coalesce?: string;
+  idempotencyKey?: string;
+}
+
+export interface PublishOutcome {
+  channel: string;
+  offset: number;
+  epoch: string;
+  /** True when an idempotency key matched an earlier publish: nothing new was stored. */
+  duplicate: boolean;
+}
+
+/** A channel's generation and the offset of its newest event (0 when empty). */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export interface HistoryPage extends Position {
+  /** Retained events with offset > `after`, oldest first, superseded (coalesced) ones left out. */
+  events: StoredEvent[];
+  /**
+   * Highest offset lost to trimming (0 if none). A reader resuming after `after` missed events
+   * when `after < trimmedThrough`.
+   */
+  trimmedThrough: number;
+}
+
+/** What a session remembers per channel so a new connection can resume it. */
+export interface SessionChannel {
+  epoch: string;
+  /** Offset at subscribe time: with no ack yet, replay starts after it. */
+  from: number;
+  /** Highest acknowledged offset, cumulative (0 = none). */
+  acked: number;
+}
+
+export interface SessionState {
+  user: string;
+  channels: Record<string, SessionChannel>;
+}
+
+/** Called with committed events of one channel, in offset order, ready to fan out locally. */
+export type DeliverFn = (channel: string, events: StoredEvent[]) => void;
+
+/** The store refused or could not take a write: the publish answers 503. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+export interface Engine {
+  readonly kind: "embedded" | "redis";
+  /** Opens storage and subscriptions; call once before anything else. */
+  start(deliver: DeliverFn): Promise<void>;
+  /**
+   * Assigns the next offsets, stores every item as its durability class requires, then delivers.
+   * Resolves once stored (critical: durably, surviving `kill -9`). All-or-nothing: rejects with
+   * `StoreUnavailableError` and stores none when any cannot be stored.
+   */
+  publish(items: PublishItem[]): Promise<PublishOutcome[]>;
+  /** The channel's current epoch and top offset (creating its epoch on first use). */
+  position(channel: string): Promise<Position>;
+  /** Retained events after `after`, oldest first, at most `limit`. */
+  history(channel: string, after: number, limit: number): Promise<HistoryPage>;
+  /** This node has its first local subscriber of `channel` (cluster engines start listening). */
+  watch(channel: string): void;
+  /** This node's last local subscriber of `channel` left. */
+  unwatch(channel: string): void;
+  /** Takes one of `max` connection slots for `user`; false when all are taken. */
+  acquireConnection(user: string, max: number): Promise<boolean>;
+  releaseConnection(user: string): Promise<void>;
+  saveSession(id: string, state: SessionState, ttlMs: number): Promise<void>;
+  loadSession(id: string): Promise<SessionState | null>;
+  deleteSession(id: string): Promise<void>;
+  /** Trims history by count, age and retention; returns how many events were dropped. */
+  trim(now: number): Promise<{ dropped: number }>;
+  /** Readiness probe: resolves when the engine can store, rejects otherwise. */
+  check(): Promise<void>;
+  /** Flushes pending writes and closes. */
+  close(): Promise<void>;
+}
