@@ -107,3 +107,17 @@ export interface Engine {
   /** Flushes pending writes and closes. */
   close(): Promise<void>;
 }
+
+/** Retention and timing every engine takes; values come from `config.delivery`. */
+export interface EngineOptions {
+  /** Non-critical events retained per channel. */
+  historySize: number;
+  /** Age after which non-critical events leave history. */
+  historyTtlMs: number;
+  /** Critical events are kept at least this long. */
+  criticalRetentionMs: number;
+  /** How long an idempotency key answers its first outcome. */
+  idempotencyTtlMs: number;
+  /** The clock (ms since epoch); tests inject their own. */
+  now: () => number;
+}
