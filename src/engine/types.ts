@@ -90,8 +90,15 @@ export interface Engine {
   position(channel: string): Promise<Position>;
   /** Retained events after `after`, oldest first, at most `limit`. */
   history(channel: string, after: number, limit: number): Promise<HistoryPage>;
-  /** This node has its first local subscriber of `channel` (cluster engines start listening). */
-  watch(channel: string): void;
+  /**
+   * This node has its first local subscriber of `channel`. Resolves, once the node is listening,
+   * with offset W: every event of the channel with offset > W will reach `deliver` on this node,
+   * in order, with no gap (cluster engines subscribe, then read the top; deliveries at or below W
+   * are skipped, and a gap seen later is filled from the stream). The hub replays history up to
+   * what was delivered and lets live delivery bring the rest, so a join has no gap and no duplicate.
+   * The embedded engine delivers every publish, so it resolves with the current top.
+   */
+  watch(channel: string): Promise<number>;
   /** This node's last local subscriber of `channel` left. */
   unwatch(channel: string): void;
   /** Takes one of `max` connection slots for `user`; false when all are taken. */
