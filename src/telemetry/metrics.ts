@@ -1,0 +1,226 @@
+/**
+ * Every Courier instrument, created once from one meter and handed around as a typed object.
+ *
+ * Names carry their unit (`_seconds`) because the JS Prometheus exporter adds no unit suffix while
+ * the OTLP → Prometheus path does: with the unit in the name both paths give the same family name
+ * and the dashboards read the same either way. Counters already end in `_total`, so neither path
+ * appends it again.
+ */
+import type { Counter, Histogram, Meter, ObservableGauge } from "@opentelemetry/api";
+
+/**
+ * Histogram boundaries for in-process latencies, in seconds: 100 µs … 10 s, roughly ×2.5 per step.
+ * Fan-out and serialization sit in the sub-millisecond buckets; the tail still has room for a GC pause.
+ */
+export const LATENCY_BUCKETS_S = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+/**
+ * Boundaries for waits on something remote (a client's ack, the agent backend, an HTTP request
+ * that stores durably): 1 ms … 30 s, because rpc budgets and confirmation timeouts reach 15 s.
+ */
+export const REMOTE_BUCKETS_S = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30,
+] as const;
+
+/** Outcome of one upgrade attempt (`courier_connection_attempts_total{result}`). */
+export type ConnectionResult = "accepted" | "unauthorized" | "rate_limited" | "user_limit" | "unavailable" | "forbidden";
+/** Outcome of a buffered event (`courier_buffer_events_total{outcome}`). */
+export type BufferOutcome = "critical_kept" | "noncritical_dropped" | "overflow";
+/** Durability class of a publish. */
+export type PublishClass = "critical" | "normal";
+
+/**
+ * The instruments, by role. Record in aggregate: one `add(n)` per batch, never one call per
+ * delivery (a record costs ~0.3 µs). Durations are in seconds. Attribute objects that never change
+ * can be built once and reused: the SDK hashes them on every call, but allocation is on the caller.
+ *
+ * @example
+ * ```ts
+ * metrics.publishes.add(batch.length, { kind: "job", class: "critical" });
+ * metrics.deliveries.add(subscriberCount * batch.length);
+ * metrics.fanoutLatency.record((performance.now() - acceptedAtMs) / 1000);
+ * ```
+ */
+export interface Metrics {
+  /** Upgrade attempts by outcome, counted once each, refusals included. */
+  readonly connectionAttempts: Counter<{ result: ConnectionResult }>;
+  /** Upgrade request received → `welcome` sent. */
+  readonly connectDuration: Histogram;
+  /** Accepted publishes by channel kind and durability class. */
+  readonly publishes: Counter<{ kind: string; class: PublishClass }>;
+  /** Local subscribers × events, added once per fan-out batch. */
+  readonly deliveries: Counter;
+  /** Publish accepted → `server.publish` called. */
+  readonly fanoutLatency: Histogram;
+  /** Critical events confirmed by a client ack, or given up on. */
+  readonly confirmations: Counter<{ result: "confirmed" | "timed_out" }>;
+  /** Publish → client ack, critical events only. */
+  readonly confirmationTime: Histogram;
+  /** `?session=` resumes that found (hit) or did not find (miss) their session. */
+  readonly sessionResumes: Counter<{ result: "hit" | "miss" }>;
+  /** What the priority buffer did with events under pressure. */
+  readonly bufferEvents: Counter<{ outcome: BufferOutcome }>;
+  /** Connections closed 4409 as slow consumers. */
+  readonly backpressureCloses: Counter;
+  /** Frame serialization time by path (`fast` inline, `slow` guarded for large payloads). */
+  readonly serializerDuration: Histogram<{ path: "fast" | "slow" }>;
+  /** Slow-path serializations that overran their budget. */
+  readonly serializerTimeouts: Counter;
+  /** Agent rpc calls by method and result (`ok`, `error`, `timeout`, `unavailable`, …). */
+  readonly rpcDuration: Histogram<{ method: string; result: string }>;
+  /**
+   * HTTP request duration with OpenTelemetry semantic-convention attributes; Prometheus shows them as
+   * `http_request_method`, `http_route`, `http_response_status_code`. `http.route` is the route
+   * template (`/v1/publish`), never the raw path, so cardinality stays bounded.
+   */
+  readonly httpRequestDuration: Histogram<{
+    "http.request.method": string;
+    "http.route": string;
+    "http.response.status_code": number;
+  }>;
+  /** Client frames refused (`bad_request`, `rate_limited`, `too_large`, …). */
+  readonly framesRejected: Counter<{ reason: string }>;
+  /** WebSocket closes by close code. */
+  readonly closes: Counter<{ code: number }>;
+  /** Events sent by replays (resume, `since`), counted once per replay. */
+  readonly replayedEvents: Counter;
+}
+
+/**
+ * Values the observable gauges read at collection time (every scrape or OTLP export), so the hot path
+ * pays nothing for them. Report every known key each time, zeros included: a key left out
+ * disappears from the exposition rather than reading 0.
+ */
+export interface GaugeSource {
+  /** Open connections per tier, e.g. `{ starter: 10, pro: 2, enterprise: 0 }`. */
+  connectionsByTier(): Record<string, number>;
+  /** Active subscriptions per channel kind. */
+  subscriptionsByKind(): Record<string, number>;
+  /** Breaker state per dependency: 0 closed, 1 half-open, 2 open (see {@link BREAKER_STATE_VALUE}). */
+  breakerStates(): Record<string, number>;
+  /** Readiness: `value` 1 ready, 0 not; `status` names why (`ready`, `draining`, `store_down`, …). */
+  ready(): { status: string; value: number };
+  /** Jobs currently running. */
+  jobsInFlight(): number;
+}
+
+/** `courier_breaker_state` values. */
+export const BREAKER_STATE_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
+
+/**
+ * Prometheus family name of every instrument, as `/metrics` shows it. Histograms appear there as
+ * `<name>_bucket`, `<name>_sum` and `<name>_count`.
+ */
+export const METRIC_NAMES = [
+  "courier_connections",
+  "courier_connection_attempts_total",
+  "courier_connect_duration_seconds",
+  "courier_publishes_total",
+  "courier_deliveries_total",
+  "courier_fanout_latency_seconds",
+  "courier_confirmations_total",
+  "courier_confirmation_seconds",
+  "courier_session_resumes_total",
+  "courier_buffer_events_total",
+  "courier_backpressure_closes_total",
+  "courier_serializer_duration_seconds",
+  "courier_serializer_timeouts_total",
+  "courier_breaker_state",
+  "courier_ready",
+  "courier_rpc_duration_seconds",
+  "http_server_request_duration_seconds",
+  "courier_frames_rejected_total",
+  "courier_closes_total",
+  "courier_subscriptions",
+  "courier_jobs_in_flight",
+  "courier_replayed_events_total",
+] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+/**
+ * Creates every instrument on `meter`. Pass `createNoopMeter()` for instruments that cost nothing.
+ * The returned `observe` adds a gauge source and returns its removal; several sources may each
+ * provide part of {@link GaugeSource} (readiness from one module, breakers from another).
+ */
+export function createMetrics(meter: Meter): { metrics: Metrics; observe(source: Partial<GaugeSource>): () => void } {
+  const latency = (description: string, buckets: readonly number[] = LATENCY_BUCKETS_S) => ({
+    description,
+    unit: "s",
+    advice: { explicitBucketBoundaries: [...buckets] },
+  });
+
+  const metrics: Metrics = {
+    connectionAttempts: meter.createCounter("courier_connection_attempts_total", { description: "WebSocket upgrade attempts by result" }),
+    connectDuration: meter.createHistogram("courier_connect_duration_seconds", latency("Upgrade request to welcome frame")),
+    publishes: meter.createCounter("courier_publishes_total", { description: "Accepted publishes by channel kind and class" }),
+    deliveries: meter.createCounter("courier_deliveries_total", { description: "Events handed to local subscribers (subscribers x events)" }),
+    fanoutLatency: meter.createHistogram("courier_fanout_latency_seconds", latency("Publish accepted to server.publish called")),
+    confirmations: meter.createCounter("courier_confirmations_total", { description: "Critical event confirmations by result" }),
+    confirmationTime: meter.createHistogram("courier_confirmation_seconds", latency("Publish to client ack of critical events", REMOTE_BUCKETS_S)),
+    sessionResumes: meter.createCounter("courier_session_resumes_total", { description: "Session resume attempts by result" }),
+    bufferEvents: meter.createCounter("courier_buffer_events_total", { description: "Priority buffer events by outcome" }),
+    backpressureCloses: meter.createCounter("courier_backpressure_closes_total", { description: "Slow consumers closed 4409" }),
+    serializerDuration: meter.createHistogram("courier_serializer_duration_seconds", latency("Frame serialization time by path")),
+    serializerTimeouts: meter.createCounter("courier_serializer_timeouts_total", { description: "Slow-path serializations over budget" }),
+    rpcDuration: meter.createHistogram("courier_rpc_duration_seconds", latency("Agent rpc duration by method and result", REMOTE_BUCKETS_S)),
+    // The semantic-convention name; telemetry.ts appends `_seconds` for Prometheus like the OTLP path does.
+    httpRequestDuration: meter.createHistogram("http.server.request.duration", latency("Duration of HTTP server requests", REMOTE_BUCKETS_S)),
+    framesRejected: meter.createCounter("courier_frames_rejected_total", { description: "Client frames rejected by reason" }),
+    closes: meter.createCounter("courier_closes_total", { description: "WebSocket closes by code" }),
+    replayedEvents: meter.createCounter("courier_replayed_events_total", { description: "Events sent by replays" }),
+  };
+
+  const gauges = {
+    connections: meter.createObservableGauge("courier_connections", { description: "Open connections by tier" }),
+    subscriptions: meter.createObservableGauge("courier_subscriptions", { description: "Active subscriptions by channel kind" }),
+    breakerState: meter.createObservableGauge("courier_breaker_state", { description: "Circuit breaker state: 0 closed, 1 half-open, 2 open" }),
+    ready: meter.createObservableGauge("courier_ready", { description: "1 when every readiness check passes, else 0" }),
+    jobsInFlight: meter.createObservableGauge("courier_jobs_in_flight", { description: "Jobs currently running" }),
+  };
+
+  const sources = new Set<Partial<GaugeSource>>();
+  // One batch callback reads every source; each read is guarded so a throwing source blanks only
+  // its own gauge, never the others or the scrape.
+  meter.addBatchObservableCallback((result) => {
+    for (const source of sources) {
+      observeRecord(result, gauges.connections, source.connectionsByTier, "tier");
+      observeRecord(result, gauges.subscriptions, source.subscriptionsByKind, "kind");
+      observeRecord(result, gauges.breakerState, source.breakerStates, "dependency");
+      if (source.ready) {
+        const ready = safely(source.ready);
+        if (ready) result.observe(gauges.ready, ready.value, { status: ready.status });
+      }
+      if (source.jobsInFlight) {
+        const jobs = safely(source.jobsInFlight);
+        if (typeof jobs === "number") result.observe(gauges.jobsInFlight, jobs);
+      }
+    }
+  }, Object.values(gauges));
+
+  return {
+    metrics,
+    observe(source) {
+      sources.add(source);
+      return () => void sources.delete(source);
+    },
+  };
+}
+
+type BatchResult = Parameters<Parameters<Meter["addBatchObservableCallback"]>[0]>[0];
+
+function observeRecord(result: BatchResult, gauge: ObservableGauge, read: (() => Record<string, number>) | undefined, label: string) {
+  if (!read) return;
+  const values = safely(read);
+  if (!values) return;
+  for (const [key, value] of Object.entries(values)) result.observe(gauge, value, { [label]: key });
+}
+
+function safely<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
