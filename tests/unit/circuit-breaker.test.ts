@@ -211,7 +211,7 @@ describe("CircuitBreaker", () => {
     expect(breaker.snapshot()).toMatchObject({ name: "breaker", state: "open", remainingCooldownMs: 10_000 });
   });
 
-  test("misuse throws RangeError or TypeError", () => {
+  test("misuse throws RangeError or TypeError", async () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(RangeError);
     expect(() => new CircuitBreaker({ failureThreshold: 1.5 })).toThrow(RangeError);
     expect(() => new CircuitBreaker({ windowMs: 0 })).toThrow(RangeError);
