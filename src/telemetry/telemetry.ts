@@ -49,10 +49,16 @@ export interface Telemetry {
   observe(source: Partial<GaugeSource>): () => void;
   /** The Prometheus text exposition of every instrument (serve it with {@link PROMETHEUS_CONTENT_TYPE}). */
   render(): Promise<string>;
-  /** Pushes pending OTLP data now (no-op without an endpoint). */
+  /**
+   * Pushes pending OTLP data now (no-op without an endpoint). Bounded by the export timeout
+   * (min(interval, 5 s)), retries included; resolves even when the push failed.
+   */
   flush(): Promise<void>;
-  /** Final OTLP push, then stops the readers; instruments become no-ops afterwards. */
-  shutdown(): Promise<void>;
+  /**
+   * Final OTLP push, then stops the readers; instruments become no-ops afterwards. Never rejects;
+   * gives up after `timeoutMs` (default 2 000) so an unreachable collector cannot eat the drain.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -111,11 +117,13 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   if (options.otlpEndpoint) {
     const intervalMs = options.otlpIntervalMs ?? 10_000;
     if (!(intervalMs > 0)) throw new RangeError(`otlpIntervalMs must be positive, got ${intervalMs}`);
+    // The SDK refuses an export timeout longer than the interval; the exporter's own budget (retries
+    // included) must match it, or an unreachable collector holds up shutdown for ~8 s.
+    const exportTimeoutMs = Math.min(intervalMs, 5_000);
     otlp = new PeriodicExportingMetricReader({
-      exporter: new OtlpExporter({ url: `${options.otlpEndpoint.replace(/\/+$/, "")}/v1/metrics` }),
+      exporter: new OtlpExporter({ url: `${options.otlpEndpoint.replace(/\/+$/, "")}/v1/metrics`, timeoutMillis: exportTimeoutMs }),
       exportIntervalMillis: intervalMs,
-      // The SDK refuses a timeout longer than the interval.
-      exportTimeoutMillis: Math.min(intervalMs, 30_000),
+      exportTimeoutMillis: exportTimeoutMs,
     });
     readers.push(otlp);
   }
@@ -140,7 +148,11 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     async flush() {
       await otlp?.forceFlush();
     },
-    shutdown: () => provider.shutdown(),
+    async shutdown({ timeoutMs = 2_000 } = {}) {
+      // A final push is worth a moment of the drain budget, not the exit code: an unreachable
+      // collector must neither hold the process past its drain nor make it fail.
+      await provider.shutdown({ timeoutMillis: timeoutMs }).catch(() => {});
+    },
   };
 }
 

@@ -116,6 +116,7 @@ describe("createLogger", () => {
     });
     expect(() => log.info("x")).not.toThrow();
   });
+
   test("fields that throw when read keep the event and say so", () => {
     const lines: string[] = [];
     const log = createLogger({ level: "info", sink: (line) => lines.push(line), now: () => T0 });
