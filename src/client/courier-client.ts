@@ -1,0 +1,677 @@
+/**
+ * The Courier client: one WebSocket with sessions, resume by `since`, dedupe, batched acks,
+ * reconnect with backoff and failover, requests with timeouts, and an HTTP polling fallback.
+ * Zero runtime dependencies: runs in browsers and Bun.
+ */
+import { closeAdvice, type CloseCode } from "../protocol/codes.ts";
+import { AckBatcher } from "./ack-batcher.ts";
+import { backoffDelay, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from "./backoff.ts";
+import { Emitter } from "./emitter.ts";
+import { CourierError } from "./errors.ts";
+import { fetchHistory, httpBaseFromWsUrl } from "./history.ts";
+import { memoryOffsetStore, type OffsetStore } from "./offset-store.ts";
+import { PendingRequests } from "./pending-requests.ts";
+import { Poller, type PollOutcome } from "./poller.ts";
+import { Subscriptions } from "./subscriptions.ts";
+import { globalTimers, systemClock } from "./timers.ts";
+import type {
+  Clock,
+  CourierEvent,
+  EventFrame,
+  EventHandler,
+  FetchLike,
+  Position,
+  Recovery,
+  Status,
+  StatusChange,
+  Timers,
+  TokenSource,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types.ts";
+
+/** Options of `CourierClient`; only `url`/`urls` and `token` are required. */
+export interface CourierClientOptions {
+  /** The WebSocket endpoint, e.g. `wss://rt.example.com/v1/ws`. */
+  url?: string;
+  /** Endpoints tried in turn: the next one after each failed attempt. */
+  urls?: string[];
+  /** A token, or a provider called again after a refused connection and after close 4401. */
+  token: TokenSource;
+  /** A session id persisted from an earlier `client.session`, to resume it. */
+  session?: string;
+  /** Defaults to `globalThis.WebSocket`; none at all means polling only. */
+  WebSocket?: WebSocketConstructor;
+  /** Defaults to `globalThis.fetch`; used by the polling fallback. */
+  fetch?: FetchLike;
+  /** Where positions are kept. Default: in memory. */
+  store?: OffsetStore;
+  /** Reconnect schedule. Default 100 ms, 500 ms, 1 s, then doubling to 5 s, ±5 %. */
+  backoff?: BackoffOptions;
+  /** Ack batching interval. Default `100`. */
+  ackIntervalMs?: number;
+  /** Consecutive failed attempts before polling starts. Default `3`. */
+  pollAfterFailures?: number;
+  /** First polling interval, doubling while down. Default `2000`. */
+  pollIntervalMs?: number;
+  /** Polling interval cap. Default `60000`. */
+  maxPollIntervalMs?: number;
+  /** `limit` of each history request. Default `100`. */
+  pollLimit?: number;
+  /** Where `/v1/history` lives. Default: derived from the current WebSocket URL. */
+  httpBase?: string;
+  /** How long an attempt may take to get its `welcome`. Default `10000`. */
+  connectTimeoutMs?: number;
+  /** Default timeout of `subscribe`, `rpc` and `ping` requests. Default `15000`. */
+  requestTimeoutMs?: number;
+  timers?: Timers;
+  clock?: Clock;
+  /** Random source in [0, 1] for jitter. Default `Math.random`. */
+  random?: () => number;
+  /** Shorthand for `on("status", fn)`. */
+  onStatus?: (change: StatusChange) => void;
+  /** Shorthand for `on("recovery", fn)`. */
+  onRecovery?: (recovery: Recovery) => void;
+}
+
+/** Events of `client.on()`. */
+export interface ClientEvents {
+  status: StatusChange;
+  event: CourierEvent;
+  error: Error;
+  recovery: Recovery;
+}
+
+/** Options of `subscribe()`. */
+export interface SubscribeOptions {
+  /** Resume from here instead of the store's position. */
+  since?: Position;
+}
+
+/** Options of `rpc()` and `ping()`. */
+export interface RequestOptions {
+  /** Default: the client's `requestTimeoutMs` (15 s). */
+  timeoutMs?: number;
+}
+
+const OPEN = 1;
+
+/**
+ * A Courier connection that keeps itself alive.
+ *
+ * @example
+ * const client = new CourierClient({ url: "wss://rt.example.com/v1/ws", token: () => getToken() });
+ * const off = client.subscribe("user:alice", (e) => render(e.event, e.data));
+ * client.on("recovery", (r) => { if (!r.recovered) refetch(r.channel); });
+ * client.connect();
+ * // later
+ * off();
+ * client.close();
+ */
+export class CourierClient {
+  #urls: string[];
+  #urlIndex = 0;
+  #tokenSource: TokenSource;
+  #token: string | undefined;
+  #session: string | undefined;
+  #WebSocket: WebSocketConstructor | undefined;
+  #fetch: FetchLike | undefined;
+  #httpBase: string | undefined;
+  #backoff: ResolvedBackoff;
+  #pollAfterFailures: number;
+  #pollLimit: number;
+  #connectTimeoutMs: number;
+  #requestTimeoutMs: number;
+  #timers: Timers;
+  #clock: Clock;
+  #random: () => number;
+
+  #emitter: Emitter<ClientEvents>;
+  #subs: Subscriptions;
+  #acks: AckBatcher;
+  #pending: PendingRequests;
+  #poller: Poller;
+
+  #status: StatusChange = { status: "offline", polling: false };
+  #started = false;
+  #closed = false;
+  #socket: WebSocketLike | undefined;
+  #welcomed = false;
+  /** Channels the server holds for this session: a resumed session needs only the difference. */
+  #serverChannels = new Set<string>();
+  #attempt = 0;
+  #failures = 0;
+  #hintMs: number | undefined;
+  #reconnectTimer: unknown = undefined;
+  #connectTimer: unknown = undefined;
+  /** Bumped per attempt and on close: late callbacks of an older attempt are ignored. */
+  #generation = 0;
+
+  /**
+   * Validates options (`TypeError`/`RangeError`); does not connect yet.
+   *
+   * @example
+   * new CourierClient({ urls: ["wss://a.example.com/v1/ws", "wss://b.example.com/v1/ws"], token: "eyJ…" });
+   */
+  constructor(options: CourierClientOptions) {
+    const urls = options.urls ?? (options.url === undefined ? [] : [options.url]);
+    if (urls.length === 0) throw new TypeError("Cannot create CourierClient: url or urls is required");
+    for (const url of urls) new URL(url); // throws TypeError on a malformed URL
+    if (typeof options.token !== "string" && typeof options.token !== "function") {
+      throw new TypeError("Cannot create CourierClient: token must be a string or a function");
+    }
+    const ackIntervalMs = options.ackIntervalMs ?? 100;
+    if (!(ackIntervalMs > 0)) throw new RangeError("ackIntervalMs must be > 0");
+    const pollAfterFailures = options.pollAfterFailures ?? 3;
+    if (!(pollAfterFailures >= 1)) throw new RangeError("pollAfterFailures must be >= 1");
+    const pollLimit = options.pollLimit ?? 100;
+    if (!(pollLimit >= 1)) throw new RangeError("pollLimit must be >= 1");
+    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    if (!(connectTimeoutMs > 0)) throw new RangeError("connectTimeoutMs must be > 0");
+    const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    if (!(requestTimeoutMs > 0)) throw new RangeError("requestTimeoutMs must be > 0");
+
+    this.#urls = [...urls];
+    this.#tokenSource = options.token;
+    this.#session = options.session;
+    this.#WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    this.#fetch = options.fetch ?? (globalThis.fetch as FetchLike | undefined)?.bind(globalThis);
+    this.#httpBase = options.httpBase?.replace(/\/$/, "");
+    this.#backoff = resolveBackoff(options.backoff);
+    this.#pollAfterFailures = pollAfterFailures;
+    this.#pollLimit = pollLimit;
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#timers = options.timers ?? globalTimers;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+
+    this.#emitter = new Emitter<ClientEvents>((error, type) => {
+      if (type !== "error") this.#emitError(error);
+    });
+    this.#subs = new Subscriptions(options.store ?? memoryOffsetStore());
+    this.#acks = new AckBatcher({
+      intervalMs: ackIntervalMs,
+      timers: this.#timers,
+      send: (channel, offset) => this.#send({ type: "ack", channel, offset }),
+    });
+    this.#pending = new PendingRequests(this.#timers);
+    this.#poller = new Poller({
+      timers: this.#timers,
+      initialIntervalMs: options.pollIntervalMs ?? 2000,
+      maxIntervalMs: options.maxPollIntervalMs ?? 60_000,
+      round: () => this.#pollRound(),
+      onError: (error) => this.#emitError(error),
+    });
+    if (options.onStatus) this.on("status", options.onStatus);
+    if (options.onRecovery) this.on("recovery", options.onRecovery);
+  }
+
+  /** The current state. @example if (client.status === "live") hideBanner(); */
+  get status(): Status {
+    return this.#status.status;
+  }
+
+  /** Whether the HTTP polling fallback is running. @example client.polling; // false while live */
+  get polling(): boolean {
+    return this.#poller.active;
+  }
+
+  /**
+   * The session id of the last `welcome`: persist it to resume after a reload.
+   *
+   * @example
+   * sessionStorage.setItem("courier-session", client.session ?? "");
+   */
+  get session(): string | undefined {
+    return this.#session;
+  }
+
+  /**
+   * Starts connecting (no-op when already started). After an offline close (e.g. 4400) it starts
+   * again; after `close()` it throws `TypeError`.
+   *
+   * @example
+   * client.connect();
+   */
+  connect(): void {
+    if (this.#closed) throw new TypeError("Cannot connect: client closed");
+    if (this.#started) return;
+    this.#started = true;
+    this.#attempt = 0;
+    this.#failures = 0;
+    if (!this.#WebSocket) {
+      if (!this.#fetch) {
+        this.#started = false;
+        this.#setStatus("offline", { reason: "no_transport" });
+        return;
+      }
+      this.#poller.start();
+      this.#setStatus("connecting", { reason: "no_websocket" });
+      return;
+    }
+    this.#open();
+  }
+
+  /**
+   * Closes for good: flushes pending acks, rejects pending requests, stops reconnecting and
+   * polling. Idempotent.
+   *
+   * @example
+   * window.addEventListener("pagehide", () => client.close());
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#acks.flush();
+    this.#closed = true;
+    this.#shutdown(new CourierError("unavailable", "client closed"));
+    this.#setStatus("offline", { reason: "closed" });
+  }
+
+  /**
+   * Listens to `status`, `event` (every delivered event), `error` or `recovery`; returns the
+   * unsubscribe function.
+   *
+   * @example
+   * const off = client.on("status", ({ status, reason }) => console.log(status, reason));
+   * off();
+   */
+  on<K extends keyof ClientEvents>(type: K, fn: (value: ClientEvents[K]) => void): () => void {
+    return this.#emitter.on(type, fn);
+  }
+
+  /**
+   * Tells the client when the server wants to be retried (e.g. an HTTP `Retry-After` the app
+   * saw): the next reconnect waits `ms` instead of the schedule.
+   *
+   * @example
+   * const r = await fetch("/ready"); if (r.status === 503) client.hint(Number(r.headers.get("Retry-After")) * 1000);
+   */
+  hint(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError("hint(ms) needs a finite ms >= 0");
+    this.#hintMs = ms;
+    if (this.#reconnectTimer !== undefined) {
+      this.#timers.clearTimeout(this.#reconnectTimer);
+      this.#scheduleReconnect();
+    }
+  }
+
+  /**
+   * Calls `handler` for each event of `channel`, deduped, in offset order; returns the
+   * unsubscribe function (idempotent; `unsubscribe` goes out when the channel's last handler goes).
+   *
+   * @example
+   * const off = client.subscribe("job:42", (e) => progress(e.data), { since: { epoch: "e1", offset: 10 } });
+   * off();
+   */
+  subscribe(channel: string, handler: EventHandler, options: SubscribeOptions = {}): () => void {
+    if (this.#closed) throw new TypeError("Cannot subscribe: client closed");
+    if (typeof channel !== "string" || channel.length === 0) throw new TypeError("Cannot subscribe: channel must be a non-empty string");
+    if (typeof handler !== "function") throw new TypeError("Cannot subscribe: handler is not a function");
+    const { since } = options;
+    if (since !== undefined && (typeof since.epoch !== "string" || !Number.isSafeInteger(since.offset) || since.offset < 0)) {
+      throw new TypeError("Cannot subscribe: since must be {epoch: string, offset: integer >= 0}");
+    }
+    const { first, registration } = this.#subs.add(channel, handler, since);
+    if (first && this.#welcomed) this.#sendSubscribe(channel);
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      if (!this.#subs.remove(channel, registration)) return;
+      this.#acks.flush(channel);
+      this.#acks.drop(channel);
+      // While down, a channel the session holds stays listed: the resume sends its unsubscribe.
+      if (this.#welcomed && this.#serverChannels.delete(channel)) {
+        this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+      }
+    };
+  }
+
+  /**
+   * Calls `method` on the agent backend; resolves with the result's `data`, rejects with a
+   * `CourierError` (the error frame's code, `timeout`, or `unavailable` when not live or on loss).
+   *
+   * @example
+   * const answer = await client.rpc("agent.ask", { q: "status?" }, { timeoutMs: 5000 });
+   */
+  rpc(method: string, data?: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (this.#closed) throw new TypeError("Cannot call rpc: client closed");
+    if (typeof method !== "string" || method.length === 0) throw new TypeError("Cannot call rpc: method must be a non-empty string");
+    const timeoutMs = this.#timeout(options);
+    return this.#request({ type: "rpc", method, data: data ?? null }, timeoutMs, (frame) => frame.data);
+  }
+
+  /**
+   * An application-level round trip; resolves with the round-trip time in ms.
+   *
+   * @example
+   * const rttMs = await client.ping();
+   */
+  ping(options: RequestOptions = {}): Promise<number> {
+    if (this.#closed) throw new TypeError("Cannot ping: client closed");
+    const timeoutMs = this.#timeout(options);
+    const startedAt = this.#clock.now();
+    return this.#request({ type: "ping" }, timeoutMs, () => this.#clock.now() - startedAt);
+  }
+
+  #timeout(options: RequestOptions): number {
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    if (!(timeoutMs > 0)) throw new RangeError("timeoutMs must be > 0");
+    return timeoutMs;
+  }
+
+  #request<T>(frame: Record<string, unknown>, timeoutMs: number, map: (answer: Record<string, unknown>) => T): Promise<T> {
+    if (!this.#welcomed) return Promise.reject(new CourierError("unavailable", `Cannot send ${String(frame.type)}: not connected`));
+    const { id, promise } = this.#pending.create(timeoutMs, map);
+    if (!this.#send({ ...frame, id })) this.#pending.reject(id, new CourierError("unavailable", `Cannot send ${String(frame.type)}: socket not open`, { requestId: id }));
+    return promise;
+  }
+
+  #sendSubscribe(channel: string): void {
+    const since = this.#subs.position(channel);
+    this.#serverChannels.add(channel);
+    this.#request(since ? { type: "subscribe", channel, since } : { type: "subscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(
+      (error: unknown) => {
+        // Unknown whether the server got it: the next welcome subscribes again.
+        this.#serverChannels.delete(channel);
+        // A loss is retried that way; anything else is the app's to see.
+        if (error instanceof CourierError && error.code === "unavailable") return;
+        const reported = error instanceof CourierError ? new CourierError(error.code, error.message, { requestId: error.requestId, channel }) : error;
+        this.#emitError(reported);
+      },
+    );
+  }
+
+  #send(frame: Record<string, unknown>): boolean {
+    const socket = this.#socket;
+    if (!socket || !this.#welcomed || socket.readyState !== OPEN) return false;
+    try {
+      socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // --- connection lifecycle -------------------------------------------------------------------
+
+  #open(): void {
+    this.#reconnectTimer = undefined;
+    const generation = ++this.#generation;
+    if (this.#status.status !== "connecting") this.#setStatus("connecting", {});
+    let token: string | Promise<string>;
+    try {
+      token = this.#token ?? (typeof this.#tokenSource === "string" ? this.#tokenSource : this.#tokenSource());
+    } catch (error) {
+      this.#emitError(error);
+      this.#attemptFailed({ reason: "token_error" });
+      return;
+    }
+    if (typeof token === "string") {
+      this.#dial(token);
+      return;
+    }
+    Promise.resolve(token).then(
+      (value) => {
+        if (generation === this.#generation && this.#started) this.#dial(value);
+      },
+      (error: unknown) => {
+        if (generation !== this.#generation || !this.#started) return;
+        this.#emitError(error);
+        this.#attemptFailed({ reason: "token_error" });
+      },
+    );
+  }
+
+  #dial(token: string): void {
+    if (typeof token !== "string" || token.length === 0) {
+      this.#emitError(new TypeError("token provider returned no token"));
+      this.#attemptFailed({ reason: "token_error" });
+      return;
+    }
+    this.#token = token;
+    const url = new URL(this.#urls[this.#urlIndex]!);
+    url.searchParams.set("token", token);
+    if (this.#session !== undefined) url.searchParams.set("session", this.#session);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.#WebSocket!(url.toString());
+    } catch (error) {
+      this.#emitError(error);
+      this.#attemptFailed({ reason: "connect_error" });
+      return;
+    }
+    this.#socket = socket;
+    this.#welcomed = false;
+    socket.onmessage = (ev: { data: unknown }) => this.#onMessage(socket, ev.data);
+    socket.onclose = (ev: { code?: number; reason?: string } | undefined) => this.#onLost(socket, ev?.code);
+    // Browsers follow an error with a close (1006); Bun may not: either ends the attempt once.
+    socket.onerror = () => this.#onLost(socket, undefined);
+    this.#connectTimer = this.#timers.setTimeout(() => {
+      this.#connectTimer = undefined;
+      this.#onLost(socket, undefined, "connect_timeout");
+    }, this.#connectTimeoutMs);
+  }
+
+  #onMessage(socket: WebSocketLike, data: unknown): void {
+    if (socket !== this.#socket || typeof data !== "string") return;
+    let frame: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(data);
+      if (typeof parsed !== "object" || parsed === null) return;
+      frame = parsed as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (!this.#welcomed) {
+      if (frame.type === "welcome") this.#onWelcome(frame);
+      else if (frame.type === "error") this.#emitError(new CourierError(frame.code as CourierError["code"], String(frame.message)));
+      return;
+    }
+    switch (frame.type) {
+      case "event":
+        this.#deliver(frame as unknown as EventFrame);
+        return;
+      case "subscribed": {
+        this.#pending.resolve(frame.id, frame);
+        const recovery = this.#subs.reconcile(String(frame.channel), {
+          epoch: String(frame.epoch),
+          offset: Number(frame.offset),
+          recovered: typeof frame.recovered === "boolean" ? frame.recovered : undefined,
+          reason: typeof frame.reason === "string" ? frame.reason : undefined,
+        });
+        if (this.#subs.has(String(frame.channel))) this.#serverChannels.add(String(frame.channel));
+        if (recovery) this.#emitter.emit("recovery", recovery);
+        return;
+      }
+      case "unsubscribed":
+      case "pong":
+      case "result":
+        this.#pending.resolve(frame.id, frame);
+        return;
+      case "error": {
+        const error = new CourierError(frame.code as CourierError["code"], String(frame.message), {
+          requestId: typeof frame.id === "number" || typeof frame.id === "string" ? frame.id : undefined,
+        });
+        if (!this.#pending.reject(frame.id, error)) this.#emitError(error);
+        return;
+      }
+      case "reconnect":
+        if (typeof frame.after === "number" && frame.after >= 0) this.#hintMs = frame.after;
+        return;
+    }
+  }
+
+  #onWelcome(frame: Record<string, unknown>): void {
+    this.#clearConnectTimer();
+    this.#welcomed = true;
+    this.#attempt = 0;
+    this.#failures = 0;
+    this.#hintMs = undefined;
+    if (typeof frame.session === "string") this.#session = frame.session;
+    this.#poller.stop();
+    const local = this.#subs.channels();
+    if (frame.resumed === true) {
+      // The server restored its channels and replays them itself: only the difference goes out.
+      for (const channel of [...this.#serverChannels]) {
+        if (!this.#subs.has(channel)) {
+          this.#serverChannels.delete(channel);
+          this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+        }
+      }
+      for (const channel of local) if (!this.#serverChannels.has(channel)) this.#sendSubscribe(channel);
+    } else {
+      this.#serverChannels.clear();
+      for (const channel of local) this.#sendSubscribe(channel);
+    }
+    this.#acks.flush();
+    this.#setStatus("live", {});
+  }
+
+  #deliver(frame: EventFrame): void {
+    const event = this.#subs.accept(frame);
+    if (!event) return;
+    for (const handler of this.#subs.handlers(event.channel)) {
+      try {
+        handler(event);
+      } catch (error) {
+        this.#emitError(error);
+      }
+    }
+    this.#emitter.emit("event", event);
+    this.#subs.commit(event);
+    this.#acks.note(event.channel, event.offset);
+  }
+
+  #onLost(socket: WebSocketLike, code: number | undefined, reason?: string): void {
+    if (socket !== this.#socket) return;
+    this.#detach(socket);
+    const wasLive = this.#welcomed;
+    this.#welcomed = false;
+    this.#pending.rejectAll(new CourierError("unavailable", "connection lost"));
+    const advice = code === undefined ? undefined : closeAdvice[code as CloseCode];
+    if (advice && !advice.reconnect) {
+      this.#started = false;
+      this.#shutdown(undefined);
+      this.#setStatus("offline", { reason: advice.reason, code });
+      return;
+    }
+    if (advice?.refreshToken) this.#token = undefined;
+    if (wasLive) {
+      this.#setStatus("connecting", { reason: advice?.reason ?? reason ?? "connection_lost", code });
+      this.#scheduleReconnect();
+    } else {
+      this.#attemptFailed({ reason: reason ?? "connect_failed", code });
+    }
+  }
+
+  /** An attempt that got no welcome: maybe a 401 (invisible in browsers), so the token is refreshed. */
+  #attemptFailed(info: { reason: string; code?: number }): void {
+    this.#token = undefined;
+    this.#failures++;
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+    if (this.#failures >= this.#pollAfterFailures && this.#fetch) this.#poller.start();
+    this.#setStatus("connecting", info);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    let delay: number;
+    if (this.#hintMs !== undefined) {
+      // Server hints win over the schedule and do not advance it.
+      delay = this.#hintMs;
+      this.#hintMs = undefined;
+    } else {
+      delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
+    }
+    this.#reconnectTimer = this.#timers.setTimeout(() => this.#open(), delay);
+  }
+
+  #detach(socket: WebSocketLike): void {
+    this.#clearConnectTimer();
+    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    this.#socket = undefined;
+    try {
+      if (socket.readyState <= OPEN) socket.close(1000);
+    } catch {
+      // Already closing.
+    }
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== undefined) this.#timers.clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+  }
+
+  /** Stops everything that runs on its own; `error` rejects pending requests. */
+  #shutdown(error: CourierError | undefined): void {
+    this.#generation++;
+    if (this.#reconnectTimer !== undefined) this.#timers.clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#poller.stop();
+    this.#acks.stop();
+    if (this.#socket) this.#detach(this.#socket);
+    this.#welcomed = false;
+    if (error) this.#pending.rejectAll(error);
+  }
+
+  // --- polling fallback -------------------------------------------------------------------------
+
+  async #pollRound(): Promise<PollOutcome | void> {
+    const fetch = this.#fetch;
+    if (!fetch) return;
+    const generation = this.#poller.generation;
+    const token = this.#token ?? (typeof this.#tokenSource === "string" ? this.#tokenSource : await this.#tokenSource());
+    if (!this.#poller.isCurrent(generation)) return;
+    this.#token = token;
+    const httpBase = this.#httpBase ?? httpBaseFromWsUrl(this.#urls[this.#urlIndex]!);
+    let retryAfterMs: number | undefined;
+    await Promise.all(
+      this.#subs.channels().map(async (channel) => {
+        const result = await fetchHistory({
+          fetch,
+          httpBase,
+          token,
+          channel,
+          since: this.#subs.position(channel),
+          limit: this.#pollLimit,
+          nowMs: this.#clock.now(),
+        });
+        // Once the WebSocket is live again, late answers are dropped: it replays by itself.
+        if (!this.#poller.isCurrent(generation)) return;
+        if (!result.ok) {
+          if (result.status === 401) this.#token = undefined;
+          if (result.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, result.retryAfterMs);
+          this.#emitError(new CourierError(result.status === 401 ? "unauthorized" : "unavailable", `history of ${channel} answered ${result.status}`, { channel }));
+          return;
+        }
+        const { page } = result;
+        const before = this.#subs.position(channel);
+        const reason =
+          before && before.epoch !== page.epoch ? "epoch_changed" : before && page.offset < before.offset ? "offset_ahead" : "history_trimmed";
+        const recovery = this.#subs.reconcile(channel, page.recovered ? { epoch: page.epoch, offset: page.offset } : { epoch: page.epoch, offset: page.offset, recovered: false, reason });
+        if (recovery) this.#emitter.emit("recovery", recovery);
+        for (const event of page.events) if (event && event.channel === channel) this.#deliver(event);
+      }),
+    );
+    return retryAfterMs === undefined ? undefined : { retryAfterMs };
+  }
+
+  // --- observers --------------------------------------------------------------------------------
+
+  #setStatus(status: Status, info: { reason?: string; code?: number }): void {
+    const next: StatusChange = { status, polling: this.#poller.active };
+    if (info.reason !== undefined) next.reason = info.reason;
+    if (info.code !== undefined) next.code = info.code;
+    const prev = this.#status;
+    this.#status = next;
+    if (prev.status !== next.status || prev.reason !== next.reason || prev.code !== next.code || prev.polling !== next.polling) {
+      this.#emitter.emit("status", next);
+    }
+  }
+
+  #emitError(error: unknown): void {
+    this.#emitter.emit("error", error instanceof Error ? error : new Error(String(error)));
+  }
+}

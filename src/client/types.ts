@@ -1,0 +1,89 @@
+/**
+ * The client SDK's public types. Wire frames come from `src/protocol/frames.ts` as types only, so
+ * the SDK stays free of runtime dependencies.
+ */
+import type { EventFrame, ServerFrame, SubscribedFrame, WelcomeFrame } from "../protocol/frames.ts";
+
+export type { EventFrame, ServerFrame, SubscribedFrame, WelcomeFrame };
+
+/** Connection state: `live` only between a `welcome` and the next close. */
+export type Status = "connecting" | "live" | "offline";
+
+/** What `on("status")` and `onStatus` receive. */
+export interface StatusChange {
+  status: Status;
+  /** Why: a close advice reason (`server_restart`, `protocol_errors`…), `closed`, `no_websocket`… */
+  reason?: string;
+  /** The close code that caused the change, when there was one. */
+  code?: number;
+  /** Whether events are being fetched over HTTP while the WebSocket is down. */
+  polling: boolean;
+}
+
+/** Where a channel's stream was last read: the `since` of the next subscribe. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/** An event as handed to channel handlers and `on("event")`. */
+export interface CourierEvent {
+  channel: string;
+  epoch: string | undefined;
+  offset: number;
+  event: string;
+  data: unknown;
+  critical: boolean;
+  ts: number;
+}
+
+/** Whether a (re)subscription resumed without a gap; `recovered: false` means: refetch state. */
+export interface Recovery {
+  channel: string;
+  recovered: boolean;
+  /** `history_trimmed`, `epoch_changed` or `offset_ahead` when not recovered. */
+  reason?: string;
+}
+
+/** A channel handler. */
+export type EventHandler = (event: CourierEvent) => void;
+
+/** A fixed token, or a provider called for the first connection and again after a refusal or 4401. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** Timer functions, injectable for tests; defaults read `globalThis` at call time. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Milliseconds since an arbitrary origin, injectable for tests. */
+export interface Clock {
+  now(): number;
+}
+
+/** The part of the WHATWG WebSocket the client uses (browsers, Bun, Node ≥ 22). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  // `any` keeps the DOM WebSocket assignable: its handlers take MessageEvent/CloseEvent.
+  onopen: ((ev: any) => unknown) | null;
+  onmessage: ((ev: any) => unknown) | null;
+  onclose: ((ev: any) => unknown) | null;
+  onerror: ((ev: any) => unknown) | null;
+}
+
+/** A WebSocket constructor such as `globalThis.WebSocket`. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** The part of the Fetch API response the polling fallback reads. */
+export interface FetchResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** A fetch function such as `globalThis.fetch`. */
+export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<FetchResponseLike>;
