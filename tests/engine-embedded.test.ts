@@ -1,0 +1,238 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEmbeddedEngine, type EmbeddedEngine } from "../src/engine/embedded-engine.ts";
+import { StoreUnavailableError, type EngineOptions, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
+import { engineContract } from "./contract/engine-contract.ts";
+
+const ENGINE_MODULE = join(import.meta.dir, "../src/engine/embedded-engine.ts");
+
+const OPTS: EngineOptions = {
+  historySize: 1000,
+  historyTtlMs: 60 * 60_000,
+  criticalRetentionMs: 24 * 60 * 60_000,
+  idempotencyTtlMs: 5 * 60_000,
+  now: () => 1_800_000_000_000,
+};
+
+const tempDirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "courier-engine-"));
+  tempDirs.push(dir);
+  return dir;
+}
+
+const quiet = () => {};
+
+engineContract("embedded", async (opts) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "courier-contract-"));
+  return {
+    engine: createEmbeddedEngine({ ...opts, dataDir, log: quiet }),
+    cleanup: () => rm(dataDir, { recursive: true, force: true }),
+  };
+});
+
+describe("embedded engine", () => {
+  const engines: EmbeddedEngine[] = [];
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    for (const d of tempDirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  async function started(dataDir: string, extra: Partial<Parameters<typeof createEmbeddedEngine>[0]> = {}) {
+    const calls: { channel: string; events: StoredEvent[] }[] = [];
+    const engine = createEmbeddedEngine({ ...OPTS, dataDir, log: quiet, ...extra });
+    engines.push(engine);
+    await engine.start((channel, events) => calls.push({ channel, events }));
+    return { engine, calls };
+  }
+
+  const item = (channel: string, extra: Partial<PublishItem> = {}): PublishItem => ({
+    channel,
+    event: "step",
+    dataJson: "null",
+    critical: false,
+    ...extra,
+  });
+
+  test("publish before start throws TypeError", () => {
+    const engine = createEmbeddedEngine({ ...OPTS, dataDir: join(tmpdir(), "never-created"), log: quiet });
+    expect(() => engine.publish([item("user:a")])).toThrow(TypeError);
+  });
+
+  test("publishes of one turn are stored in one transaction and delivered once per channel", async () => {
+    const { engine, calls } = await started(await tempDir());
+    const before = engine.stats.commits;
+    const started_ = performance.now();
+    const pending = Array.from({ length: 1000 }, (_, i) => engine.publish([item(i % 2 ? "job:odd" : "job:even")]));
+    const outcomes = (await Promise.all(pending)).flat();
+    const ms = performance.now() - started_;
+    expect(engine.stats.commits - before).toBe(1);
+    expect(engine.stats.events).toBe(1000);
+    expect(calls.map((c) => [c.channel, c.events.length])).toEqual([["job:even", 500], ["job:odd", 500]]);
+    expect(calls[0]!.events.map((e) => e.offset)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(outcomes.at(-1)).toMatchObject({ channel: "job:odd", offset: 500 });
+    console.log(`group commit: 1000 publishes in one turn in ${ms.toFixed(1)} ms`);
+  });
+
+  test("a store that refuses a write rejects the whole batch and rolls the offsets back", async () => {
+    const dataDir = await tempDir();
+    const { engine, calls } = await started(dataDir);
+    const [first] = await engine.publish([item("job:a")]);
+    await engine.publish([item("job:b")]);
+
+    // Another connection holding the write lock makes the batch's transaction fail (SQLITE_BUSY).
+    const locker = new Database(join(dataDir, "courier.db"));
+    locker.run("BEGIN IMMEDIATE");
+    const refused = Promise.all([engine.publish([item("job:a"), item("job:b")]), engine.publish([item("job:a")])]);
+    await expect(refused).rejects.toBeInstanceOf(StoreUnavailableError);
+    await refused.catch(() => {});
+    expect(engine.stats.failures).toBe(1);
+    expect(await engine.position("job:a")).toEqual({ epoch: first!.epoch, offset: 1 });
+    locker.run("ROLLBACK");
+    locker.close();
+
+    const [next] = await engine.publish([item("job:a")]);
+    expect(next).toEqual({ channel: "job:a", offset: 2, epoch: first!.epoch, duplicate: false });
+    expect(calls.map((c) => [c.channel, c.events.map((e) => e.offset)])).toEqual([
+      ["job:a", [1]],
+      ["job:b", [1]],
+      ["job:a", [2]],
+    ]);
+    expect((await engine.history("job:a", 0, 10)).events.map((e) => e.offset)).toEqual([1, 2]);
+  });
+
+  test("history and position exclude events whose batch is not committed yet", async () => {
+    const { engine } = await started(await tempDir());
+    await engine.publish([item("user:a")]);
+    const pending = engine.publish([item("user:a")]);
+    expect(await engine.history("user:a", 0, 10)).toMatchObject({ offset: 1, events: [{ offset: 1 }] });
+    await pending;
+    expect(await engine.position("user:a")).toMatchObject({ offset: 2 });
+  });
+
+  test("close commits the pending batch, and a reopened store keeps epochs, tops, trims and keys", async () => {
+    const dataDir = await tempDir();
+    let now = OPTS.now();
+    const clock = () => now;
+    const first = createEmbeddedEngine({ ...OPTS, historySize: 2, now: clock, dataDir, log: quiet });
+    await first.start(() => {});
+    await first.publish([item("job:a"), item("job:a"), item("job:a", { idempotencyKey: "k1" })]);
+    await first.trim(now);
+    const pending = first.publish([item("job:a")]);
+    await first.close();
+    const [last] = await pending;
+    expect(last!.offset).toBe(4);
+
+    now += 1000;
+    const { engine } = await started(dataDir, { historySize: 2, now: clock });
+    expect(await engine.history("job:a", 0, 10)).toMatchObject({
+      epoch: last!.epoch,
+      offset: 4,
+      trimmedThrough: 1,
+      events: [{ offset: 2 }, { offset: 3 }, { offset: 4 }],
+    });
+    expect(await engine.publish([item("job:a", { idempotencyKey: "k1" })])).toEqual([
+      { channel: "job:a", offset: 3, epoch: last!.epoch, duplicate: true },
+    ]);
+  });
+
+  test("a corrupt store file is moved aside and replaced; channels get new epochs", async () => {
+    const dataDir = await tempDir();
+    const { engine: first } = await started(dataDir);
+    const [old] = await first.publish([item("user:a", { critical: true })]);
+    await first.close();
+    await writeFile(join(dataDir, "courier.db"), "not a database ".repeat(500));
+
+    const logged: [string, string][] = [];
+    const { engine } = await started(dataDir, { log: (level, msg) => logged.push([level, msg]) });
+    expect(logged.map(([level]) => level)).toEqual(["error"]);
+    expect((await readdir(dataDir)).filter((f) => f.startsWith("courier.db.corrupt-")).length).toBeGreaterThan(0);
+    const pos = await engine.position("user:a");
+    expect(pos.offset).toBe(0);
+    expect(pos.epoch).not.toBe(old!.epoch);
+    expect(await engine.check()).toBeUndefined();
+  });
+
+  test("a file that fails quick_check is moved aside too", async () => {
+    const dataDir = await tempDir();
+    const { engine: first } = await started(dataDir);
+    await first.publish(Array.from({ length: 2000 }, () => item("user:a", { dataJson: JSON.stringify("x".repeat(100)) })));
+    await first.close();
+    const file = Bun.file(join(dataDir, "courier.db"));
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    expect(bytes.length).toBeGreaterThan(10 * 4096);
+    bytes.fill(0x5a, 5 * 4096, 6 * 4096);
+    await Bun.write(file, bytes);
+
+    const logged: string[] = [];
+    const { engine } = await started(dataDir, { log: (level) => logged.push(level) });
+    expect(logged).toEqual(["error"]);
+    expect(await engine.position("user:a")).toMatchObject({ offset: 0 });
+  });
+
+  test("check rejects once the engine is closed", async () => {
+    const { engine } = await started(await tempDir());
+    await engine.close();
+    await expect(engine.check()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(engine.publish([item("user:a")])).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  test("every publish answered before kill -9 survives, and offsets continue after it", async () => {
+    const dataDir = await tempDir();
+    const script = join(dataDir, "child.ts");
+    await writeFile(
+      script,
+      `import { createEmbeddedEngine } from ${JSON.stringify(ENGINE_MODULE)};
+const engine = createEmbeddedEngine({
+  historySize: 1000, historyTtlMs: 3_600_000, criticalRetentionMs: 86_400_000, idempotencyTtlMs: 300_000,
+  now: Date.now, dataDir: ${JSON.stringify(join(dataDir, "store"))}, log: () => {},
+});
+await engine.start(() => {});
+for (let n = 1; n <= 100_000; ) {
+  const turn = [];
+  for (let j = 0; j < 10; j++, n++) {
+    turn.push(engine.publish([{ channel: "job:crash", event: "tool_executing", dataJson: String(n), critical: true, idempotencyKey: "k" + n }]));
+  }
+  for (const [o] of await Promise.all(turn)) process.stdout.write(o.offset + " " + o.epoch + "\\n");
+}
+`,
+    );
+    const child = Bun.spawn({ cmd: [process.execPath, script], stdout: "pipe", stderr: "inherit" });
+    const printed: { offset: number; epoch: string }[] = [];
+    try {
+      const decoder = new TextDecoder();
+      let rest = "";
+      const reader = child.stdout.getReader();
+      while (printed.length < 200) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
+        const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+        rest = lines.pop()!;
+        for (const line of lines) {
+          const [offset, epoch] = line.split(" ");
+          printed.push({ offset: Number(offset), epoch: epoch! });
+        }
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
+    expect(await child.exited).not.toBe(0);
+    expect(child.signalCode).toBe("SIGKILL");
+    expect(printed.length).toBeGreaterThanOrEqual(200);
+
+    const { engine } = await started(join(dataDir, "store"), { now: Date.now });
+    const page = await engine.history("job:crash", 0, 1_000_000);
+    const stored = page.events.map((e) => e.offset);
+    expect(stored).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+    expect(printed.map((p) => p.offset)).toEqual(stored.slice(0, printed.length));
+    expect(new Set(printed.map((p) => p.epoch))).toEqual(new Set([page.epoch]));
+
+    const [next] = await engine.publish([item("job:crash")]);
+    expect(next).toEqual({ channel: "job:crash", offset: page.offset + 1, epoch: page.epoch, duplicate: false });
+    const [again] = await engine.publish([item("job:crash", { idempotencyKey: "k1" })]);
+    expect(again).toEqual({ channel: "job:crash", offset: 1, epoch: page.epoch, duplicate: true });
+  });
+});
