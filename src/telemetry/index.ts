@@ -43,7 +43,6 @@ export {
   type TelemetryOptions,
 } from "./telemetry.ts";
 export {
-  BREAKER_STATE_VALUE,
   createMetrics,
   LATENCY_BUCKETS_S,
   METRIC_NAMES,

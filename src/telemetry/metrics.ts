@@ -98,16 +98,13 @@ export interface GaugeSource {
   connectionsByTier(): Record<string, number>;
   /** Active subscriptions per channel kind. */
   subscriptionsByKind(): Record<string, number>;
-  /** Breaker state per dependency: 0 closed, 1 half-open, 2 open (see {@link BREAKER_STATE_VALUE}). */
+  /** Breaker state per dependency: 0 closed, 1 half-open, 2 open (`CIRCUIT_STATE_VALUE` in src/resilience). */
   breakerStates(): Record<string, number>;
   /** Readiness: `value` 1 ready, 0 not; `status` names why (`ready`, `draining`, `store_down`, …). */
   ready(): { status: string; value: number };
   /** Jobs currently running. */
   jobsInFlight(): number;
 }
-
-/** `courier_breaker_state` values. */
-export const BREAKER_STATE_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
 /**
  * Prometheus family name of every instrument, as `/metrics` shows it. Histograms appear there as
