@@ -1,0 +1,23 @@
+/** API and admin keys: compared in constant time, read only from `Authorization: Bearer`. */
+import { timingSafeEqual, createHash } from "node:crypto";
+
+/** The bearer credential of a request, or null. */
+export function bearer(req: Request): string | null {
+  const header = req.headers.get("authorization");
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+/**
+ * Constant-time key comparison. Hashing both sides first makes the comparison length-independent.
+ *
+ * @example
+ * keyMatches(bearer(req), config.auth.apiKey) // boolean
+ */
+export function keyMatches(given: string | null, expected: string | undefined): boolean {
+  if (!given || !expected) return false;
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}

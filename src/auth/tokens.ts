@@ -1,0 +1,135 @@
+/**
+ * User tokens (PROTOCOL.md §3): JWTs verified with `jose`, HS256 with the configured secret or
+ * RS256/ES256 through a cached remote JWKS, with an explicit algorithm list so `alg: none` and
+ * algorithm confusion are refused by the library, not by us.
+ */
+import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import { TIERS, type Tier } from "../protocol/codes.ts";
+
+export interface Principal {
+  user: string;
+  tier: Tier;
+  /** Extra channels the token lets the user join. */
+  channels: ReadonlySet<string>;
+  /** Expiry, seconds since epoch. */
+  exp: number;
+  /** Whether the token named a tier itself (otherwise a tier provider may supply one). */
+  tierFromToken: boolean;
+}
+
+/** Why a token was refused; `reason` is safe to log and to answer with (it never holds the token). */
+export class TokenError extends Error {
+  override name = "TokenError";
+  constructor(
+    readonly reason: "missing" | "malformed" | "expired" | "not_yet_valid" | "bad_signature" | "bad_claims" | "unavailable",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TokenVerifierOptions {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  audience?: string;
+  issuer?: string;
+  clockToleranceS: number;
+  /** Wraps the JWKS fetch (a circuit breaker); defaults to calling it directly. */
+  guardJwks?: <T>(fetch: () => Promise<T>) => Promise<T>;
+}
+
+export type VerifyToken = (token: string | null | undefined) => Promise<Principal>;
+
+/**
+ * Builds the token verifier.
+ *
+ * @example
+ * const verify = createTokenVerifier({ jwtSecret: "…", clockToleranceS: 5 });
+ * const principal = await verify(token); // throws TokenError
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken {
+  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
+  const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 2_000 }) : null;
+  const guard = options.guardJwks ?? ((fetch) => fetch());
+  const common = { audience: options.audience, issuer: options.issuer, clockTolerance: options.clockToleranceS, requiredClaims: ["sub", "exp"] };
+
+  return async (token) => {
+    if (!token) throw new TokenError("missing", "a token is required");
+    if (token.length > 8192 || token.split(".").length !== 3) throw new TokenError("malformed", "the token is not a JWT");
+    let payload: JWTPayload;
+    try {
+      if (jwks && !(secret && headerAlg(token) === "HS256")) {
+        payload = (await guard(() => jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }))).payload;
+      } else if (secret) {
+        payload = (await jwtVerify(token, secret, { ...common, algorithms: ["HS256"] })).payload;
+      } else {
+        throw new TokenError("unavailable", "no token verification is configured");
+      }
+    } catch (error) {
+      throw toTokenError(error);
+    }
+    return principalOf(payload);
+  };
+}
+
+function headerAlg(token: string): string | undefined {
+  try {
+    return (JSON.parse(Buffer.from(token.slice(0, token.indexOf(".")), "base64url").toString()) as { alg?: string }).alg;
+  } catch {
+    return undefined;
+  }
+}
+
+function toTokenError(error: unknown): TokenError {
+  if (error instanceof TokenError) return error;
+  if (error instanceof errors.JWTExpired) return new TokenError("expired", "the token has expired");
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return error.claim === "nbf"
+      ? new TokenError("not_yet_valid", "the token is not valid yet")
+      : new TokenError("bad_claims", `the token's "${error.claim}" claim is invalid`);
+  }
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return new TokenError("unavailable", "the key set could not be fetched");
+  if (error instanceof Error && error.name === "BreakerOpenError") return new TokenError("unavailable", "the key set is unavailable");
+  if (error instanceof errors.JOSEError) return new TokenError("bad_signature", "the token could not be verified");
+  return new TokenError("malformed", "the token could not be read");
+}
+
+function principalOf(payload: JWTPayload): Principal {
+  const sub = payload.sub;
+  if (typeof sub !== "string" || sub.length === 0 || sub.length > 128 || !/^[A-Za-z0-9_\-.@=]+$/.test(sub)) {
+    throw new TokenError("bad_claims", 'the token\'s "sub" claim must be 1–128 of A-Z a-z 0-9 _ - . @ =');
+  }
+  const rawTier = payload.tier;
+  if (rawTier !== undefined && !(TIERS as readonly unknown[]).includes(rawTier)) {
+    throw new TokenError("bad_claims", `the token's "tier" claim must be one of ${TIERS.join(", ")}`);
+  }
+  const rawChannels = payload.channels;
+  if (rawChannels !== undefined && (!Array.isArray(rawChannels) || rawChannels.length > 100 || !rawChannels.every((c) => typeof c === "string"))) {
+    throw new TokenError("bad_claims", 'the token\'s "channels" claim must be an array of at most 100 channel names');
+  }
+  return {
+    user: sub,
+    tier: (rawTier as Tier | undefined) ?? "starter",
+    tierFromToken: rawTier !== undefined,
+    channels: new Set((rawChannels as string[] | undefined) ?? []),
+    exp: payload.exp!,
+  };
+}
+
+/**
+ * Signs an HS256 user token (development tokens, tests, `bun run token`).
+ *
+ * @example
+ * const token = await signToken("secret…", { sub: "alice", tier: "pro" }, 3600);
+ */
+export async function signToken(
+  secret: string,
+  claims: { sub: string; tier?: Tier; channels?: string[]; [claim: string]: unknown },
+  ttlS: number,
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlS)
+    .sign(new TextEncoder().encode(secret));
+}

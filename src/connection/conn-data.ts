@@ -1,0 +1,75 @@
+/** Per-connection state, typed `ws.data`: owned by the connection, read by manager and hub. */
+import type { Principal } from "../auth/tokens.ts";
+import type { SessionState } from "../engine/types.ts";
+
+/** One joined channel. */
+export interface Subscription {
+  epoch: string;
+  /** Offset the subscription started after (since.offset, or the top at subscribe). */
+  from: number;
+  /** Highest acknowledged offset, cumulative. */
+  acked: number;
+  /** When the join completed (ms). */
+  joinedAt: number;
+  /** False while the join is reading history. */
+  ready: boolean;
+}
+
+export interface ConnData {
+  id: number;
+  principal: Principal;
+  sessionId: string;
+  /** Session state to restore in `open` (a resume hit), or null. */
+  resume: SessionState | null;
+  subs: Map<string, Subscription>;
+  upgradeAt: number;
+  openedAt: number;
+  lastSeen: number;
+  lastPingAt: number;
+  /** When a confirmation probe (ping) went out and no pong has come back yet; 0 if none. */
+  probeAt: number;
+  lastProbeOk: number;
+  tokens: number;
+  tokensAt: number;
+  rateStrikes: number;
+  protocolErrors: number;
+  closed: boolean;
+  /** Session changed since it was last saved (acks, joins). */
+  dirty: boolean;
+  /** The per-user slot was handed to the connection that took this session over. */
+  slotTransferred: boolean;
+}
+
+let nextId = 1;
+
+export function newConnData(principal: Principal, sessionId: string, resume: SessionState | null, now: number, burst: number): ConnData {
+  return {
+    id: nextId++,
+    principal,
+    sessionId,
+    resume,
+    subs: new Map(),
+    upgradeAt: now,
+    openedAt: 0,
+    lastSeen: now,
+    lastPingAt: now,
+    probeAt: 0,
+    lastProbeOk: 0,
+    tokens: burst,
+    tokensAt: now,
+    rateStrikes: 0,
+    protocolErrors: 0,
+    closed: false,
+    dirty: false,
+    slotTransferred: false,
+  };
+}
+
+/** The session state to save for `data`. */
+export function sessionStateOf(data: ConnData): SessionState {
+  const channels: SessionState["channels"] = {};
+  for (const [channel, sub] of data.subs) {
+    if (sub.ready) channels[channel] = { epoch: sub.epoch, from: sub.from, acked: sub.acked };
+  }
+  return { user: data.principal.user, channels };
+}

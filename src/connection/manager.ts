@@ -1,0 +1,148 @@
+/**
+ * The connection manager: who is connected, per-node limits, local sessions (for takeover), and
+ * one periodic sweep over all connections for what must not run per message: heartbeats, token
+ * expiry, slow consumers and confirmation probes. The sweep is aggregate work, off the hot path.
+ */
+import type { ServerWebSocket } from "bun";
+import { CloseCode } from "../protocol/codes.ts";
+import type { Tier } from "../protocol/codes.ts";
+import type { ConnData } from "./conn-data.ts";
+
+export interface SweepOptions {
+  heartbeatMs: number;
+  confirmTimeoutMs: number;
+  probeTimeoutMs: number;
+  slowConsumerBytes: number;
+}
+
+export interface SweepHooks {
+  /** Earliest unacknowledged critical event the connection can have received on `channel`. */
+  oldestUnacked(channel: string, after: number): { ts: number; count: number } | null;
+  onClose?(code: CloseCode, data: ConnData, detail?: { unconfirmed?: number }): void;
+  /** Session state changed; persist it (cluster engines). */
+  onDirty?(data: ConnData): void;
+}
+
+export class ConnectionManager {
+  readonly #all = new Set<ServerWebSocket<ConnData>>();
+  readonly #sessions = new Map<string, ServerWebSocket<ConnData>>();
+  readonly #users = new Map<string, number>();
+  /** Upgrades accepted but not yet open, so the node limit holds during a connect storm. */
+  #pending = 0;
+
+  get size(): number {
+    return this.#all.size + this.#pending;
+  }
+
+  get users(): number {
+    return this.#users.size;
+  }
+
+  reserve(): void {
+    this.#pending++;
+  }
+
+  unreserve(): void {
+    if (this.#pending > 0) this.#pending--;
+  }
+
+  add(ws: ServerWebSocket<ConnData>): void {
+    this.unreserve();
+    this.#all.add(ws);
+    this.#sessions.set(ws.data.sessionId, ws);
+    const user = ws.data.principal.user;
+    this.#users.set(user, (this.#users.get(user) ?? 0) + 1);
+  }
+
+  remove(ws: ServerWebSocket<ConnData>): void {
+    if (!this.#all.delete(ws)) return;
+    if (this.#sessions.get(ws.data.sessionId) === ws) this.#sessions.delete(ws.data.sessionId);
+    const user = ws.data.principal.user;
+    const n = (this.#users.get(user) ?? 1) - 1;
+    if (n > 0) this.#users.set(user, n);
+    else this.#users.delete(user);
+  }
+
+  /** The open local connection holding session `id`, if any. */
+  session(id: string): ServerWebSocket<ConnData> | undefined {
+    return this.#sessions.get(id);
+  }
+
+  connections(): IterableIterator<ServerWebSocket<ConnData>> {
+    return this.#all.values();
+  }
+
+  byTier(): Record<Tier, number> {
+    const counts: Record<Tier, number> = { starter: 0, pro: 0, enterprise: 0 };
+    for (const ws of this.#all) counts[ws.data.principal.tier]++;
+    return counts;
+  }
+
+  /**
+   * One pass over every connection. Closes expired-token (4401), silent (4408), slow (4409) and
+   * unconfirming (4408) connections; sends heartbeat and confirmation pings.
+   */
+  sweep(now: number, options: SweepOptions, hooks: SweepHooks): void {
+    for (const ws of this.#all) {
+      const data = ws.data;
+      if (data.closed) continue;
+      if (now >= data.principal.exp * 1000) {
+        close(ws, CloseCode.TokenExpired, "token expired", hooks);
+        continue;
+      }
+      if (now - data.lastSeen > 2 * options.heartbeatMs + 1000) {
+        close(ws, CloseCode.Stale, "no pong in time", hooks);
+        continue;
+      }
+      if (ws.getBufferedAmount() > options.slowConsumerBytes) {
+        close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
+        continue;
+      }
+      if (data.probeAt > 0) {
+        if (now - data.probeAt > options.probeTimeoutMs) {
+          close(ws, CloseCode.Stale, "critical events unconfirmed", hooks, unconfirmed(data, hooks));
+          continue;
+        }
+      } else if (now - data.lastProbeOk > options.confirmTimeoutMs && overdue(data, now, options.confirmTimeoutMs, hooks)) {
+        data.probeAt = now;
+        data.lastPingAt = now;
+        ws.ping();
+      }
+      if (data.probeAt === 0 && now - data.lastSeen > options.heartbeatMs && now - data.lastPingAt > options.heartbeatMs) {
+        data.lastPingAt = now;
+        ws.ping();
+      }
+      if (data.dirty) {
+        data.dirty = false;
+        hooks.onDirty?.(data);
+      }
+    }
+  }
+
+  /** Slow-consumer check alone, run when a publish reports backpressure. */
+  sweepSlow(slowConsumerBytes: number, hooks: SweepHooks): void {
+    for (const ws of this.#all) {
+      if (!ws.data.closed && ws.getBufferedAmount() > slowConsumerBytes) close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
+    }
+  }
+}
+
+function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: SweepHooks): boolean {
+  for (const [channel, sub] of data.subs) {
+    if (!sub.ready) continue;
+    const oldest = hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from));
+    if (oldest && now - Math.max(oldest.ts, sub.joinedAt) > confirmTimeoutMs) return true;
+  }
+  return false;
+}
+
+function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number } {
+  let count = 0;
+  for (const [channel, sub] of data.subs) count += hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from))?.count ?? 0;
+  return { unconfirmed: count };
+}
+
+function close(ws: ServerWebSocket<ConnData>, code: CloseCode, reason: string, hooks: SweepHooks, detail?: { unconfirmed?: number }): void {
+  hooks.onClose?.(code, ws.data, detail);
+  ws.close(code, reason);
+}

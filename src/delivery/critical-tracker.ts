@@ -1,0 +1,80 @@
+/**
+ * Tracks recently delivered critical events per channel so confirmations (acks) can be measured
+ * and overdue ones detected, with no per-subscriber work at publish time: a connection's state is
+ * only its cumulative ack per channel, compared against this list when it acks or when swept.
+ */
+
+interface Entry {
+  offset: number;
+  ts: number;
+}
+
+export interface AckOutcome {
+  /** Critical events newly confirmed by this ack. */
+  confirmed: number;
+  /** Sum of their publish → ack times, ms. */
+  totalMs: number;
+  /** Individual publish → ack times in ms, for the histogram (bounded by the list size). */
+  samplesMs: number[];
+}
+
+export class CriticalTracker {
+  readonly #perChannel: number;
+  readonly #lists = new Map<string, Entry[]>();
+
+  constructor(perChannel = 1024) {
+    this.#perChannel = perChannel;
+  }
+
+  /** Records critical events as delivered. */
+  add(channel: string, offset: number, ts: number): void {
+    let list = this.#lists.get(channel);
+    if (!list) this.#lists.set(channel, (list = []));
+    list.push({ offset, ts });
+    if (list.length > this.#perChannel) list.splice(0, list.length - this.#perChannel);
+  }
+
+  /** Critical events in (from, to] confirmed now. */
+  acked(channel: string, from: number, to: number, now: number): AckOutcome {
+    const outcome: AckOutcome = { confirmed: 0, totalMs: 0, samplesMs: [] };
+    const list = this.#lists.get(channel);
+    if (!list) return outcome;
+    for (const entry of list) {
+      if (entry.offset <= from) continue;
+      if (entry.offset > to) break;
+      const ms = Math.max(0, now - entry.ts);
+      outcome.confirmed++;
+      outcome.totalMs += ms;
+      outcome.samplesMs.push(ms);
+    }
+    return outcome;
+  }
+
+  /**
+   * The earliest publish time of a critical event with offset in (after, upTo], or null.
+   * `upTo` bounds it to what the connection can have received.
+   */
+  oldestUnacked(channel: string, after: number, upTo: number): { ts: number; count: number } | null {
+    const list = this.#lists.get(channel);
+    if (!list) return null;
+    let first: Entry | undefined;
+    let count = 0;
+    for (const entry of list) {
+      if (entry.offset <= after) continue;
+      if (entry.offset > upTo) break;
+      first ??= entry;
+      count++;
+    }
+    return first ? { ts: first.ts, count } : null;
+  }
+
+  /** Drops entries older than `before` (they can no longer be overdue-but-unseen) and empty lists. */
+  prune(before: number): void {
+    for (const [channel, list] of this.#lists) {
+      let i = 0;
+      while (i < list.length && list[i]!.ts < before) i++;
+      if (i > 0) list.splice(0, i);
+      if (list.length === 0) this.#lists.delete(channel);
+    }
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The hub: the one place where stored events meet sockets. Per publish it does a constant amount
+ * of work (the engine stores, then `deliver` calls `server.publish` once per event: Bun's native
+ * topic fan-out writes to every subscriber). Per subscriber it does nothing on that path.
+ *
+ * Joining a channel closes the race between reading history and joining the live topic: the node
+ * watches the channel first (so everything after W reaches `deliver`), reads history, then in one
+ * synchronous step replays history up to what was delivered, adds the buffered tail, and joins
+ * the topic. Anything later arrives live: no gap, no duplicate.
+ */
+import type { Server, ServerWebSocket } from "bun";
+import type { Engine, StoredEvent } from "../engine/types.ts";
+import { NotRecoveredReason } from "../protocol/codes.ts";
+import type { Since, SubscribedFrame, RequestId } from "../protocol/frames.ts";
+import type { ConnData } from "../connection/conn-data.ts";
+import { RecentBuffer } from "./recent-buffer.ts";
+import { CriticalTracker, type AckOutcome } from "./critical-tracker.ts";
+
+export interface HubOptions {
+  engine: Engine;
+  now: () => number;
+  recentPerChannel: number;
+  memoryCapBytes: number;
+  replayLimit: number;
+  /** Called after each fan-out batch: events, local subscribers, publish → fan-out ms of the first. */
+  onFanout?: (channel: string, events: number, subscribers: number, latencyMs: number) => void;
+  /** `server.publish` reported backpressure on some subscriber. */
+  onBackpressure?: () => void;
+  onReplay?: (events: number) => void;
+}
+
+export interface JoinResult {
+  subscribed: SubscribedFrame;
+  /** Offset the subscription starts after, for acks and sessions. */
+  from: number;
+  acked: number;
+}
+
+/** History pages re-read at most this often in one join, should the buffer not cover the tail. */
+const MAX_JOIN_READS = 4;
+
+export class Hub {
+  readonly #engine: Engine;
+  readonly #now: () => number;
+  readonly #replayLimit: number;
+  readonly #buffer: RecentBuffer;
+  readonly #critical = new CriticalTracker();
+  /** Local subscribers (joined or joining) per channel. */
+  readonly #local = new Map<string, number>();
+  /** Highest offset delivered on this node per channel. */
+  readonly #delivered = new Map<string, number>();
+  /** Channels being watched: resolves once delivery is complete above the returned offset. */
+  readonly #watching = new Map<string, Promise<number>>();
+  readonly #options: HubOptions;
+  #server: Server<ConnData> | null = null;
+
+  constructor(options: HubOptions) {
+    this.#options = options;
+    this.#engine = options.engine;
+    this.#now = options.now;
+    this.#replayLimit = options.replayLimit;
+    this.#buffer = new RecentBuffer({ perChannel: options.recentPerChannel, capBytes: options.memoryCapBytes });
+  }
+
+  attach(server: Server<ConnData>): void {
+    this.#server = server;
+  }
+
+  /** The engine's delivery callback: committed events of one channel, in order. */
+  readonly deliver = (channel: string, events: StoredEvent[]): void => {
+    if (events.length === 0) return;
+    this.#buffer.push(channel, events);
+    this.#delivered.set(channel, events[events.length - 1]!.offset);
+    for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
+    const subscribers = this.#local.get(channel) ?? 0;
+    const server = this.#server;
+    if (server && subscribers > 0) {
+      let worst = 1;
+      for (const e of events) worst = Math.min(worst, server.publish(channel, e.frame, false));
+      // -1: queued under backpressure somewhere. Never republish on 0 (BUN-NOTES).
+      if (worst === -1) this.#options.onBackpressure?.();
+    }
+    this.#options.onFanout?.(channel, events.length, subscribers, this.#now() - events[0]!.ts);
+  };
+
+  /**
+   * Joins `ws` to `channel`, replaying after `since` when given. The caller has checked
+   * permissions. Sends `subscribed`, the replay, and leaves the socket on the live topic.
+   * Returns null if the socket closed meanwhile.
+   */
+  async join(ws: ServerWebSocket<ConnData>, channel: string, since: Since | null, id?: RequestId): Promise<JoinResult | null> {
+    this.#retain(channel);
+    let joined = false;
+    try {
+      const watchedFrom = await this.#watch(channel);
+      const top = () => Math.max(this.#delivered.get(channel) ?? 0, watchedFrom);
+      if (!since) {
+        const { epoch } = await this.#engine.position(channel);
+        if (ws.data.closed) return null;
+        const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
+        joined = this.#subscribe(ws, frame, [], id);
+        return { subscribed: frame, from: frame.offset, acked: frame.offset };
+      }
+
+      const page = await this.#engine.history(channel, since.offset, this.#replayLimit);
+      if (ws.data.closed) return null;
+      const frame: SubscribedFrame = { type: "subscribed", channel, epoch: page.epoch, offset: top(), recovered: false };
+      if (page.epoch !== since.epoch || since.offset > Math.max(page.offset, top())) {
+        frame.reason = page.epoch !== since.epoch ? NotRecoveredReason.EpochChanged : NotRecoveredReason.OffsetAhead;
+        joined = this.#subscribe(ws, frame, [], id);
+        return { subscribed: frame, from: frame.offset, acked: frame.offset };
+      }
+
+      let recovered = since.offset >= page.trimmedThrough;
+      let replay = page.events;
+      for (let reads = 1; ; reads++) {
+        const delivered = top();
+        // Live delivery brings everything above `delivered`: history beyond it would duplicate.
+        let end = replay.length;
+        while (end > 0 && replay[end - 1]!.offset > delivered) end--;
+        if (end < replay.length) replay = replay.slice(0, end);
+        const cursor = end > 0 ? replay[end - 1]!.offset : since.offset;
+        if (cursor >= delivered) break;
+        const tail = this.#buffer.after(channel, cursor);
+        if (tail !== null) {
+          for (const e of tail) if (e.offset <= delivered) replay.push(e);
+          break;
+        }
+        // The buffer no longer reaches back to the cursor (a long read under heavy publishing).
+        if (reads >= MAX_JOIN_READS || replay.length >= this.#replayLimit) {
+          recovered = false;
+          break;
+        }
+        const more = await this.#engine.history(channel, cursor, this.#replayLimit - replay.length);
+        if (ws.data.closed) return null;
+        if (more.trimmedThrough > cursor) recovered = false;
+        replay = replay.concat(more.events);
+      }
+      frame.offset = top();
+      frame.recovered = recovered;
+      if (!recovered) frame.reason = NotRecoveredReason.HistoryTrimmed;
+      joined = this.#subscribe(ws, frame, replay, id);
+      if (replay.length > 0) this.#options.onReplay?.(replay.length);
+      return { subscribed: frame, from: since.offset, acked: since.offset };
+    } finally {
+      if (!joined) this.#release(channel);
+    }
+  }
+
+  /** Sends `subscribed` and the replay, then joins the live topic, all in one synchronous step. */
+  #subscribe(ws: ServerWebSocket<ConnData>, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
+    if (id !== undefined) frame.id = id;
+    ws.send(JSON.stringify(frame));
+    for (const e of replay) ws.send(e.frame);
+    ws.subscribe(frame.channel);
+    return true;
+  }
+
+  /** Removes `ws` from `channel`'s live topic. */
+  leave(ws: ServerWebSocket<ConnData>, channel: string): void {
+    if (!ws.data.closed) ws.unsubscribe(channel);
+    this.#release(channel);
+  }
+
+  /** Confirms critical events in (from, to] on `channel`. */
+  acked(channel: string, from: number, to: number): AckOutcome {
+    return this.#critical.acked(channel, from, to, this.#now());
+  }
+
+  /** Earliest unacknowledged critical event a subscriber acked through `after` can have received. */
+  oldestUnacked(channel: string, after: number): { ts: number; count: number } | null {
+    return this.#critical.oldestUnacked(channel, after, this.#delivered.get(channel) ?? 0);
+  }
+
+  /** Highest offset delivered on this node for `channel` (0 if none yet). */
+  deliveredTop(channel: string): number {
+    return this.#delivered.get(channel) ?? 0;
+  }
+
+  /** Periodic housekeeping: forget critical entries older than `before`. */
+  prune(before: number): void {
+    this.#critical.prune(before);
+  }
+
+  bufferStats() {
+    return this.#buffer.stats();
+  }
+
+  /** Local subscriber count per channel kind (`user`, `job`, …). */
+  subscriptionsByKind(): Record<string, number> {
+    const byKind: Record<string, number> = {};
+    for (const [channel, n] of this.#local) {
+      const kind = channel.slice(0, channel.indexOf(":"));
+      byKind[kind] = (byKind[kind] ?? 0) + n;
+    }
+    return byKind;
+  }
+
+  #retain(channel: string): void {
+    this.#local.set(channel, (this.#local.get(channel) ?? 0) + 1);
+  }
+
+  #release(channel: string): void {
+    const n = (this.#local.get(channel) ?? 1) - 1;
+    if (n > 0) {
+      this.#local.set(channel, n);
+      return;
+    }
+    this.#local.delete(channel);
+    if (this.#watching.has(channel)) {
+      this.#watching.delete(channel);
+      this.#engine.unwatch(channel);
+      if (this.#engine.kind !== "embedded") {
+        // Deliveries stop while unwatched: the buffer would no longer be contiguous.
+        this.#buffer.drop(channel);
+        this.#delivered.delete(channel);
+      }
+    }
+  }
+
+  #watch(channel: string): Promise<number> {
+    let watching = this.#watching.get(channel);
+    if (!watching) {
+      watching = this.#engine.watch(channel).then((from) => {
+        if ((this.#delivered.get(channel) ?? 0) < from) this.#delivered.set(channel, from);
+        return from;
+      });
+      watching.catch(() => this.#watching.delete(channel));
+      this.#watching.set(channel, watching);
+    }
+    return watching;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `bun run start`: the only place that builds real clocks, stores and meters. Loads the config
+ * (exit 1 with one line naming the field when it is bad), picks the engine (Redis when
+ * `COURIER_REDIS_URL` is set, else the embedded store), starts the server, drains on SIGTERM.
+ */
+import { ConfigError, loadConfig } from "./config/load.ts";
+import type { Config } from "./config/schema.ts";
+import { createEmbeddedEngine, type Engine } from "./engine/index.ts";
+import { startCourier } from "./server/app.ts";
+import { createLogger, createTelemetry, type Logger } from "./telemetry/index.ts";
+import { createExtensions } from "./domain/index.ts";
+
+async function createEngine(config: Config, log: Logger): Promise<Engine> {
+  const options = {
+    historySize: config.delivery.historySize,
+    historyTtlMs: config.delivery.historyTtlMs,
+    criticalRetentionMs: config.delivery.criticalRetentionMs,
+    idempotencyTtlMs: config.delivery.idempotencyTtlMs,
+    now: Date.now,
+    log: (level: string, msg: string, fields?: object) => log[level === "error" ? "error" : level === "warn" ? "warn" : "info"](msg, fields as Record<string, unknown>),
+  };
+  if (config.cluster.redisUrl) {
+    const { createRedisEngine } = await import("./engine/redis-engine.ts");
+    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId! });
+  }
+  return createEmbeddedEngine({ ...options, dataDir: config.store.dataDir });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const log = createLogger({ level: config.log.level });
+  const telemetry = createTelemetry({
+    enabled: config.telemetry.enabled,
+    nodeId: config.cluster.nodeId!,
+    otlpEndpoint: config.telemetry.otlpEndpoint,
+    otlpIntervalMs: config.telemetry.otlpIntervalMs,
+  });
+  const engine = await createEngine(config, log);
+  const courier = await startCourier({ config, engine, log, telemetry, extensions: createExtensions });
+
+  let draining = false;
+  const drain = async (signal: string) => {
+    if (draining) return;
+    draining = true;
+    log.info("signal", { signal });
+    const deadline = setTimeout(() => {
+      log.error("drain took longer than allowed; exiting", { drainMs: config.server.drainMs });
+      process.exit(1);
+    }, config.server.drainMs);
+    try {
+      await courier.drain();
+      clearTimeout(deadline);
+      process.exit(0);
+    } catch (error) {
+      log.error("drain failed", { error: (error as Error).message });
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void drain("SIGTERM"));
+  process.on("SIGINT", () => void drain("SIGINT"));
+}
+
+await main();

@@ -1,0 +1,54 @@
+/**
+ * `GET /v1/history?channel=&since=&epoch=&limit=` — the polling fallback (PROTOCOL.md §2, §5).
+ * The body is assembled from stored frame texts; no event is parsed or re-serialized.
+ */
+import { bearer } from "../auth/keys.ts";
+import { TokenError } from "../auth/tokens.ts";
+import { mayJoin } from "../connection/permissions.ts";
+import { StoreUnavailableError } from "../engine/types.ts";
+import { parseChannel } from "../protocol/channel.ts";
+import { NotRecoveredReason } from "../protocol/codes.ts";
+import type { Context } from "./context.ts";
+import { HttpError, rawJson } from "./http.ts";
+
+const DEFAULT_LIMIT = 100;
+
+function intParam(url: URL, name: string, fallback: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer from 0 to ${max}`);
+  return n;
+}
+
+export async function historyRoute(ctx: Context, req: Request, url: URL): Promise<Response> {
+  let principal;
+  try {
+    principal = await ctx.verify(bearer(req) ?? url.searchParams.get("token"));
+  } catch (error) {
+    throw new HttpError(401, error instanceof TokenError ? error.message : "invalid token");
+  }
+  const channel = parseChannel(url.searchParams.get("channel"));
+  if (!channel) throw new HttpError(400, "channel is missing or not a valid channel name");
+  if (!(await mayJoin(principal, channel, ctx.jobOwner))) throw new HttpError(403, `not allowed to read ${channel.channel}`);
+  const since = intParam(url, "since", 0, Number.MAX_SAFE_INTEGER);
+  const limit = intParam(url, "limit", DEFAULT_LIMIT, ctx.config.delivery.replayLimit) || DEFAULT_LIMIT;
+  const epoch = url.searchParams.get("epoch");
+
+  let page;
+  try {
+    page = await ctx.engine.history(channel.channel, since, limit);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw new HttpError(503, "history is unavailable", { retryAfterS: ctx.config.server.retryAfterS });
+    throw error;
+  }
+  let reason: string | null = null;
+  if (epoch && epoch !== page.epoch) reason = NotRecoveredReason.EpochChanged;
+  else if (since > page.offset) reason = NotRecoveredReason.OffsetAhead;
+  else if (since < page.trimmedThrough) reason = NotRecoveredReason.HistoryTrimmed;
+  const replay = reason === NotRecoveredReason.EpochChanged || reason === NotRecoveredReason.OffsetAhead ? [] : page.events;
+  const head =
+    `{"channel":${JSON.stringify(channel.channel)},"epoch":${JSON.stringify(page.epoch)},"offset":${page.offset},"recovered":${reason === null}` +
+    (reason ? `,"reason":"${reason}"` : "");
+  return rawJson(`${head},"events":[${replay.map((e) => e.frame).join(",")}]}`);
+}

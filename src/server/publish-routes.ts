@@ -1,0 +1,93 @@
+/**
+ * `POST /v1/publish` and `POST /v1/publish/batch`. Per publish: validate, serialize `data` once,
+ * hand to the engine (offset, store, fan-out), answer once stored as the durability class requires.
+ */
+import { bearer, keyMatches } from "../auth/keys.ts";
+import { StoreUnavailableError, type PublishItem } from "../engine/types.ts";
+import { BatchBodySchema, PublishBodySchema } from "../protocol/publish.ts";
+import { serializeData } from "../protocol/serializer.ts";
+import { exceedsDepth } from "../protocol/json-depth.ts";
+import type { Context } from "./context.ts";
+import { HttpError, httpError, json } from "./http.ts";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** Reads a JSON body within `limit` bytes: 413 past it, 400 when it is not JSON. */
+export async function readJson(req: Request, limit: number, maxDepth: number): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+  const bytes = await req.bytes();
+  if (bytes.byteLength > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+  const text = new TextDecoder().decode(bytes);
+  if (exceedsDepth(text, maxDepth + 2)) throw new HttpError(400, `body nests deeper than ${maxDepth}`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "body is not valid JSON");
+  }
+}
+
+export function requireKey(req: Request, key: string | undefined): void {
+  if (!keyMatches(bearer(req), key)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)");
+}
+
+/** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
+export function toItem(ctx: Context, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {
+  const result = PublishBodySchema.safeParse(body);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => ({ path: (where ? [where, ...i.path] : i.path).join("."), message: i.message }));
+    throw new HttpError(400, `${where ? where + ": " : ""}${issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; ")}`, { extra: { issues } });
+  }
+  const b = result.data;
+  const key = idempotencyKey ?? b.idempotencyKey;
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+  const item: PublishItem = {
+    channel: b.channel,
+    event: b.event,
+    dataJson: serializeData(b.data),
+    critical: b.critical === true || ctx.criticalEvents.has(b.event),
+  };
+  if (b.coalesce !== undefined) item.coalesce = b.coalesce;
+  if (key !== undefined) item.idempotencyKey = key;
+  return item;
+}
+
+async function store(ctx: Context, items: PublishItem[]) {
+  try {
+    return await ctx.publish(items);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      throw new HttpError(503, "the event could not be stored; nothing was published", { retryAfterS: ctx.config.server.retryAfterS });
+    }
+    throw error;
+  }
+}
+
+export async function publishRoute(ctx: Context, req: Request): Promise<Response> {
+  requireKey(req, ctx.config.auth.apiKey);
+  const body = await readJson(req, ctx.config.limits.maxPublishBodyBytes, ctx.config.limits.maxJsonDepth);
+  const item = toItem(ctx, body, req.headers.get("idempotency-key"));
+  const [outcome] = await store(ctx, [item]);
+  return json({ channel: outcome!.channel, offset: outcome!.offset, epoch: outcome!.epoch });
+}
+
+export async function publishBatchRoute(ctx: Context, req: Request): Promise<Response> {
+  requireKey(req, ctx.config.auth.apiKey);
+  const limits = ctx.config.limits;
+  const body = await readJson(req, limits.maxPublishBodyBytes * 4, limits.maxJsonDepth + 2);
+  const batch = BatchBodySchema.safeParse(body);
+  if (!batch.success) return httpError(400, 'body must be {"items":[…]} with 1 or more publish bodies', { extra: { issues: batch.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) } });
+  if (batch.data.items.length > limits.batchMaxItems) return httpError(400, `a batch holds at most ${limits.batchMaxItems} items`);
+  const items = batch.data.items.map((raw, index) => {
+    try {
+      return toItem(ctx, raw, null, `items.${index}`);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        throw new HttpError(400, `item ${index} is invalid: ${error.message}`, { extra: { index, ...error.options.extra } });
+      }
+      throw error;
+    }
+  });
+  const outcomes = await store(ctx, items);
+  return json({ results: outcomes.map((o) => ({ channel: o.channel, offset: o.offset, epoch: o.epoch })) });
+}

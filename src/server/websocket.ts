@@ -1,0 +1,264 @@
+/**
+ * The one WebSocket handler: frames of PROTOCOL.md §4. A bad frame gets an error frame and the
+ * connection stays; only abuse closes it (1003 binary, 4429 too many frames, 4400 repeated errors).
+ */
+import type { ServerWebSocket, WebSocketHandler } from "bun";
+import type { ConnData, Subscription } from "../connection/conn-data.ts";
+import { sessionStateOf } from "../connection/conn-data.ts";
+import { mayJoin } from "../connection/permissions.ts";
+import { take } from "../connection/rate-limit.ts";
+import { StoreUnavailableError } from "../engine/types.ts";
+import { parseChannel } from "../protocol/channel.ts";
+import { CloseCode, ErrorCode } from "../protocol/codes.ts";
+import { ClientFrameSchema, errorFrame, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
+import { exceedsDepth } from "../protocol/json-depth.ts";
+import type { Context } from "./context.ts";
+
+type WS = ServerWebSocket<ConnData>;
+type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
+
+export class RpcError extends Error {
+  override name = "RpcError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
+  const { config } = ctx;
+  const heartbeatS = config.server.heartbeatS;
+  return {
+    data: {} as ConnData,
+    maxPayloadLength: config.limits.maxFrameBytes,
+    // Our sweep pings every heartbeat and closes silent clients with 4408; Bun's own idle close
+    // (1006) is only the backstop.
+    idleTimeout: Math.min(960, 2 * heartbeatS + 4),
+    sendPings: true,
+    perMessageDeflate: false,
+    publishToSelf: false,
+    backpressureLimit: Math.max(16 * 1024 * 1024, config.limits.slowConsumerBytes * 4),
+    closeOnBackpressureLimit: true,
+
+    open(ws) {
+      const data = ws.data;
+      const now = ctx.now();
+      data.openedAt = now;
+      data.lastSeen = now;
+      ctx.manager.add(ws);
+      const welcome: WelcomeFrame = {
+        type: "welcome",
+        session: data.sessionId,
+        resumed: data.resume !== null,
+        user: data.principal.user,
+        heartbeat: heartbeatS,
+        node: config.cluster.nodeId!,
+      };
+      ws.send(JSON.stringify(welcome));
+      ctx.onOpen?.(data, now - data.upgradeAt);
+      const resume = data.resume;
+      data.resume = null;
+      if (resume) {
+        for (const [channel, s] of Object.entries(resume.channels)) {
+          void join(ctx, ws, channel, { offset: s.acked > 0 ? s.acked : s.from, epoch: s.epoch });
+        }
+      }
+    },
+
+    message(ws, message) {
+      const data = ws.data;
+      data.lastSeen = ctx.now();
+      if (typeof message !== "string") {
+        ctx.onReject?.("binary");
+        ws.close(CloseCode.UnsupportedData, "binary frames are not supported");
+        return;
+      }
+      if (!take(data, data.lastSeen, config.limits.framesPerSecond, config.limits.frameBurst)) {
+        ctx.onReject?.("rate_limited");
+        if (++data.rateStrikes > config.limits.rateLimitStrikes) {
+          ws.close(CloseCode.TooManyFrames, "too many frames");
+        } else {
+          ws.send(errorFrame(ErrorCode.RateLimited, "too many frames: slow down"));
+        }
+        return;
+      }
+      const frame = parse(ws, message, ctx);
+      if (frame) dispatch(ctx, ws, frame);
+    },
+
+    pong(ws) {
+      const data = ws.data;
+      data.lastSeen = ctx.now();
+      if (data.probeAt > 0) {
+        data.probeAt = 0;
+        data.lastProbeOk = data.lastSeen;
+      }
+    },
+
+    close(ws, code) {
+      const data = ws.data;
+      data.closed = true;
+      ctx.manager.remove(ws);
+      if (!data.slotTransferred) {
+        if (data.subs.size > 0) {
+          ctx.engine.saveSession(data.sessionId, sessionStateOf(data), config.delivery.resumeWindowMs).catch((error) => {
+            ctx.log.warn("session not saved", { error: (error as Error).message });
+          });
+        }
+        ctx.engine.releaseConnection(data.principal.user).catch(() => {});
+      }
+      for (const [channel, sub] of data.subs) if (sub.ready) ctx.hub.leave(ws, channel);
+      ctx.onClosed?.(data, code);
+    },
+  };
+}
+
+function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
+  if (exceedsDepth(text, ctx.config.limits.maxJsonDepth)) return protocolError(ctx, ws, "frame nests too deeply", undefined, "too_deep");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return protocolError(ctx, ws, "frame is not valid JSON", undefined, "bad_json");
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return protocolError(ctx, ws, "frame must be a JSON object", undefined, "not_object");
+  const rawId = (raw as { id?: unknown }).id;
+  const id = typeof rawId === "string" || typeof rawId === "number" ? rawId : undefined;
+  const result = ClientFrameSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const type = (raw as { type?: unknown }).type;
+  const known = ["subscribe", "unsubscribe", "ack", "ping", "rpc"];
+  if (typeof type !== "string" || !known.includes(type)) {
+    return protocolError(ctx, ws, `unknown frame type ${JSON.stringify(String(type)).slice(0, 40)}`, id, "unknown_type");
+  }
+  const issues = result.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "frame"}: ${i.message}`);
+  return protocolError(ctx, ws, `invalid ${type} frame: ${issues.join("; ")}`, id, "invalid");
+}
+
+function protocolError(ctx: Context, ws: WS, message: string, id: RequestId | undefined, reason: string): null {
+  ctx.onReject?.(reason);
+  if (++ws.data.protocolErrors > ctx.config.limits.protocolErrorStrikes) {
+    ws.close(CloseCode.ProtocolErrors, "too many protocol errors");
+  } else {
+    ws.send(errorFrame(ErrorCode.BadRequest, message, id));
+  }
+  return null;
+}
+
+function dispatch(ctx: Context, ws: WS, frame: ClientFrame): void {
+  switch (frame.type) {
+    case "subscribe":
+      return void subscribe(ctx, ws, frame);
+    case "unsubscribe":
+      return unsubscribe(ctx, ws, frame);
+    case "ack":
+      return ack(ctx, ws, frame);
+    case "ping":
+      ws.send(JSON.stringify(frame.id === undefined ? { type: "pong", ts: ctx.now() } : { type: "pong", id: frame.id, ts: ctx.now() }));
+      return;
+    case "rpc":
+      return void rpc(ctx, ws, frame);
+  }
+}
+
+async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promise<void> {
+  const channel = parseChannel(frame.channel);
+  if (!channel) return void protocolError(ctx, ws, `invalid channel name "${frame.channel.slice(0, 170)}"`, frame.id, "bad_channel");
+  const data = ws.data;
+  if (data.subs.has(channel.channel)) return void ws.send(errorFrame(ErrorCode.BadRequest, `already subscribed to ${channel.channel}`, frame.id));
+  if (data.subs.size >= ctx.config.limits.subscriptionsPerConnection) {
+    ctx.onReject?.("subscriptions_limit");
+    return void ws.send(errorFrame(ErrorCode.LimitExceeded, `at most ${ctx.config.limits.subscriptionsPerConnection} subscriptions per connection`, frame.id));
+  }
+  // Hold the slot while permissions and history are read, so a duplicate subscribe is refused.
+  const placeholder: Subscription = { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false };
+  data.subs.set(channel.channel, placeholder);
+  let allowed = false;
+  try {
+    allowed = await mayJoin(data.principal, channel, ctx.jobOwner);
+  } catch {
+    /* an unreachable owner lookup refuses, below */
+  }
+  if (!allowed) {
+    if (data.subs.get(channel.channel) === placeholder) data.subs.delete(channel.channel);
+    return void send(ws, errorFrame(ErrorCode.Forbidden, `not allowed to join ${channel.channel}`, frame.id));
+  }
+  await join(ctx, ws, channel.channel, frame.since ?? null, frame.id, placeholder);
+}
+
+/** Joins and records the subscription; also used to restore a resumed session. */
+async function join(
+  ctx: Context,
+  ws: WS,
+  channel: string,
+  since: { offset: number; epoch: string } | null,
+  id?: RequestId,
+  placeholder?: Subscription,
+): Promise<void> {
+  const data = ws.data;
+  const slot = placeholder ?? { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false };
+  data.subs.set(channel, slot);
+  try {
+    const result = await ctx.hub.join(ws, channel, since, id);
+    if (!result) return;
+    if (data.subs.get(channel) !== slot) {
+      // Unsubscribed while joining.
+      ctx.hub.leave(ws, channel);
+      return;
+    }
+    Object.assign(slot, { epoch: result.subscribed.epoch, from: result.from, acked: result.acked, joinedAt: ctx.now(), ready: true });
+    data.dirty = true;
+  } catch (error) {
+    if (data.subs.get(channel) === slot) data.subs.delete(channel);
+    const unavailable = error instanceof StoreUnavailableError;
+    if (!unavailable) ctx.log.error("join failed", { channel, error: (error as Error).message });
+    send(ws, errorFrame(unavailable ? ErrorCode.Unavailable : ErrorCode.Internal, unavailable ? "history is unavailable, retry" : "could not subscribe", id));
+  }
+}
+
+function unsubscribe(ctx: Context, ws: WS, frame: Frame<"unsubscribe">): void {
+  const sub = ws.data.subs.get(frame.channel);
+  if (!sub) return void ws.send(errorFrame(ErrorCode.NotFound, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id));
+  ws.data.subs.delete(frame.channel);
+  if (sub.ready) ctx.hub.leave(ws, frame.channel);
+  ws.data.dirty = true;
+  ws.send(JSON.stringify(frame.id === undefined ? { type: "unsubscribed", channel: frame.channel } : { type: "unsubscribed", id: frame.id, channel: frame.channel }));
+}
+
+function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
+  const sub = ws.data.subs.get(frame.channel);
+  if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "ack_unsubscribed");
+  const to = Math.min(frame.offset, ctx.hub.deliveredTop(frame.channel));
+  if (to <= sub.acked) return;
+  const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from), to);
+  sub.acked = to;
+  ws.data.dirty = true;
+  if (outcome.confirmed > 0) {
+    ctx.stats.confirmed += outcome.confirmed;
+    ctx.stats.confirmTotalMs += outcome.totalMs;
+    ctx.onConfirmed?.(outcome.samplesMs);
+  }
+}
+
+async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
+  if (!ctx.rpc) return void ws.send(errorFrame(ErrorCode.NotFound, `unknown method "${frame.method}"`, frame.id));
+  const started = ctx.now();
+  const deadlineMs = ctx.config.agent.rpcTimeoutMs;
+  let result = "ok";
+  try {
+    const data = await ctx.rpc({ user: ws.data.principal.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
+    send(ws, JSON.stringify({ type: "result", id: frame.id, data: data ?? null }));
+  } catch (error) {
+    const code = error instanceof RpcError ? error.code : ErrorCode.Internal;
+    result = code;
+    send(ws, errorFrame(code, error instanceof RpcError ? error.message : "rpc failed", frame.id));
+  } finally {
+    ctx.onRpc?.(frame.method, result, ctx.now() - started);
+  }
+}
+
+function send(ws: WS, text: string): void {
+  if (!ws.data.closed) ws.send(text);
+}
