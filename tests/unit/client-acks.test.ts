@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, jest, test } from "bun:test";
+import { advance, setup } from "./client-fakes.ts";
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+const ev = (channel: string, offset: number) => ({ type: "event", channel, offset, event: "e", data: null, ts: 0 });
+
+function live(options: Parameters<typeof setup>[0] = {}) {
+  const ctx = setup(options);
+  ctx.client.subscribe("user:u1", () => {});
+  ctx.client.subscribe("job:7", () => {});
+  ctx.client.connect();
+  ctx.ws.last().welcome();
+  for (const sub of ctx.ws.last().ofType("subscribe")) {
+    ctx.ws.last().receive({ type: "subscribed", id: sub.id, channel: sub.channel, epoch: "e1", offset: 0 });
+  }
+  return ctx;
+}
+
+describe("ack batching", () => {
+  test("sends one cumulative ack per channel per interval, with the highest offset", () => {
+    const { client, ws } = live();
+    const s = ws.last();
+    for (const offset of [1, 2, 3]) s.receive(ev("user:u1", offset));
+    s.receive(ev("job:7", 1));
+    advance(99);
+    expect(s.ofType("ack")).toEqual([]);
+    advance(1);
+    expect(s.ofType("ack")).toEqual([
+      { type: "ack", channel: "user:u1", offset: 3 },
+      { type: "ack", channel: "job:7", offset: 1 },
+    ]);
+    s.receive(ev("user:u1", 4));
+    s.receive(ev("user:u1", 5));
+    advance(100);
+    expect(s.ofType("ack").slice(2)).toEqual([{ type: "ack", channel: "user:u1", offset: 5 }]);
+    advance(1000);
+    expect(s.ofType("ack")).toHaveLength(3);
+    client.close();
+  });
+
+  test("honours ackIntervalMs", () => {
+    const { client, ws } = live({ ackIntervalMs: 250 });
+    ws.last().receive(ev("user:u1", 1));
+    advance(249);
+    expect(ws.last().ofType("ack")).toEqual([]);
+    advance(1);
+    expect(ws.last().ofType("ack")).toEqual([{ type: "ack", channel: "user:u1", offset: 1 }]);
+    client.close();
+  });
+
+  test("flushes pending acks on close()", () => {
+    const { client, ws } = live();
+    const s = ws.last();
+    s.receive(ev("job:7", 9));
+    client.close();
+    expect(s.ofType("ack")).toEqual([{ type: "ack", channel: "job:7", offset: 9 }]);
+    expect(s.closedWith).toBe(1000);
+  });
+
+  test("keeps acks that could not be sent for the next connection", () => {
+    const { client, ws } = live();
+    ws.last().receive(ev("user:u1", 2));
+    ws.last().serverClose(1006);
+    advance(100);
+    ws.last().welcome({ resumed: true });
+    expect(ws.last().ofType("ack")).toEqual([{ type: "ack", channel: "user:u1", offset: 2 }]);
+    client.close();
+  });
+
+  test("acks a channel's last offset before unsubscribing it", () => {
+    const ctx = setup();
+    const off = ctx.client.subscribe("user:u1", () => {});
+    ctx.client.connect();
+    const s = ctx.ws.last();
+    s.welcome();
+    s.receive({ type: "subscribed", id: s.ofType("subscribe")[0]!.id, channel: "user:u1", epoch: "e1", offset: 0 });
+    s.receive(ev("user:u1", 1));
+    off();
+    expect(s.sent.slice(1).map((f) => f.type)).toEqual(["ack", "unsubscribe"]);
+    advance(200);
+    expect(s.ofType("ack")).toHaveLength(1);
+    ctx.client.close();
+  });
+});
