@@ -33,8 +33,9 @@ export type PublishClass = "critical" | "normal";
 
 /**
  * The instruments, by role. Record in aggregate: one `add(n)` per batch, never one call per
- * delivery (a record costs ~0.3 µs). Durations are in seconds. Attribute objects that never change
- * can be built once and reused: the SDK hashes them on every call, but allocation is on the caller.
+ * delivery. Durations are in seconds. Measured on our 2-core box: ~0.1 µs for a call without
+ * attributes, plus ~0.3 µs per attribute key, because the SDK sorts and JSON-hashes the attributes
+ * on every call (reusing the object saves nothing); with telemetry disabled, ~10 ns.
  *
  * @example
  * ```ts
