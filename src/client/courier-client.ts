@@ -3,7 +3,8 @@
  * reconnect with backoff and failover, requests with timeouts, and an HTTP polling fallback.
  * Zero runtime dependencies: runs in browsers and Bun.
  */
-import { closeAdvice, type CloseCode } from "../protocol/codes.ts";
+import { parseChannel } from "../protocol/channel.ts";
+import { closeAdvice, ErrorCode, type CloseCode } from "../protocol/codes.ts";
 import { AckBatcher } from "./ack-batcher.ts";
 import { backoffDelay, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
@@ -139,6 +140,13 @@ export class CourierClient {
   #welcomed = false;
   /** Channels the server holds for this session: a resumed session needs only the difference. */
   #serverChannels = new Set<string>();
+  /**
+   * Channels confirmed by a `subscribed` on the current connection. Only these may be acked: the
+   * server counts an ack for a channel it has not joined yet as a protocol error.
+   */
+  #ready = new Set<string>();
+  /** Subscribe retries after a transient refusal (`unavailable`, `timeout`…), per channel. */
+  #retries = new Map<string, { count: number; timer: unknown }>();
   #attempt = 0;
   #failures = 0;
   #hintMs: number | undefined;
@@ -193,7 +201,7 @@ export class CourierClient {
     this.#acks = new AckBatcher({
       intervalMs: ackIntervalMs,
       timers: this.#timers,
-      send: (channel, offset) => this.#send({ type: "ack", channel, offset }),
+      send: (channel, offset) => this.#ready.has(channel) && this.#send({ type: "ack", channel, offset }),
     });
     this.#pending = new PendingRequests(this.#timers);
     this.#poller = new Poller({
@@ -306,7 +314,7 @@ export class CourierClient {
    */
   subscribe(channel: string, handler: EventHandler, options: SubscribeOptions = {}): () => void {
     if (this.#closed) throw new TypeError("Cannot subscribe: client closed");
-    if (typeof channel !== "string" || channel.length === 0) throw new TypeError("Cannot subscribe: channel must be a non-empty string");
+    if (!parseChannel(channel)) throw new TypeError(`Cannot subscribe: invalid channel name ${JSON.stringify(channel)}`);
     if (typeof handler !== "function") throw new TypeError("Cannot subscribe: handler is not a function");
     const { since } = options;
     if (since !== undefined && (typeof since.epoch !== "string" || !Number.isSafeInteger(since.offset) || since.offset < 0)) {
@@ -321,6 +329,8 @@ export class CourierClient {
       if (!this.#subs.remove(channel, registration)) return;
       this.#acks.flush(channel);
       this.#acks.drop(channel);
+      this.#ready.delete(channel);
+      this.#cancelRetry(channel);
       // While down, a channel the session holds stays listed: the resume sends its unsubscribe.
       if (this.#welcomed && this.#serverChannels.delete(channel)) {
         this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
@@ -370,17 +380,45 @@ export class CourierClient {
 
   #sendSubscribe(channel: string): void {
     const since = this.#subs.position(channel);
+    const socket = this.#socket;
     this.#serverChannels.add(channel);
     this.#request(since ? { type: "subscribe", channel, since } : { type: "subscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(
       (error: unknown) => {
-        // Unknown whether the server got it: the next welcome subscribes again.
-        this.#serverChannels.delete(channel);
-        // A loss is retried that way; anything else is the app's to see.
-        if (error instanceof CourierError && error.code === "unavailable") return;
-        const reported = error instanceof CourierError ? new CourierError(error.code, error.message, { requestId: error.requestId, channel }) : error;
-        this.#emitError(reported);
+        if (this.#socket !== socket || !this.#welcomed) {
+          // Lost with the connection: unknown whether the server got it, so the next welcome sends it again.
+          this.#serverChannels.delete(channel);
+          return;
+        }
+        const code = error instanceof CourierError ? error.code : ErrorCode.Internal;
+        // bad_request answers a duplicate subscribe (a retry racing a slow join): the server holds it.
+        if (code !== ErrorCode.BadRequest) this.#serverChannels.delete(channel);
+        const transient: string[] = [ErrorCode.Unavailable, ErrorCode.Timeout, ErrorCode.Internal, ErrorCode.RateLimited];
+        if (transient.includes(code)) this.#retrySubscribe(channel);
+        const message = error instanceof Error ? error.message : String(error);
+        this.#emitError(new CourierError(code, message, { requestId: error instanceof CourierError ? error.requestId : undefined, channel, cause: error }));
       },
     );
+  }
+
+  #retrySubscribe(channel: string): void {
+    const previous = this.#retries.get(channel);
+    if (previous?.timer !== undefined) return;
+    const count = (previous?.count ?? 0) + 1;
+    // Same schedule as reconnects, starting at its 2 s step: 2 s, 4 s, then the cap.
+    const delay = backoffDelay(this.#backoff.stepsMs.length - 1 + count, this.#backoff, this.#random);
+    const timer = this.#timers.setTimeout(() => {
+      this.#retries.set(channel, { count, timer: undefined });
+      if (this.#welcomed && this.#subs.has(channel) && !this.#serverChannels.has(channel)) this.#sendSubscribe(channel);
+    }, delay);
+    this.#retries.set(channel, { count, timer });
+  }
+
+  #cancelRetry(channel?: string): void {
+    for (const [ch, retry] of this.#retries) {
+      if (channel !== undefined && ch !== channel) continue;
+      if (retry.timer !== undefined) this.#timers.clearTimeout(retry.timer);
+      this.#retries.delete(ch);
+    }
   }
 
   #send(frame: Record<string, unknown>): boolean {
@@ -481,7 +519,14 @@ export class CourierClient {
           recovered: typeof frame.recovered === "boolean" ? frame.recovered : undefined,
           reason: typeof frame.reason === "string" ? frame.reason : undefined,
         });
-        if (this.#subs.has(String(frame.channel))) this.#serverChannels.add(String(frame.channel));
+        const channel = String(frame.channel);
+        if (this.#subs.has(channel)) {
+          this.#serverChannels.add(channel);
+          this.#ready.add(channel);
+          this.#cancelRetry(channel);
+          // Acks held while the channel was not joined (polled events, a previous connection).
+          this.#acks.flush(channel);
+        }
         if (recovery) this.#emitter.emit("recovery", recovery);
         return;
       }
@@ -525,7 +570,6 @@ export class CourierClient {
       this.#serverChannels.clear();
       for (const channel of local) this.#sendSubscribe(channel);
     }
-    this.#acks.flush();
     this.#setStatus("live", {});
   }
 
@@ -549,6 +593,8 @@ export class CourierClient {
     this.#detach(socket);
     const wasLive = this.#welcomed;
     this.#welcomed = false;
+    this.#ready.clear();
+    this.#cancelRetry();
     this.#pending.rejectAll(new CourierError("unavailable", "connection lost"));
     const advice = code === undefined ? undefined : closeAdvice[code as CloseCode];
     if (advice && !advice.reconnect) {
@@ -613,6 +659,8 @@ export class CourierClient {
     this.#acks.stop();
     if (this.#socket) this.#detach(this.#socket);
     this.#welcomed = false;
+    this.#ready.clear();
+    this.#cancelRetry();
     if (error) this.#pending.rejectAll(error);
   }
 
@@ -649,7 +697,8 @@ export class CourierClient {
         const { page } = result;
         const before = this.#subs.position(channel);
         const reason =
-          before && before.epoch !== page.epoch ? "epoch_changed" : before && page.offset < before.offset ? "offset_ahead" : "history_trimmed";
+          page.reason ??
+          (before && before.epoch !== page.epoch ? "epoch_changed" : before && page.offset < before.offset ? "offset_ahead" : "history_trimmed");
         const recovery = this.#subs.reconcile(channel, page.recovered ? { epoch: page.epoch, offset: page.offset } : { epoch: page.epoch, offset: page.offset, recovered: false, reason });
         if (recovery) this.#emitter.emit("recovery", recovery);
         for (const event of page.events) if (event && event.channel === channel) this.#deliver(event);

@@ -7,6 +7,8 @@ export interface HistoryPage {
   epoch: string;
   offset: number;
   recovered: boolean;
+  /** Why not recovered, when the server says (`history_trimmed`, `epoch_changed`, `offset_ahead`). */
+  reason?: string;
   events: EventFrame[];
 }
 
@@ -82,8 +84,7 @@ export async function fetchHistory(req: HistoryRequest): Promise<HistoryResult> 
   if (!body || typeof body.epoch !== "string" || typeof body.offset !== "number" || !Array.isArray(body.events)) {
     throw new TypeError(`Malformed history answer for ${req.channel}`);
   }
-  return {
-    ok: true,
-    page: { channel: req.channel, epoch: body.epoch, offset: body.offset, recovered: body.recovered !== false, events: body.events },
-  };
+  const page: HistoryPage = { channel: req.channel, epoch: body.epoch, offset: body.offset, recovered: body.recovered !== false, events: body.events };
+  if (typeof body.reason === "string") page.reason = body.reason;
+  return { ok: true, page };
 }

@@ -66,7 +66,26 @@ describe("ack batching", () => {
     ws.last().serverClose(1006);
     advance(100);
     ws.last().welcome({ resumed: true });
+    // Not before the server has joined the channel again: an early ack is a protocol error there.
+    expect(ws.last().ofType("ack")).toEqual([]);
+    ws.last().receive({ type: "subscribed", channel: "user:u1", epoch: "e1", offset: 2 });
     expect(ws.last().ofType("ack")).toEqual([{ type: "ack", channel: "user:u1", offset: 2 }]);
+    client.close();
+  });
+
+  test("never acks a channel before its subscribed on the current connection", () => {
+    const { client, ws } = live();
+    ws.last().receive(ev("job:7", 3));
+    ws.last().serverClose(1006);
+    advance(100);
+    const s = ws.last();
+    s.welcome({ resumed: false });
+    advance(1000);
+    expect(s.ofType("ack")).toEqual([]);
+    const sub = s.ofType("subscribe").find((f) => f.channel === "job:7")!;
+    expect(sub.since).toEqual({ epoch: "e1", offset: 3 });
+    s.receive({ type: "subscribed", id: sub.id, channel: "job:7", epoch: "e1", offset: 3, recovered: true });
+    expect(s.ofType("ack")).toEqual([{ type: "ack", channel: "job:7", offset: 3 }]);
     client.close();
   });
 

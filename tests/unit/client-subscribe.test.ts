@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
 import { CloseCode, CourierClient, ErrorCode, type StatusChange } from "../../src/client/index.ts";
-import { setup } from "./client-fakes.ts";
+import { advance, flush, setup } from "./client-fakes.ts";
 
 afterEach(() => {
   jest.useRealTimers();
@@ -56,10 +56,56 @@ describe("subscribe", () => {
   test("misuse throws TypeError", () => {
     const { client } = setup();
     expect(() => client.subscribe("", () => {})).toThrow(TypeError);
+    expect(() => client.subscribe("job:a..b", () => {})).toThrow(TypeError);
+    expect(() => client.subscribe("no-kind", () => {})).toThrow(TypeError);
     expect(() => client.subscribe("user:u1", 1 as never)).toThrow(TypeError);
     expect(() => client.subscribe("user:u1", () => {}, { since: { epoch: "e", offset: -1 } })).toThrow(TypeError);
     client.close();
     expect(() => client.subscribe("user:u1", () => {})).toThrow(new TypeError("Cannot subscribe: client closed"));
+  });
+});
+
+describe("subscribe refusals", () => {
+  test("a transient refusal is retried after 2 s, then 4 s; a subscribed stops the retries", async () => {
+    const { client, ws } = setup();
+    const errors: Error[] = [];
+    client.on("error", (e) => errors.push(e));
+    client.connect();
+    const s = ws.last();
+    s.welcome();
+    client.subscribe("user:u1", () => {});
+    s.receive({ type: "error", id: s.ofType("subscribe")[0]!.id, code: "unavailable", message: "history is unavailable, retry" });
+    await flush();
+    expect(errors).toMatchObject([{ code: "unavailable", channel: "user:u1" }]);
+    advance(1999);
+    expect(s.ofType("subscribe")).toHaveLength(1);
+    advance(1);
+    expect(s.ofType("subscribe")).toHaveLength(2);
+    s.receive({ type: "error", id: s.ofType("subscribe")[1]!.id, code: "unavailable", message: "still down" });
+    await flush();
+    advance(3999);
+    expect(s.ofType("subscribe")).toHaveLength(2);
+    advance(1);
+    expect(s.ofType("subscribe")).toHaveLength(3);
+    s.receive({ type: "subscribed", id: s.ofType("subscribe")[2]!.id, channel: "user:u1", epoch: "e", offset: 0 });
+    advance(60_000);
+    expect(s.ofType("subscribe")).toHaveLength(3);
+    client.close();
+  });
+
+  test("forbidden is not retried, and unsubscribing sends nothing", async () => {
+    const { client, ws } = setup();
+    client.on("error", () => {});
+    client.connect();
+    const s = ws.last();
+    s.welcome();
+    const off = client.subscribe("user:other", () => {});
+    s.receive({ type: "error", id: s.ofType("subscribe")[0]!.id, code: "forbidden", message: "no" });
+    await flush();
+    advance(60_000);
+    off();
+    expect(s.sent.map((f) => f.type)).toEqual(["subscribe"]);
+    client.close();
   });
 });
 
