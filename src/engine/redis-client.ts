@@ -1,0 +1,88 @@
+/**
+ * Connection handling around `Bun.RedisClient`: fail fast instead of queueing, bound every
+ * command, and reconnect after Bun gives up. See BUN-NOTES.md: Bun retries 20 times, then runs
+ * `onclose` and stays closed until `connect()` is called again.
+ */
+import { RedisClient } from "bun";
+import { StoreUnavailableError } from "./types.ts";
+
+export type LogFn = (level: string, msg: string, fields?: object) => void;
+
+/**
+ * Options for every Courier Redis connection. The offline queue is off: a command sent while the
+ * connection is down rejects at once (a publish answers 503 instead of waiting, and is never
+ * sent later behind the caller's back).
+ */
+export const CLIENT_OPTIONS = { enableOfflineQueue: false, autoReconnect: true, connectionTimeout: 2_000 } as const;
+
+/**
+ * Rejects with `StoreUnavailableError` when `promise` does not settle within `ms`, and turns every
+ * Redis failure into one. The command may still run later; callers rely on idempotency for that.
+ *
+ * @example
+ * await withTimeout(client.send("PING", []), 1_000, "ping");
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  const { promise: result, resolve, reject } = Promise.withResolvers<T>();
+  const timer = setTimeout(() => reject(new StoreUnavailableError(`Redis ${what}: no answer within ${ms} ms`)), ms);
+  promise.then(
+    (value) => {
+      clearTimeout(timer);
+      resolve(value);
+    },
+    (error: unknown) => {
+      clearTimeout(timer);
+      reject(error instanceof StoreUnavailableError ? error : new StoreUnavailableError(`Redis ${what}: ${(error as Error)?.message ?? error}`, { cause: error }));
+    },
+  );
+  return result;
+}
+
+/**
+ * Keeps `client` connected: when Bun runs `onclose` after its own retries (and the close was not
+ * ours), calls `connect()` again every `retryMs` until it succeeds or `stop` is called. `onConnect`
+ * runs on every connect, including reconnects Bun makes by itself. Returns the stop function.
+ *
+ * @example
+ * const stop = keepConnected(sub, { name: "subscriber", retryMs: 1_000, log, onConnect: resubscribe });
+ */
+export function keepConnected(
+  client: RedisClient,
+  o: { name: string; retryMs: number; log: LogFn; onConnect?: () => void },
+): () => void {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const retry = () => {
+    timer = null;
+    if (stopped || client.connected) return;
+    client.connect().catch(() => {
+      // Bun reports the final failure through onclose, which schedules the next attempt.
+    });
+  };
+  client.onconnect = () => {
+    o.log("info", "redis connected", { connection: o.name });
+    o.onConnect?.();
+  };
+  client.onclose = (error: Error) => {
+    if (stopped) return;
+    o.log("warn", "redis connection closed", { connection: o.name, error: error?.message });
+    timer ??= setTimeout(retry, o.retryMs);
+    timer.unref?.();
+  };
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** Connects within `ms`, or resolves false and leaves Bun (and `keepConnected`) retrying. */
+export async function connectWithin(client: RedisClient, ms: number): Promise<boolean> {
+  try {
+    await withTimeout(client.connect(), ms, "connect");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export { RedisClient };

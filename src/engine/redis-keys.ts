@@ -1,0 +1,58 @@
+/**
+ * The Redis key layout, in one place. Channel keys share the hash tag `{<channel>}` so one Lua
+ * script can touch all of them on one Redis Cluster shard; other families have their own tags.
+ *
+ * | key | type | holds |
+ * |---|---|---|
+ * | `P{ch}:m` | hash | `e` epoch, `t` top offset, `x` trimmedThrough |
+ * | `P{ch}:n` / `P{ch}:c` | stream | non-critical / critical events, id `<offset>-0` |
+ * | `P{ch}:k` | hash | coalesce key → `<offset><n|c>` of its latest event |
+ * | `P{ch}:i:<key>` | string | idempotency outcome `<expiresAt>|<offset>|<epoch>` |
+ * | `P{ch}:ps` | pub/sub channel | committed events of the channel |
+ * | `P{i:<key>}` | string | global idempotency claim `<expiresAt>|<channel>` |
+ * | `Pchannels` | set | channels to visit in `trim` |
+ * | `P{conn}:u:<user>` | hash | node member → connection count |
+ * | `P{conn}:nodes` | sorted set | node member → heartbeat expiry (server ms) |
+ * | `Psess:<id>` | string | `<expiresAt>|<session json>` |
+ * | `P{stats}` | hash | node → `<expiresAt>|<stats json>` |
+ */
+
+/** The keys of one channel, in the order the channel scripts take them. */
+export interface ChannelKeys {
+  meta: string;
+  nonCritical: string;
+  critical: string;
+  coalesce: string;
+  pubsub: string;
+}
+
+/**
+ * Builds every key name from one prefix.
+ *
+ * @example
+ * const keys = redisKeys("courier:");
+ * keys.channel("user:a").meta; // "courier:{user:a}:m"
+ */
+export function redisKeys(prefix: string) {
+  if (/[{}]/.test(prefix)) throw new RangeError(`Invalid Redis key prefix ${JSON.stringify(prefix)}: braces would change hash tags`);
+  return {
+    prefix,
+    channel(channel: string): ChannelKeys {
+      const base = `${prefix}{${channel}}:`;
+      return { meta: base + "m", nonCritical: base + "n", critical: base + "c", coalesce: base + "k", pubsub: base + "ps" };
+    },
+    /** The script KEYS of a channel: m n c k. */
+    channelList(k: ChannelKeys): string[] {
+      return [k.meta, k.nonCritical, k.critical, k.coalesce];
+    },
+    idempotency: (channel: string, key: string) => `${prefix}{${channel}}:i:${key}`,
+    claim: (key: string) => `${prefix}{i:${key}}`,
+    channels: `${prefix}channels`,
+    userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
+    nodes: `${prefix}{conn}:nodes`,
+    session: (id: string) => `${prefix}sess:${id}`,
+    stats: `${prefix}{stats}`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,0 +1,327 @@
+/**
+ * The Lua scripts of the Redis engine. Each runs atomically on the shard that owns its keys: channel
+ * scripts touch only `{channel}`-tagged keys, so Redis Cluster can place every channel on its own
+ * shard. Every age is judged by the engine clock passed in `ARGV` (the contract forbids the store's
+ * own clock), except node liveness, which uses the server's `TIME` so nodes with skewed clocks agree.
+ *
+ * Channel keys (see `redis-keys.ts`): `m` meta hash (`e` epoch, `t` top, `x` trimmedThrough),
+ * `n` stream of non-critical events, `c` stream of critical events, `k` coalesce hash
+ * (key → `<offset><n|c>`). Stream entry ids are `<offset>-0`, so offsets are range queries.
+ * Entry fields: `t` ts (first, so trimming by age reads `fields[2]`), `e` event, `f` frame, `k` coalesce.
+ */
+import type { RedisClient } from "bun";
+
+/** A script with its SHA1, loaded on first NOSCRIPT. */
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, source: string): Script {
+  return { name, source, sha: new Bun.CryptoHasher("sha1").update(source).digest("hex") };
+}
+
+/**
+ * Creates the channel's epoch on first sight. A new epoch means the history is new, so any stream
+ * or coalesce state left from a lost meta hash (eviction) is dropped rather than mixed in.
+ */
+const ENSURE = `
+local function ensure(m, n, c, k, candidate)
+  local v = redis.call('HMGET', m, 'e', 't', 'x')
+  if v[1] then return v[1], tonumber(v[2]), tonumber(v[3]) end
+  redis.call('DEL', n, c, k)
+  redis.call('HSET', m, 'e', candidate, 't', 0, 'x', 0)
+  return candidate, 0, 0
+end
+local function fmt(x) return string.format('%d', x) end
+local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
+`;
+
+/**
+ * Publishes the items of one channel. KEYS: m n c k, then the channel-local idempotency keys.
+ * ARGV: candidateEpoch now idemTtlMs idemGcMs historySize trimCap pubsubChannel count, then 9 per
+ * item: idemKeyIndex (0 = none) event critical(0|1) coalesce coalesceJson ts framePrefix
+ * frameSuffix frameLengthWithoutOffset (UTF-16 units, so JS can slice the pub/sub message).
+ * The frame is `prefix .. offset .. suffix`, both halves cut from `eventFrame`, so it is
+ * byte-identical to the JS serializer's output. Returns {epoch, offset1, dupEpoch1, ...}, where
+ * `dupEpoch` is "" for a new event and the first outcome's epoch for a duplicate.
+ * One PUBLISH carries every new event of the call: one `deliver` per channel per publish.
+ */
+export const PUBLISH = script(
+  "publish",
+  ENSURE +
+    `
+local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1])
+local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local out, msg = {epoch}, {}
+local plain = false
+for i = 0, tonumber(ARGV[8]) - 1 do
+  local a = 9 + i * 9
+  local ik = tonumber(ARGV[a])
+  local hit = false
+  if ik > 0 then
+    local v = redis.call('GET', KEYS[ik])
+    if v then
+      local exp, off, ep = string.match(v, '^(%d+)|(%d+)|(.*)$')
+      if tonumber(exp) > now then
+        out[#out + 1] = off
+        out[#out + 1] = ep
+        hit = true
+      end
+    end
+  end
+  if not hit then
+    top = top + 1
+    local off = fmt(top)
+    local critical = ARGV[a + 2] == '1'
+    local stream = critical and c or n
+    local co = ARGV[a + 3]
+    local frame = ARGV[a + 6] .. off .. ARGV[a + 7]
+    if co ~= '' then
+      local prev = redis.call('HGET', k, co)
+      if prev then
+        redis.call('XDEL', string.sub(prev, -1) == 'c' and c or n, string.sub(prev, 1, -2) .. '-0')
+      end
+      redis.call('HSET', k, co, off .. (critical and 'c' or 'n'))
+      redis.call('XADD', stream, off .. '-0', 't', ARGV[a + 5], 'e', ARGV[a + 1], 'f', frame, 'k', co)
+    else
+      redis.call('XADD', stream, off .. '-0', 't', ARGV[a + 5], 'e', ARGV[a + 1], 'f', frame)
+    end
+    if not critical then plain = true end
+    if ik > 0 then
+      redis.call('SET', KEYS[ik], fmt(now + idemTtl) .. '|' .. off .. '|' .. epoch, 'PX', idemGc)
+    end
+    msg[#msg + 1] = off .. '\\n' .. ARGV[a + 2] .. '\\n' .. ARGV[a + 5] .. '\\n' .. ARGV[a + 1] .. '\\n' ..
+      ARGV[a + 4] .. '\\n' .. fmt(tonumber(ARGV[a + 8]) + #off) .. '\\n' .. frame
+    out[#out + 1] = off
+    out[#out + 1] = ''
+  end
+end
+if #msg > 0 then
+  redis.call('HSET', m, 't', fmt(top))
+  -- A safety bound between trim() passes: far past historySize, drop the oldest non-critical
+  -- events down to historySize. Critical events live in their own stream and are never touched.
+  local cap = tonumber(ARGV[6])
+  if plain and cap > 0 then
+    local len = redis.call('XLEN', n)
+    if len > cap then
+      local old = redis.call('XRANGE', n, '-', '+', 'COUNT', len - tonumber(ARGV[5]))
+      local last = offsetOf(old[#old][1])
+      redis.call('XTRIM', n, 'MINID', fmt(last + 1) .. '-0')
+      if last > trimmed then redis.call('HSET', m, 'x', fmt(last)) end
+    end
+  end
+  redis.call('PUBLISH', ARGV[7], table.concat(msg))
+end
+return out
+`,
+);
+
+/** KEYS: m n c k. ARGV: candidateEpoch. Returns {epoch, top}. */
+export const POSITION = script(
+  "position",
+  ENSURE +
+    `
+local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+return {epoch, top}
+`,
+);
+
+/**
+ * KEYS: m n c k. ARGV: candidateEpoch after limit. Returns {epoch, top, trimmedThrough,
+ * nonCriticalEntries, criticalEntries}, each list at most `limit` long; the caller merges them.
+ * One script so the page, top and trimmedThrough are one consistent snapshot.
+ */
+export const HISTORY = script(
+  "history",
+  ENSURE +
+    `
+local epoch, top, trimmed = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+local from = fmt(tonumber(ARGV[2]) + 1) .. '-0'
+return {epoch, top, trimmed,
+  redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', ARGV[3]),
+  redis.call('XRANGE', KEYS[3], from, '+', 'COUNT', ARGV[3])}
+`,
+);
+
+/**
+ * Trims one channel. KEYS: m n c k. ARGV: historySize nonCriticalBefore criticalBefore budget.
+ * Non-critical: all but the newest `historySize`, then those with ts < nonCriticalBefore.
+ * Critical: only those with ts < criticalBefore. Ages are walked from the oldest entry and stop at
+ * the first young one, so a ts out of order (publishers with skewed clocks) only keeps events
+ * longer, never drops a critical one early. Returns {dropped, more}; {-1, 0} when the channel is
+ * gone. `budget` bounds the entries removed per call so one call never blocks Redis for long.
+ */
+export const TRIM = script(
+  "trim",
+  ENSURE +
+    `
+local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local x = redis.call('HGET', m, 'x')
+if not x then return {-1, 0} end
+local trimmed = tonumber(x)
+local historySize = tonumber(ARGV[1])
+local budget = tonumber(ARGV[4])
+local dropped = 0
+local function cut(stream, last)
+  local removed = redis.call('XTRIM', stream, 'MINID', fmt(last + 1) .. '-0')
+  dropped = dropped + removed
+  budget = budget - removed
+  if last > trimmed then trimmed = last end
+end
+local len = redis.call('XLEN', n)
+if len > historySize and budget > 0 then
+  local old = redis.call('XRANGE', n, '-', '+', 'COUNT', math.min(len - historySize, budget))
+  cut(n, offsetOf(old[#old][1]))
+end
+local function age(stream, before)
+  while budget > 0 do
+    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', math.min(100, budget))
+    local last, young = nil, false
+    for _, entry in ipairs(batch) do
+      if tonumber(entry[2][2]) < before then last = offsetOf(entry[1]) else young = true break end
+    end
+    if last then cut(stream, last) end
+    if young or #batch < 100 then return end
+  end
+end
+age(n, tonumber(ARGV[2]))
+age(c, tonumber(ARGV[3]))
+if dropped > 0 then
+  redis.call('HSET', m, 'x', fmt(trimmed))
+  -- Coalesce entries pointing below the oldest retained offset are stale; drop them.
+  local low = math.huge
+  for _, s in ipairs({n, c}) do
+    local first = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)[1]
+    if first then low = math.min(low, offsetOf(first[1])) end
+  end
+  local co = redis.call('HGETALL', k)
+  for i = 1, #co, 2 do
+    if tonumber(string.sub(co[i + 1], 1, -2)) < low then redis.call('HDEL', k, co[i]) end
+  end
+end
+return {dropped, budget <= 0 and 1 or 0}
+`,
+);
+
+/**
+ * Claims a global idempotency key for a channel. KEYS: claim. ARGV: now ttlMs gcMs channel.
+ * Returns the channel owning the key: this one when newly claimed or claimed before by it.
+ */
+export const CLAIM = script(
+  "claim",
+  `
+local v = redis.call('GET', KEYS[1])
+if v then
+  local exp, ch = string.match(v, '^(%d+)|(.*)$')
+  if tonumber(exp) > tonumber(ARGV[1]) then return ch end
+end
+redis.call('SET', KEYS[1], string.format('%d', tonumber(ARGV[1]) + tonumber(ARGV[2])) .. '|' .. ARGV[4], 'PX', ARGV[3])
+return ARGV[4]
+`,
+);
+
+/** Server time in ms; node liveness is judged by it so skewed node clocks agree. */
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * Takes a connection slot. KEYS: userHash nodes. ARGV: member max heartbeatTtlMs.
+ * Counts only fields of nodes whose heartbeat is alive (this node always is: it refreshes its own
+ * heartbeat here), and deletes the fields of dead ones. Returns 1 when taken, 0 when full.
+ */
+export const ACQUIRE = script(
+  "acquire",
+  NOW +
+    `
+redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
+local f = redis.call('HGETALL', KEYS[1])
+local sum = 0
+for i = 1, #f, 2 do
+  if f[i] == ARGV[1] then
+    sum = sum + tonumber(f[i + 1])
+  else
+    local exp = redis.call('ZSCORE', KEYS[2], f[i])
+    if exp and tonumber(exp) > now then sum = sum + tonumber(f[i + 1]) else redis.call('HDEL', KEYS[1], f[i]) end
+  end
+end
+if sum >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 1
+`,
+);
+
+/** Frees a slot; never below zero. KEYS: userHash. ARGV: member. */
+export const RELEASE = script(
+  "release",
+  `
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return v
+`,
+);
+
+/** Refreshes this node's heartbeat and forgets dead nodes. KEYS: nodes. ARGV: member ttlMs. */
+export const HEARTBEAT = script(
+  "heartbeat",
+  NOW +
+    `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+return now
+`,
+);
+
+/** KEYS: stats hash. ARGV: node ttlMs json. Stores `<expiresAt>|<json>` by server time. */
+export const REPORT_STATS = script(
+  "reportStats",
+  NOW +
+    `
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now + tonumber(ARGV[2])) .. '|' .. ARGV[3])
+return 1
+`,
+);
+
+/** KEYS: stats hash. Returns {node1, json1, ...} of live reports; deletes expired ones. */
+export const CLUSTER_STATS = script(
+  "clusterStats",
+  NOW +
+    `
+local f = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #f, 2 do
+  local exp, json = string.match(f[i + 1], '^(%d+)|(.*)$')
+  if exp and tonumber(exp) > now then
+    out[#out + 1] = f[i]
+    out[#out + 1] = json
+  else
+    redis.call('HDEL', KEYS[1], f[i])
+  end
+end
+return out
+`,
+);
+
+export const ALL_SCRIPTS: readonly Script[] = [
+  PUBLISH, POSITION, HISTORY, TRIM, CLAIM, ACQUIRE, RELEASE, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
+];
+
+/**
+ * Runs a script by SHA; on NOSCRIPT (first use, Redis restart, SCRIPT FLUSH) loads it and retries.
+ * The EVALSHA is sent synchronously, so calls made in one turn run in call order.
+ *
+ * @example
+ * const [epoch, top] = await evalScript(client, POSITION, [m, n, c, k], ["candidate"]);
+ */
+export function evalScript(client: RedisClient, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  const argv = [s.sha, String(keys.length), ...keys, ...args];
+  return client.send("EVALSHA", argv).catch(async (error: unknown) => {
+    if (!String((error as Error)?.message).includes("NOSCRIPT")) throw error;
+    await client.send("SCRIPT", ["LOAD", s.source]);
+    return client.send("EVALSHA", argv);
+  });
+}

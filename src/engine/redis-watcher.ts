@@ -1,0 +1,299 @@
+/**
+ * Cluster delivery: this node listens to a channel's Redis pub/sub channel only while the hub
+ * watches it, and hands `deliver` every committed event once, in offset order, with no gap.
+ *
+ * Pub/sub alone loses messages (a dropped connection, Bun's reconnect defect), so it is treated as
+ * a hint: each watched channel tracks `last`, the offset up to which delivery is complete.
+ * A message at `last + 1` is delivered at once; one at or below `last` is a duplicate; one beyond
+ * `last + 1` means messages were lost, and the stream is read from `last` (a "sync") before
+ * anything newer goes out. While a sync runs, arriving messages queue behind it.
+ */
+import type { RedisClient } from "bun";
+import { withTimeout, type LogFn } from "./redis-client.ts";
+import { StoreUnavailableError, type DeliverFn, type HistoryPage, type StoredEvent } from "./types.ts";
+
+export interface WatcherOptions {
+  /** The dedicated subscriber connection. */
+  sub: RedisClient;
+  /** The pub/sub channel name of a channel. */
+  pubsubName: (channel: string) => string;
+  /**
+   * The channel's top offset. Must send its command synchronously on the command connection, so
+   * a publish sent after `watch()` returns is ordered after it.
+   */
+  readTop: (channel: string) => Promise<number>;
+  history: (channel: string, after: number, limit: number) => Promise<HistoryPage>;
+  deliver: DeliverFn;
+  log: LogFn;
+  /** Bound on each subscribe/unsubscribe. */
+  commandTimeoutMs: number;
+  /** Delay before a failed sync or resubscribe is tried again. */
+  retryMs: number;
+  /** Events read per history call while syncing. */
+  pageSize?: number;
+}
+
+interface Watched {
+  channel: string;
+  pubsub: string;
+  /** Delivery is complete through this offset; -1 until the watch's baseline is known. */
+  last: number;
+  epoch: string | null;
+  /** Messages queue instead of being applied (a sync is pending or running). */
+  busy: boolean;
+  queue: StoredEvent[][];
+  syncing: boolean;
+  /** Another sync was asked for while one ran. */
+  again: boolean;
+  ready: Promise<number>;
+  retry: ReturnType<typeof setTimeout> | null;
+}
+
+/**
+ * Parses a pub/sub message of the publish script: records of
+ * `offset\ncritical\nts\nevent\ncoalesceJson\nframeLength\n<frame>`, concatenated.
+ *
+ * @example
+ * parseMessage("user:a", '1\n0\n5\nx\n\n3\n{…}') // [{ channel: "user:a", offset: 1, frame: "{…}", … }]
+ */
+export function parseMessage(channel: string, message: string): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  let i = 0;
+  while (i < message.length) {
+    const a = message.indexOf("\n", i);
+    const b = message.indexOf("\n", a + 1);
+    const c = message.indexOf("\n", b + 1);
+    const d = message.indexOf("\n", c + 1);
+    const e = message.indexOf("\n", d + 1);
+    const f = message.indexOf("\n", e + 1);
+    if (f < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
+    const end = f + 1 + Number(message.slice(e + 1, f));
+    events.push({
+      channel,
+      offset: Number(message.slice(i, a)),
+      event: message.slice(c + 1, d),
+      critical: message.charCodeAt(a + 1) === 49,
+      coalesce: e === d + 1 ? null : (JSON.parse(message.slice(d + 1, e)) as string),
+      ts: Number(message.slice(b + 1, c)),
+      frame: message.slice(f + 1, end),
+    });
+    i = end;
+  }
+  return events;
+}
+
+/**
+ * Creates the watcher. `watch` resolves with W: every event after W reaches `deliver`.
+ *
+ * @example
+ * const watcher = createWatcher({ sub, pubsubName, readTop, history, deliver, log, commandTimeoutMs: 1_000, retryMs: 500 });
+ * const w = await watcher.watch("user:a");
+ */
+export function createWatcher(o: WatcherOptions) {
+  const watched = new Map<string, Watched>();
+  const byPubsub = new Map<string, Watched>();
+  const pageSize = o.pageSize ?? 1_000;
+  let closed = false;
+  let resubscribeTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const current = (st: Watched) => !closed && watched.get(st.channel) === st;
+
+  function deliver(st: Watched, events: StoredEvent[]) {
+    try {
+      o.deliver(st.channel, events);
+    } catch (error) {
+      // A failing consumer must not stall the channel's delivery state.
+      o.log("error", "deliver failed", { channel: st.channel, error: (error as Error)?.message });
+    }
+  }
+
+  function onMessage(message: string, pubsub: string) {
+    const st = byPubsub.get(pubsub);
+    if (!st) return;
+    let events: StoredEvent[];
+    try {
+      events = parseMessage(st.channel, message);
+    } catch (error) {
+      o.log("error", "bad pub/sub message", { channel: st.channel, error: (error as Error).message });
+      return requestSync(st);
+    }
+    if (st.busy) st.queue.push(events);
+    else apply(st, events);
+  }
+
+  /** Delivers what follows `last`; on a gap, queues the rest and syncs from the stream first. */
+  function apply(st: Watched, events: StoredEvent[]) {
+    let out: StoredEvent[] | null = null;
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!;
+      if (ev.offset <= st.last) continue;
+      if (ev.offset > st.last + 1) {
+        if (out) deliver(st, out);
+        st.queue.unshift(events.slice(i));
+        return requestSync(st);
+      }
+      (out ??= []).push(ev);
+      st.last = ev.offset;
+    }
+    if (out) deliver(st, out);
+  }
+
+  function requestSync(st: Watched) {
+    st.busy = true;
+    if (st.syncing) {
+      st.again = true;
+      return;
+    }
+    st.syncing = true;
+    void sync(st);
+  }
+
+  async function sync(st: Watched) {
+    try {
+      do {
+        st.again = false;
+        await catchUp(st);
+      } while (st.again && current(st));
+    } catch (error) {
+      st.syncing = false;
+      if (!current(st)) return;
+      o.log("warn", "redis sync failed; retrying", { channel: st.channel, error: (error as Error)?.message });
+      st.retry = setTimeout(() => {
+        st.retry = null;
+        if (current(st)) requestSync(st);
+      }, o.retryMs);
+      return;
+    }
+    st.syncing = false;
+    if (!current(st)) return;
+    st.busy = false;
+    while (st.queue.length > 0 && !st.busy) apply(st, st.queue.shift()!);
+  }
+
+  /**
+   * Reads the stream after `last` and delivers it. A complete read also covers offsets that no
+   * longer exist (coalesced or trimmed), so `last` moves up to the top read with it.
+   */
+  async function catchUp(st: Watched) {
+    for (;;) {
+      const page = await o.history(st.channel, st.last, pageSize);
+      if (!current(st)) return;
+      if (st.epoch !== null && page.epoch !== st.epoch) {
+        // Redis lost the channel (restart without persistence, eviction): offsets start over.
+        o.log("warn", "channel epoch changed under a watch", { channel: st.channel, from: st.epoch, to: page.epoch });
+        st.epoch = page.epoch;
+        st.last = 0;
+        continue;
+      }
+      st.epoch = page.epoch;
+      const fresh = page.events.filter((e) => e.offset > st.last);
+      if (fresh.length > 0) {
+        deliver(st, fresh);
+        st.last = fresh[fresh.length - 1]!.offset;
+      }
+      if (page.events.length < pageSize) {
+        if (page.offset > st.last) st.last = page.offset;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Bun's defect: after a reconnect the subscriber says connected but receives nothing until each
+   * channel is unsubscribed and subscribed again. Then every watched channel syncs from `last`,
+   * since pub/sub dropped whatever was published during the gap.
+   */
+  async function resubscribe() {
+    if (resubscribeTimer) clearTimeout(resubscribeTimer);
+    resubscribeTimer = null;
+    const all = [...watched.values()];
+    if (closed || all.length === 0) return;
+    for (const st of all) st.busy = true;
+    const names = all.map((st) => st.pubsub);
+    try {
+      await withTimeout(o.sub.unsubscribe(names), o.commandTimeoutMs, "unsubscribe").catch(() => {});
+      await withTimeout(o.sub.subscribe(names, onMessage), o.commandTimeoutMs, "subscribe");
+    } catch (error) {
+      if (closed) return;
+      o.log("warn", "redis resubscribe failed; retrying", { channels: all.length, error: (error as Error)?.message });
+      resubscribeTimer = setTimeout(() => void resubscribe(), o.retryMs);
+      return;
+    }
+    const gone = all.filter((st) => !current(st)).map((st) => st.pubsub);
+    if (gone.length > 0) o.sub.unsubscribe(gone).catch(() => {});
+    for (const st of all) if (current(st) && st.last >= 0) requestSync(st);
+  }
+
+  return {
+    watch(channel: string): Promise<number> {
+      const existing = watched.get(channel);
+      if (existing) return existing.ready;
+      const st: Watched = {
+        channel,
+        pubsub: o.pubsubName(channel),
+        last: -1,
+        epoch: null,
+        busy: true,
+        queue: [],
+        syncing: false,
+        again: false,
+        ready: Promise.resolve(0),
+        retry: null,
+      };
+      watched.set(channel, st);
+      byPubsub.set(st.pubsub, st);
+      // The baseline is read before subscribing, and the sync after subscribing covers what was
+      // published in between, so W needs no wait and nothing published after watch() is missed.
+      const baseline = o.readTop(channel);
+      st.ready = (async () => {
+        try {
+          const w = await baseline;
+          await withTimeout(o.sub.subscribe(st.pubsub, onMessage), o.commandTimeoutMs, "subscribe");
+          if (current(st)) {
+            st.last = w;
+            requestSync(st);
+          }
+          return w;
+        } catch (error) {
+          if (current(st)) forget(st);
+          throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(`Cannot watch ${channel}`, { cause: error });
+        }
+      })();
+      return st.ready;
+    },
+
+    unwatch(channel: string): void {
+      const st = watched.get(channel);
+      if (st) forget(st);
+    },
+
+    /** Channels watched right now. */
+    get size() {
+      return watched.size;
+    },
+
+    /** To call on every connect of the subscriber connection. */
+    resubscribe,
+
+    close() {
+      closed = true;
+      if (resubscribeTimer) clearTimeout(resubscribeTimer);
+      for (const st of watched.values()) if (st.retry) clearTimeout(st.retry);
+      watched.clear();
+      byPubsub.clear();
+    },
+  };
+
+  function forget(st: Watched) {
+    watched.delete(st.channel);
+    byPubsub.delete(st.pubsub);
+    if (st.retry) clearTimeout(st.retry);
+    try {
+      o.sub.unsubscribe(st.pubsub).catch(() => {});
+    } catch {
+      // Not subscribed (the subscribe itself failed): nothing to undo.
+    }
+  }
+}
+
+export type Watcher = ReturnType<typeof createWatcher>;
