@@ -390,8 +390,11 @@ export class CourierClient {
           return;
         }
         const code = error instanceof CourierError ? error.code : ErrorCode.Internal;
-        // bad_request answers a duplicate subscribe (a retry racing a slow join): the server holds it.
-        if (code !== ErrorCode.BadRequest) this.#serverChannels.delete(channel);
+        // Names and frames are checked here, so bad_request means "already subscribed": a
+        // resumed session the client did not know (a reload) or a retry racing a slow join.
+        // The server holds the channel and sends its own `subscribed`.
+        if (code === ErrorCode.BadRequest) return;
+        this.#serverChannels.delete(channel);
         const transient: string[] = [ErrorCode.Unavailable, ErrorCode.Timeout, ErrorCode.Internal, ErrorCode.RateLimited];
         if (transient.includes(code)) this.#retrySubscribe(channel);
         const message = error instanceof Error ? error.message : String(error);
@@ -520,7 +523,11 @@ export class CourierClient {
           reason: typeof frame.reason === "string" ? frame.reason : undefined,
         });
         const channel = String(frame.channel);
-        if (this.#subs.has(channel)) {
+        if (!this.#subs.has(channel)) {
+          // A restored session may hold channels this page no longer wants: unacked, they would look stale.
+          this.#serverChannels.delete(channel);
+          this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+        } else {
           this.#serverChannels.add(channel);
           this.#ready.add(channel);
           this.#cancelRetry(channel);
@@ -696,11 +703,17 @@ export class CourierClient {
         }
         const { page } = result;
         const before = this.#subs.position(channel);
+        if (!before) {
+          // Like a subscribe without since: start at the head, only later events follow.
+          this.#subs.reconcile(channel, { epoch: page.epoch, offset: page.offset });
+          return;
+        }
         const reason =
           page.reason ??
-          (before && before.epoch !== page.epoch ? "epoch_changed" : before && page.offset < before.offset ? "offset_ahead" : "history_trimmed");
-        const recovery = this.#subs.reconcile(channel, page.recovered ? { epoch: page.epoch, offset: page.offset } : { epoch: page.epoch, offset: page.offset, recovered: false, reason });
-        if (recovery) this.#emitter.emit("recovery", recovery);
+          (before.epoch !== page.epoch ? "epoch_changed" : page.offset < before.offset ? "offset_ahead" : "history_trimmed");
+        const recovery = this.#subs.reconcile(channel, { epoch: page.epoch, offset: page.offset, recovered: page.recovered, reason: page.recovered ? undefined : reason });
+        // Recovered polls are the normal case: only a gap is worth telling.
+        if (recovery && !recovery.recovered) this.#emitter.emit("recovery", recovery);
         for (const event of page.events) if (event && event.channel === channel) this.#deliver(event);
       }),
     );

@@ -105,10 +105,13 @@ export class Subscriptions {
   }
 
   /**
-   * Aligns tracking with the server's view of the stream. No known position: start at the head
-   * (only later events follow). Another epoch: history was lost, restart at the head. A head
-   * below our offset (`offset_ahead`): restart there. Otherwise keep our offset: the replay after
-   * it follows and is deduped. Returns the recovery to surface, if the head says one.
+   * Aligns tracking with the server's view of the stream (`offset` is its head). A head that
+   * carries `recovered` answers a `since` and, unless it says `epoch_changed`/`offset_ahead`, is
+   * followed by the replay after that `since`; one without answers a bare subscribe (live events
+   * only). So: same epoch: keep our offset, the replay is deduped against it (a head below it,
+   * `offset_ahead`, restarts there). Another or unknown epoch: restart at the head when nothing
+   * is replayed, else at 0: the server replays from its own position (a restored session).
+   * Returns the recovery to surface, when the head says one.
    *
    * @example
    * subs.reconcile("user:a", { epoch: "e2", offset: 3, recovered: false, reason: "epoch_changed" });
@@ -117,9 +120,12 @@ export class Subscriptions {
   reconcile(channel: string, head: StreamHead): Recovery | undefined {
     const state = this.#channels.get(channel);
     if (!state) return undefined;
-    if (state.epoch !== head.epoch || head.offset < state.offset) {
+    const replayFollows = head.recovered !== undefined && head.reason !== "epoch_changed" && head.reason !== "offset_ahead";
+    if (state.epoch === head.epoch) {
+      if (head.offset < state.offset) state.offset = head.offset;
+    } else {
       state.epoch = head.epoch;
-      state.offset = head.offset;
+      state.offset = replayFollows ? 0 : head.offset;
     }
     this.#store.set(channel, { epoch: state.epoch, offset: state.offset });
     if (head.recovered === undefined) return undefined;

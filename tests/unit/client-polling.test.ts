@@ -108,6 +108,25 @@ describe("polling fallback", () => {
     client.close();
   });
 
+  test("without a position, the first poll only finds the head (like a subscribe without since)", async () => {
+    jest.useFakeTimers();
+    const ws = fakeWebSocket();
+    const events = [5, 6].map((o) => ({ type: "event", channel: "user:u1", offset: o, event: "x", data: o, ts: 0 }));
+    const { fetch, calls } = fakeFetch(() => ({ body: { channel: "user:u1", epoch: "e1", offset: 6, recovered: true, events } }));
+    const client = new CourierClient({ url: "ws://h/v1/ws", token: "t", WebSocket: ws.WebSocket, fetch, pollAfterFailures: 1 });
+    const got: number[] = [];
+    client.subscribe("user:u1", (e) => got.push(e.offset));
+    client.connect();
+    ws.last().fail();
+    await flush();
+    expect(calls[0]!.url.searchParams.has("since")).toBe(false);
+    expect(got).toEqual([]);
+    advance(2000);
+    await flush();
+    expect(calls[1]!.url.searchParams.get("since")).toBe("6");
+    client.close();
+  });
+
   test("surfaces a poll's recovered:false", async () => {
     jest.useFakeTimers();
     const ws = fakeWebSocket();

@@ -96,6 +96,54 @@ describe("sessions", () => {
     client.close();
   });
 
+  test("a reloaded page resuming a persisted session gets the server's replay, without noise", async () => {
+    const { client, ws } = setup({ session: "s-old" }); // fresh memory store: no positions
+    const got: number[] = [];
+    const errors: Error[] = [];
+    client.on("error", (e) => errors.push(e));
+    client.subscribe("user:u1", (e) => got.push(e.offset));
+    client.connect();
+    const s = ws.last();
+    s.welcome({ session: "s-old", resumed: true });
+    // Unknown to this page, so subscribed again; the server already holds it.
+    const sub = s.ofType("subscribe")[0]!;
+    expect(sub).toEqual({ type: "subscribe", channel: "user:u1", id: sub.id });
+    s.receive({ type: "subscribed", channel: "user:u1", epoch: "e1", offset: 9, recovered: true });
+    s.receive(ev("user:u1", 8));
+    s.receive(ev("user:u1", 9));
+    s.receive({ type: "error", id: sub.id, code: "bad_request", message: "already subscribed to user:u1" });
+    await Promise.resolve();
+    expect(got).toEqual([8, 9]);
+    expect(errors).toEqual([]);
+    advance(100);
+    expect(s.ofType("ack")).toEqual([{ type: "ack", channel: "user:u1", offset: 9 }]);
+    client.close();
+  });
+
+  test("a restored channel the page no longer wants is unsubscribed", () => {
+    const { client, ws } = setup({ session: "s-old" });
+    client.connect();
+    const s = ws.last();
+    s.welcome({ session: "s-old", resumed: true });
+    s.receive({ type: "subscribed", channel: "public:stale", epoch: "e1", offset: 3, recovered: true });
+    expect(s.sent).toMatchObject([{ type: "unsubscribe", channel: "public:stale" }]);
+    client.close();
+  });
+
+  test("a subscribe without since starts at the head: only later events follow", () => {
+    const store = memoryOffsetStore();
+    const { client, ws } = setup({ store });
+    const got: number[] = [];
+    client.subscribe("user:u1", (e) => got.push(e.offset));
+    client.connect();
+    ws.last().welcome();
+    confirm(ws.last(), { epoch: "e1", offset: 41 });
+    expect(store.get("user:u1")).toEqual({ epoch: "e1", offset: 41 });
+    ws.last().receive(ev("user:u1", 42));
+    expect(got).toEqual([42]);
+    client.close();
+  });
+
   test("a new client starts from the store's position; an explicit since wins", () => {
     const store = memoryOffsetStore();
     store.set("user:u1", { epoch: "e1", offset: 40 });
