@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS channels (
   channel TEXT PRIMARY KEY,
   epoch TEXT NOT NULL,
   top INTEGER NOT NULL,
-  trimmed INTEGER NOT NULL
+  trimmed INTEGER NOT NULL,
+  swept INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
   channel TEXT NOT NULL,
@@ -174,21 +175,26 @@ function storeOn(db: Database, path: string): SqliteStore {
     `INSERT INTO events (channel, "offset", event, critical, coalesce, ts, frame, idem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
   );
   const deleteSuperseded = db.query<null, [string, string, number]>(
-    `DELETE FROM events WHERE channel = ?1 AND coalesce = ?2 AND "offset" < ?3`,
+    // Without INDEXED BY the planner walks the primary key over the channel's whole history.
+    `DELETE FROM events INDEXED BY events_coalesce WHERE channel = ?1 AND coalesce = ?2 AND "offset" < ?3`,
   );
   const selectHistory = db.query<EventRow, [string, number, number]>(
     `SELECT channel, "offset", event, critical, coalesce, ts, frame FROM events
      WHERE channel = ?1 AND "offset" > ?2 ORDER BY "offset" LIMIT ?3`,
   );
-  const selectLongChannels = db.query<{ channel: string; top: number }, [number]>(
-    "SELECT channel, top FROM channels WHERE top > ?1",
+  // `swept`: the count rule already ran through this offset. Each pass then reads only events
+  // published since the last, not the critical events retained below (possibly most of history).
+  const selectUnswept = db.query<{ channel: string; swept: number; below: number }, [number]>(
+    "SELECT channel, swept, top - ?1 AS below FROM channels WHERE top - ?1 > swept",
   );
-  const countOld = db.query<{ max: number | null; n: number }, [string, number]>(
-    `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events WHERE channel = ?1 AND critical = 0 AND "offset" <= ?2`,
+  const countOld = db.query<{ max: number | null; n: number }, [string, number, number]>(
+    `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events
+     WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
   );
-  const deleteOld = db.query<null, [string, number]>(
-    `DELETE FROM events WHERE channel = ?1 AND critical = 0 AND "offset" <= ?2`,
+  const deleteOld = db.query<null, [string, number, number]>(
+    `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
   );
+  const markSwept = db.query<null, [string, number]>("UPDATE channels SET swept = ?2 WHERE channel = ?1");
   const countAged = db.query<{ channel: string; max: number; n: number }, [number, number]>(
     `SELECT channel, MAX("offset") AS max, COUNT(*) AS n FROM events WHERE critical = ?1 AND ts < ?2 GROUP BY channel`,
   );
@@ -218,11 +224,11 @@ function storeOn(db: Database, path: string): SqliteStore {
       dropped += n;
       if (max > (trimmed.get(channel) ?? 0)) trimmed.set(channel, max);
     };
-    for (const { channel, top } of selectLongChannels.all(rule.historySize)) {
-      const below = top - rule.historySize;
-      const old = countOld.get(channel, below);
+    for (const { channel, swept, below } of selectUnswept.all(rule.historySize)) {
+      markSwept.run(channel, below);
+      const old = countOld.get(channel, swept, below);
       if (old === null || old.n === 0 || old.max === null) continue;
-      deleteOld.run(channel, below);
+      deleteOld.run(channel, swept, below);
       note(channel, old.max, old.n);
     }
     for (const [critical, before] of [[0, rule.nonCriticalBefore], [1, rule.criticalBefore]] as const) {

@@ -275,6 +275,18 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect((await engine.trim(T0)).dropped).toBe(0);
       });
 
+      test("a later trim drops only what became old since the last one", async () => {
+        const { engine } = await setup({ historySize: 2 });
+        const ch = unique("job:");
+        await engine.publish(Array.from({ length: 5 }, () => item(ch)));
+        expect(await engine.trim(T0)).toEqual({ dropped: 3 });
+        await engine.publish([item(ch), item(ch, "e", { critical: true }), item(ch), item(ch)]);
+        expect(await engine.trim(T0)).toEqual({ dropped: 3 });
+        const page = await engine.history(ch, 0, 100);
+        expect(page.events.map((e) => e.offset)).toEqual([7, 8, 9]);
+        expect(page.trimmedThrough).toBe(6);
+      });
+
       test("critical events are never dropped by count", async () => {
         const { engine } = await setup({ historySize: 3 });
         const ch = unique("job:");
