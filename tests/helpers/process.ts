@@ -1,0 +1,61 @@
+/** Courier as a child process (`bun src/main.ts`), for crash, drain and multi-node tests. */
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const MAIN = join(import.meta.dir, "../../src/main.ts");
+
+/** A port that was free a moment ago (the child binds it itself). */
+export function freePort(): number {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = probe.port!;
+  probe.stop(true);
+  return port;
+}
+
+export interface CourierProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  http: string;
+  ws: string;
+  output: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+/** Starts a node and resolves once `/health` answers (bounded). */
+export async function spawnCourier(env: Record<string, string>, port = freePort()): Promise<CourierProcess> {
+  const proc = Bun.spawn(["bun", MAIN], {
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", COURIER_ENV: "test", HOST: "127.0.0.1", PORT: String(port), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) out += decoder.decode(chunk);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const http = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`courier exited ${proc.exitCode}: ${out}`);
+    const ok = await fetch(`${http}/ready`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill(9);
+      throw new Error(`courier did not become ready: ${out}`);
+    }
+    await Bun.sleep(25); // polling a port that has no event to wait on; bounded by the deadline
+  }
+  return {
+    proc,
+    port,
+    http,
+    ws: `ws://127.0.0.1:${port}/v1/ws`,
+    output: () => out,
+    exited: proc.exited,
+    kill: (signal = "SIGTERM") => proc.kill(signal as never),
+  };
+}
