@@ -145,6 +145,9 @@ function openChecked(path: string): Database {
       });
     }
     db.run(SCHEMA);
+    // Files made before `swept` existed (first builds of this engine) get the column added.
+    const columns = db.query<{ name: string }, []>("PRAGMA table_info(channels)").all();
+    if (!columns.some((c) => c.name === "swept")) db.run("ALTER TABLE channels ADD COLUMN swept INTEGER NOT NULL DEFAULT 0");
     return db;
   } catch (error) {
     db.close(false);
