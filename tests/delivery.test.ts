@@ -71,7 +71,7 @@ describe("resume by since", () => {
   test("an offset beyond the top: recovered:false, offset_ahead, nothing replayed", async () => {
     await publishMany("user:r4", 2);
     const c = await connectWelcomed(await url("r4"));
-    const { epoch } = (await c.request({ type: "subscribe", channel: "user:r4" })) as { epoch: string };
+    const { epoch } = await c.request({ type: "subscribe", channel: "user:r4" });
     await c.request({ type: "unsubscribe", channel: "user:r4" });
     expect(await c.request({ type: "subscribe", channel: "user:r4", since: { offset: 99, epoch } })).toMatchObject({ recovered: false, reason: "offset_ahead" });
     await settle(c);

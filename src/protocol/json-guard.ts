@@ -8,6 +8,7 @@
  * `eventFrame()`, so the payload is serialized exactly once.
  */
 import { serializeData } from "./serializer.ts";
+import { exceedsDepth } from "./json-depth.ts";
 
 /** Why a body was refused: not JSON, nested deeper than allowed, or not a JSON object. */
 export type JsonGuardErrorCode = "bad_json" | "too_deep" | "not_object";
@@ -58,41 +59,6 @@ export interface ParsedPublish {
   items?: unknown;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACE = 0x7d;
-const CLOSE_BRACKET = 0x5d;
-
-/**
- * Whether `text` nests objects/arrays deeper than `maxDepth`. Scanned on the text, before parsing,
- * so a hostile depth never reaches recursive code (`JSON.stringify` below recurses).
- */
-function nestsDeeperThan(text: string, maxDepth: number): boolean {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      // Jump to the closing quote: one preceded by an even run of backslashes.
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j === -1) return false; // unterminated string: JSON.parse reports it
-        let slashes = 0;
-        while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
-        if (slashes % 2 === 0) break;
-      }
-      i = j;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > maxDepth) return true;
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      depth--;
-    }
-  }
-  return false;
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -120,7 +86,7 @@ export function parsePublishSync(text: string, maxDepth = 32): ParsedPublish {
   if (!Number.isInteger(maxDepth) || maxDepth < 1) {
     throw new RangeError(`Cannot parse publish body: maxDepth must be an integer >= 1, got ${maxDepth}`);
   }
-  if (nestsDeeperThan(text, maxDepth)) {
+  if (exceedsDepth(text, maxDepth)) {
     throw new JsonGuardError("too_deep", `JSON nests deeper than ${maxDepth} levels`);
   }
   let body: unknown;

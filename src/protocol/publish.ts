@@ -10,7 +10,8 @@ const event = z.string().refine(isEventName, { message: "must be 1–64 of A-Z a
 export const PublishBodySchema = z.object({
   channel,
   event,
-  data: z.unknown().optional(),
+  /** `data` serialized once by the body reader (`json-guard.ts`), never taken from the client. */
+  dataJson: z.string(),
   critical: z.boolean().optional(),
   coalesce: z.string().min(1).max(128).optional(),
   idempotencyKey: z.string().min(1).max(128).optional(),

@@ -15,6 +15,7 @@ import type { JobOwnerLookup } from "../connection/permissions.ts";
 import { Hub } from "../delivery/hub.ts";
 import { BreakerOpenError, CircuitBreaker, CIRCUIT_STATE_VALUE, ReadinessGate, runChecks, type ReadinessCheck, type ReadinessResult } from "../resilience/index.ts";
 import { channelKind } from "../protocol/channel.ts";
+import { createJsonGuard } from "../protocol/json-guard.ts";
 import { CloseCode, TIERS, type Tier } from "../protocol/codes.ts";
 import { PROMETHEUS_CONTENT_TYPE, type Logger, type Telemetry } from "../telemetry/index.ts";
 import type { Context, RpcHandler } from "./context.ts";
@@ -97,6 +98,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onReplay: (n) => metrics.replayedEvents.add(n),
   });
 
+  const jsonGuard = createJsonGuard({ timeoutMs: config.delivery.serializeTimeoutMs, maxDepth: config.limits.maxJsonDepth + 2 });
   let server!: Server<ConnData>;
   const extensions: Extension[] = [];
   const ctx: Context = {
@@ -152,6 +154,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       metrics.confirmations.add(samples.length, { result: "confirmed" });
       for (const ms of samples) metrics.confirmationTime.record(ms / 1000);
     },
+    jsonGuard,
+    onSerialize: (path, ms) => metrics.serializerDuration.record(ms / 1000, { path }),
+    onSerializeTimeout: () => metrics.serializerTimeouts.add(1),
     onRpc: (method, result, ms) => metrics.rpcDuration.record(ms / 1000, { method: method.slice(0, 32), result }),
   };
   for (const ext of deps.extensions?.(ctx) ?? []) extensions.push(ext);
@@ -386,6 +391,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     stopTimers();
     for (const ext of extensions) await ext.stop?.();
     await server.stop(closeSockets);
+    jsonGuard.close();
     await engine.close();
   };
 

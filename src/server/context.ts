@@ -64,3 +64,10 @@ export interface Context {
   /** Publishes through the store's breaker; rejects with StoreUnavailableError. */
   publish(items: import("../engine/types.ts").PublishItem[]): Promise<import("../engine/types.ts").PublishOutcome[]>;
 }
+
+export interface Context {
+  /** Parses large publish bodies off the event loop under the serializer budget. */
+  jsonGuard: import("../protocol/json-guard.ts").JsonGuard;
+  onSerialize?(path: "fast" | "slow", ms: number): void;
+  onSerializeTimeout?(): void;
+}

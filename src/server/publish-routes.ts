@@ -5,25 +5,63 @@
 import { bearer, keyMatches } from "../auth/keys.ts";
 import { StoreUnavailableError, type PublishItem } from "../engine/types.ts";
 import { BatchBodySchema, PublishBodySchema } from "../protocol/publish.ts";
-import { serializeData } from "../protocol/serializer.ts";
+import { JsonGuardError, SerializeTimeoutError, parsePublishSync, type ParsedPublish } from "../protocol/json-guard.ts";
 import { exceedsDepth } from "../protocol/json-depth.ts";
 import type { Context } from "./context.ts";
 import { HttpError, httpError, json } from "./http.ts";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
-/** Reads a JSON body within `limit` bytes: 413 past it, 400 when it is not JSON. */
-export async function readJson(req: Request, limit: number, maxDepth: number): Promise<unknown> {
+/** Reads a body within `limit` bytes as text: 413 past it. */
+export async function readText(req: Request, limit: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
   const bytes = await req.bytes();
   if (bytes.byteLength > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
-  const text = new TextDecoder().decode(bytes);
-  if (exceedsDepth(text, maxDepth + 2)) throw new HttpError(400, `body nests deeper than ${maxDepth}`);
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Reads a JSON object body (400 when it is not JSON, whatever its content type).
+ *
+ * @example
+ * const body = await readJson(req, 64 * 1024, 32);
+ */
+export async function readJson(req: Request, limit: number, maxDepth: number): Promise<Record<string, unknown>> {
+  const text = await readText(req, limit);
+  if (exceedsDepth(text, maxDepth)) throw new HttpError(400, `body nests deeper than ${maxDepth}`);
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new HttpError(400, "body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+const GUARD_MESSAGES = { bad_json: "body is not valid JSON", too_deep: "body nests too deeply", not_object: "body must be a JSON object" } as const;
+
+/**
+ * Reads a publish body and serializes each `data` once: small bodies on this thread (the fast
+ * path), large ones in the guard's worker under the serializer budget (the slow path), so one
+ * pathological payload costs its publisher a 503, not everyone a frozen event loop.
+ */
+export async function readPublishBody(ctx: Context, req: Request, limit: number): Promise<ParsedPublish> {
+  const text = await readText(req, limit);
+  const slow = text.length > ctx.config.delivery.slowPathBytes;
+  const started = performance.now();
+  try {
+    const parsed = slow ? await ctx.jsonGuard.parsePublish(text) : parsePublishSync(text, ctx.config.limits.maxJsonDepth + 2);
+    ctx.onSerialize?.(slow ? "slow" : "fast", performance.now() - started);
+    return parsed;
+  } catch (error) {
+    if (error instanceof JsonGuardError) throw new HttpError(400, GUARD_MESSAGES[error.code]);
+    if (error instanceof SerializeTimeoutError) {
+      ctx.onSerializeTimeout?.();
+      throw new HttpError(503, `the body could not be processed within ${error.timeoutMs} ms`, { retryAfterS: ctx.config.server.retryAfterS });
+    }
+    throw error;
   }
 }
 
@@ -44,7 +82,7 @@ export function toItem(ctx: Context, body: unknown, idempotencyKey: string | nul
   const item: PublishItem = {
     channel: b.channel,
     event: b.event,
-    dataJson: serializeData(b.data),
+    dataJson: b.dataJson,
     critical: b.critical === true || ctx.criticalEvents.has(b.event),
   };
   if (b.coalesce !== undefined) item.coalesce = b.coalesce;
@@ -65,7 +103,7 @@ async function store(ctx: Context, items: PublishItem[]) {
 
 export async function publishRoute(ctx: Context, req: Request): Promise<Response> {
   requireKey(req, ctx.config.auth.apiKey);
-  const body = await readJson(req, ctx.config.limits.maxPublishBodyBytes, ctx.config.limits.maxJsonDepth);
+  const body = await readPublishBody(ctx, req, ctx.config.limits.maxPublishBodyBytes);
   const item = toItem(ctx, body, req.headers.get("idempotency-key"));
   const [outcome] = await store(ctx, [item]);
   return json({ channel: outcome!.channel, offset: outcome!.offset, epoch: outcome!.epoch });
@@ -74,7 +112,7 @@ export async function publishRoute(ctx: Context, req: Request): Promise<Response
 export async function publishBatchRoute(ctx: Context, req: Request): Promise<Response> {
   requireKey(req, ctx.config.auth.apiKey);
   const limits = ctx.config.limits;
-  const body = await readJson(req, limits.maxPublishBodyBytes * 4, limits.maxJsonDepth + 2);
+  const body = await readPublishBody(ctx, req, limits.maxPublishBodyBytes * 4);
   const batch = BatchBodySchema.safeParse(body);
   if (!batch.success) return httpError(400, 'body must be {"items":[…]} with 1 or more publish bodies', { extra: { issues: batch.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) } });
   if (batch.data.items.length > limits.batchMaxItems) return httpError(400, `a batch holds at most ${limits.batchMaxItems} items`);
