@@ -6,94 +6,24 @@
 import { parseChannel } from "../protocol/channel.ts";
 import { closeAdvice, ErrorCode, type CloseCode } from "../protocol/codes.ts";
 import { AckBatcher } from "./ack-batcher.ts";
-import { backoffDelay, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from "./backoff.ts";
+import { backoffDelay, type ResolvedBackoff } from "./backoff.ts";
+import {
+  resolveClientOptions,
+  type ClientEvents,
+  type CourierClientOptions,
+  type RequestOptions,
+  type ResolvedClientOptions,
+  type SubscribeOptions,
+} from "./client-options.ts";
 import { Emitter } from "./emitter.ts";
 import { CourierError } from "./errors.ts";
 import { fetchHistory, httpBaseFromWsUrl } from "./history.ts";
-import { memoryOffsetStore, type OffsetStore } from "./offset-store.ts";
 import { PendingRequests } from "./pending-requests.ts";
 import { Poller, type PollOutcome } from "./poller.ts";
 import { Subscriptions } from "./subscriptions.ts";
-import { globalTimers, systemClock } from "./timers.ts";
-import type {
-  Clock,
-  CourierEvent,
-  EventFrame,
-  EventHandler,
-  FetchLike,
-  Position,
-  Recovery,
-  Status,
-  StatusChange,
-  Timers,
-  TokenSource,
-  WebSocketConstructor,
-  WebSocketLike,
-} from "./types.ts";
+import type { Clock, EventFrame, EventHandler, Status, StatusChange, Timers, TokenSource, WebSocketLike } from "./types.ts";
 
-/** Options of `CourierClient`; only `url`/`urls` and `token` are required. */
-export interface CourierClientOptions {
-  /** The WebSocket endpoint, e.g. `wss://rt.example.com/v1/ws`. */
-  url?: string;
-  /** Endpoints tried in turn: the next one after each failed attempt. */
-  urls?: string[];
-  /** A token, or a provider called again after a refused connection and after close 4401. */
-  token: TokenSource;
-  /** A session id persisted from an earlier `client.session`, to resume it. */
-  session?: string;
-  /** Defaults to `globalThis.WebSocket`; none at all means polling only. */
-  WebSocket?: WebSocketConstructor;
-  /** Defaults to `globalThis.fetch`; used by the polling fallback. */
-  fetch?: FetchLike;
-  /** Where positions are kept. Default: in memory. */
-  store?: OffsetStore;
-  /** Reconnect schedule. Default 100 ms, 500 ms, 1 s, then doubling to 5 s, ±5 %. */
-  backoff?: BackoffOptions;
-  /** Ack batching interval. Default `100`. */
-  ackIntervalMs?: number;
-  /** Consecutive failed attempts before polling starts. Default `3`. */
-  pollAfterFailures?: number;
-  /** First polling interval, doubling while down. Default `2000`. */
-  pollIntervalMs?: number;
-  /** Polling interval cap. Default `60000`. */
-  maxPollIntervalMs?: number;
-  /** `limit` of each history request. Default `100`. */
-  pollLimit?: number;
-  /** Where `/v1/history` lives. Default: derived from the current WebSocket URL. */
-  httpBase?: string;
-  /** How long an attempt may take to get its `welcome`. Default `10000`. */
-  connectTimeoutMs?: number;
-  /** Default timeout of `subscribe`, `rpc` and `ping` requests. Default `15000`. */
-  requestTimeoutMs?: number;
-  timers?: Timers;
-  clock?: Clock;
-  /** Random source in [0, 1] for jitter. Default `Math.random`. */
-  random?: () => number;
-  /** Shorthand for `on("status", fn)`. */
-  onStatus?: (change: StatusChange) => void;
-  /** Shorthand for `on("recovery", fn)`. */
-  onRecovery?: (recovery: Recovery) => void;
-}
-
-/** Events of `client.on()`. */
-export interface ClientEvents {
-  status: StatusChange;
-  event: CourierEvent;
-  error: Error;
-  recovery: Recovery;
-}
-
-/** Options of `subscribe()`. */
-export interface SubscribeOptions {
-  /** Resume from here instead of the store's position. */
-  since?: Position;
-}
-
-/** Options of `rpc()` and `ping()`. */
-export interface RequestOptions {
-  /** Default: the client's `requestTimeoutMs` (15 s). */
-  timeoutMs?: number;
-}
+export type { ClientEvents, CourierClientOptions, RequestOptions, SubscribeOptions };
 
 const OPEN = 1;
 
@@ -110,22 +40,15 @@ const OPEN = 1;
  * client.close();
  */
 export class CourierClient {
-  #urls: string[];
+  #o: ResolvedClientOptions;
+  #urls: readonly string[];
   #urlIndex = 0;
   #tokenSource: TokenSource;
   #token: string | undefined;
   #session: string | undefined;
-  #WebSocket: WebSocketConstructor | undefined;
-  #fetch: FetchLike | undefined;
-  #httpBase: string | undefined;
   #backoff: ResolvedBackoff;
-  #pollAfterFailures: number;
-  #pollLimit: number;
-  #connectTimeoutMs: number;
-  #requestTimeoutMs: number;
   #timers: Timers;
   #clock: Clock;
-  #random: () => number;
 
   #emitter: Emitter<ClientEvents>;
   #subs: Subscriptions;
@@ -162,52 +85,29 @@ export class CourierClient {
    * new CourierClient({ urls: ["wss://a.example.com/v1/ws", "wss://b.example.com/v1/ws"], token: "eyJ…" });
    */
   constructor(options: CourierClientOptions) {
-    const urls = options.urls ?? (options.url === undefined ? [] : [options.url]);
-    if (urls.length === 0) throw new TypeError("Cannot create CourierClient: url or urls is required");
-    for (const url of urls) new URL(url); // throws TypeError on a malformed URL
-    if (typeof options.token !== "string" && typeof options.token !== "function") {
-      throw new TypeError("Cannot create CourierClient: token must be a string or a function");
-    }
-    const ackIntervalMs = options.ackIntervalMs ?? 100;
-    if (!(ackIntervalMs > 0)) throw new RangeError("ackIntervalMs must be > 0");
-    const pollAfterFailures = options.pollAfterFailures ?? 3;
-    if (!(pollAfterFailures >= 1)) throw new RangeError("pollAfterFailures must be >= 1");
-    const pollLimit = options.pollLimit ?? 100;
-    if (!(pollLimit >= 1)) throw new RangeError("pollLimit must be >= 1");
-    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    if (!(connectTimeoutMs > 0)) throw new RangeError("connectTimeoutMs must be > 0");
-    const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
-    if (!(requestTimeoutMs > 0)) throw new RangeError("requestTimeoutMs must be > 0");
-
-    this.#urls = [...urls];
-    this.#tokenSource = options.token;
-    this.#session = options.session;
-    this.#WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    this.#fetch = options.fetch ?? (globalThis.fetch as FetchLike | undefined)?.bind(globalThis);
-    this.#httpBase = options.httpBase?.replace(/\/$/, "");
-    this.#backoff = resolveBackoff(options.backoff);
-    this.#pollAfterFailures = pollAfterFailures;
-    this.#pollLimit = pollLimit;
-    this.#connectTimeoutMs = connectTimeoutMs;
-    this.#requestTimeoutMs = requestTimeoutMs;
-    this.#timers = options.timers ?? globalTimers;
-    this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
+    const o = resolveClientOptions(options);
+    this.#o = o;
+    this.#urls = o.urls;
+    this.#tokenSource = o.token;
+    this.#session = o.session;
+    this.#timers = o.timers;
+    this.#clock = o.clock;
+    this.#backoff = o.backoff;
 
     this.#emitter = new Emitter<ClientEvents>((error, type) => {
       if (type !== "error") this.#emitError(error);
     });
-    this.#subs = new Subscriptions(options.store ?? memoryOffsetStore());
+    this.#subs = new Subscriptions(o.store);
     this.#acks = new AckBatcher({
-      intervalMs: ackIntervalMs,
+      intervalMs: o.ackIntervalMs,
       timers: this.#timers,
       send: (channel, offset) => this.#ready.has(channel) && this.#send({ type: "ack", channel, offset }),
     });
     this.#pending = new PendingRequests(this.#timers);
     this.#poller = new Poller({
       timers: this.#timers,
-      initialIntervalMs: options.pollIntervalMs ?? 2000,
-      maxIntervalMs: options.maxPollIntervalMs ?? 60_000,
+      initialIntervalMs: o.pollIntervalMs,
+      maxIntervalMs: o.maxPollIntervalMs,
       round: () => this.#pollRound(),
       onError: (error) => this.#emitError(error),
     });
@@ -248,8 +148,8 @@ export class CourierClient {
     this.#started = true;
     this.#attempt = 0;
     this.#failures = 0;
-    if (!this.#WebSocket) {
-      if (!this.#fetch) {
+    if (!this.#o.WebSocket) {
+      if (!this.#o.fetch) {
         this.#started = false;
         this.#setStatus("offline", { reason: "no_transport" });
         return;
@@ -333,7 +233,7 @@ export class CourierClient {
       this.#cancelRetry(channel);
       // While down, a channel the session holds stays listed: the resume sends its unsubscribe.
       if (this.#welcomed && this.#serverChannels.delete(channel)) {
-        this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+        this.#request({ type: "unsubscribe", channel }, this.#o.requestTimeoutMs, () => undefined).catch(() => {});
       }
     };
   }
@@ -366,7 +266,7 @@ export class CourierClient {
   }
 
   #timeout(options: RequestOptions): number {
-    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.#o.requestTimeoutMs;
     if (!(timeoutMs > 0)) throw new RangeError("timeoutMs must be > 0");
     return timeoutMs;
   }
@@ -382,7 +282,7 @@ export class CourierClient {
     const since = this.#subs.position(channel);
     const socket = this.#socket;
     this.#serverChannels.add(channel);
-    this.#request(since ? { type: "subscribe", channel, since } : { type: "subscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(
+    this.#request(since ? { type: "subscribe", channel, since } : { type: "subscribe", channel }, this.#o.requestTimeoutMs, () => undefined).catch(
       (error: unknown) => {
         if (this.#socket !== socket || !this.#welcomed) {
           // Lost with the connection: unknown whether the server got it, so the next welcome sends it again.
@@ -408,7 +308,7 @@ export class CourierClient {
     if (previous?.timer !== undefined) return;
     const count = (previous?.count ?? 0) + 1;
     // Same schedule as reconnects, starting at its 2 s step: 2 s, 4 s, then the cap.
-    const delay = backoffDelay(this.#backoff.stepsMs.length - 1 + count, this.#backoff, this.#random);
+    const delay = backoffDelay(this.#backoff.stepsMs.length - 1 + count, this.#backoff, this.#o.random);
     const timer = this.#timers.setTimeout(() => {
       this.#retries.set(channel, { count, timer: undefined });
       if (this.#welcomed && this.#subs.has(channel) && !this.#serverChannels.has(channel)) this.#sendSubscribe(channel);
@@ -477,7 +377,7 @@ export class CourierClient {
     if (this.#session !== undefined) url.searchParams.set("session", this.#session);
     let socket: WebSocketLike;
     try {
-      socket = new this.#WebSocket!(url.toString());
+      socket = new this.#o.WebSocket!(url.toString());
     } catch (error) {
       this.#emitError(error);
       this.#attemptFailed({ reason: "connect_error" });
@@ -492,7 +392,7 @@ export class CourierClient {
     this.#connectTimer = this.#timers.setTimeout(() => {
       this.#connectTimer = undefined;
       this.#onLost(socket, undefined, "connect_timeout");
-    }, this.#connectTimeoutMs);
+    }, this.#o.connectTimeoutMs);
   }
 
   #onMessage(socket: WebSocketLike, data: unknown): void {
@@ -526,7 +426,7 @@ export class CourierClient {
         if (!this.#subs.has(channel)) {
           // A restored session may hold channels this page no longer wants: unacked, they would look stale.
           this.#serverChannels.delete(channel);
-          this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+          this.#request({ type: "unsubscribe", channel }, this.#o.requestTimeoutMs, () => undefined).catch(() => {});
         } else {
           this.#serverChannels.add(channel);
           this.#ready.add(channel);
@@ -569,7 +469,7 @@ export class CourierClient {
       for (const channel of [...this.#serverChannels]) {
         if (!this.#subs.has(channel)) {
           this.#serverChannels.delete(channel);
-          this.#request({ type: "unsubscribe", channel }, this.#requestTimeoutMs, () => undefined).catch(() => {});
+          this.#request({ type: "unsubscribe", channel }, this.#o.requestTimeoutMs, () => undefined).catch(() => {});
         }
       }
       for (const channel of local) if (!this.#serverChannels.has(channel)) this.#sendSubscribe(channel);
@@ -624,7 +524,7 @@ export class CourierClient {
     this.#token = undefined;
     this.#failures++;
     this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
-    if (this.#failures >= this.#pollAfterFailures && this.#fetch) this.#poller.start();
+    if (this.#failures >= this.#o.pollAfterFailures && this.#o.fetch) this.#poller.start();
     this.#setStatus("connecting", info);
     this.#scheduleReconnect();
   }
@@ -636,7 +536,7 @@ export class CourierClient {
       delay = this.#hintMs;
       this.#hintMs = undefined;
     } else {
-      delay = backoffDelay(this.#attempt++, this.#backoff, this.#random);
+      delay = backoffDelay(this.#attempt++, this.#backoff, this.#o.random);
     }
     this.#reconnectTimer = this.#timers.setTimeout(() => this.#open(), delay);
   }
@@ -674,13 +574,13 @@ export class CourierClient {
   // --- polling fallback -------------------------------------------------------------------------
 
   async #pollRound(): Promise<PollOutcome | void> {
-    const fetch = this.#fetch;
+    const fetch = this.#o.fetch;
     if (!fetch) return;
     const generation = this.#poller.generation;
     const token = this.#token ?? (typeof this.#tokenSource === "string" ? this.#tokenSource : await this.#tokenSource());
     if (!this.#poller.isCurrent(generation)) return;
     this.#token = token;
-    const httpBase = this.#httpBase ?? httpBaseFromWsUrl(this.#urls[this.#urlIndex]!);
+    const httpBase = this.#o.httpBase ?? httpBaseFromWsUrl(this.#urls[this.#urlIndex]!);
     let retryAfterMs: number | undefined;
     await Promise.all(
       this.#subs.channels().map(async (channel) => {
@@ -690,7 +590,7 @@ export class CourierClient {
           token,
           channel,
           since: this.#subs.position(channel),
-          limit: this.#pollLimit,
+          limit: this.#o.pollLimit,
           nowMs: this.#clock.now(),
         });
         // Once the WebSocket is live again, late answers are dropped: it replays by itself.

@@ -9,7 +9,7 @@
  * client.connect();
  */
 export { CourierClient } from "./courier-client.ts";
-export type { ClientEvents, CourierClientOptions, RequestOptions, SubscribeOptions } from "./courier-client.ts";
+export type { ClientEvents, CourierClientOptions, RequestOptions, SubscribeOptions } from "./client-options.ts";
 export { CourierError } from "./errors.ts";
 export type { CourierErrorDetails } from "./errors.ts";
 export { localStorageOffsetStore, memoryOffsetStore } from "./offset-store.ts";
