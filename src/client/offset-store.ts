@@ -4,7 +4,17 @@
  */
 import type { Position } from "./types.ts";
 
-/** Where the client keeps `{epoch, offset}` per channel. */
+/**
+ * Where the client keeps `{epoch, offset}` per channel: implement it to persist elsewhere. It is
+ * written after every delivered event, so keep it cheap (and never throw).
+ *
+ * @example
+ * const sessionStore: OffsetStore = {
+ *   get: (channel) => JSON.parse(sessionStorage.getItem(channel) ?? "null") ?? undefined,
+ *   set: (channel, position) => sessionStorage.setItem(channel, JSON.stringify(position)),
+ *   delete: (channel) => sessionStorage.removeItem(channel),
+ * };
+ */
 export interface OffsetStore {
   get(channel: string): Position | undefined;
   set(channel: string, position: Position): void;
