@@ -1,14 +1,131 @@
-import { afterAll } from "bun:test";
-import { RedisClient } from "bun";
-import { createRedisEngine } from "../src/engine/redis-engine.ts";
+/**
+ * The Redis engine against a real Redis (`COURIER_REDIS_URL`; see `redis-env.ts`): the shared engine
+ * contract, then what only a cluster has: two nodes on one Redis, lost pub/sub messages, a killed
+ * subscriber connection, Redis going away and coming back, a node crash freeing its slots.
+ * Every key lives under a prefix unique to this run and is deleted afterwards.
+ */
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { RedisClient, type Socket, type TCPSocketListener } from "bun";
+import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from "../src/engine/redis-engine.ts";
+import { StoreUnavailableError, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
+import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
 import { describeRedis } from "./redis-env.ts";
 
 const PREFIX = `courier-test-${crypto.randomUUID().slice(0, 8)}:`;
+const T0 = 1_800_000_000_000;
+const BASE = { historySize: 100, historyTtlMs: 60_000, criticalRetentionMs: 3_600_000, idempotencyTtlMs: 300_000 };
+
+/** Records `deliver` calls; `until` resolves once a channel has seen `offset`. */
+function deliveries() {
+  const calls: { channel: string; events: StoredEvent[] }[] = [];
+  const waiters: { channel: string; offset: number; resolve: () => void }[] = [];
+  const top = (channel: string) => Math.max(0, ...calls.filter((c) => c.channel === channel).flatMap((c) => c.events.map((e) => e.offset)));
+  return {
+    calls,
+    deliver(channel: string, events: StoredEvent[]) {
+      calls.push({ channel, events });
+      for (const w of waiters.splice(0)) (top(w.channel) >= w.offset ? w.resolve() : waiters.push(w));
+    },
+    until(channel: string, offset: number): Promise<void> {
+      if (top(channel) >= offset) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiters.push({ channel, offset, resolve });
+      return promise;
+    },
+    offsets: (channel: string) => calls.filter((c) => c.channel === channel).flatMap((c) => c.events.map((e) => e.offset)),
+  };
+}
+
+function item(channel: string, extra: Partial<PublishItem> = {}): PublishItem {
+  return { channel, event: "step", dataJson: '{"n":1}', critical: false, ...extra };
+}
+
+const unique = (p: string) => `${p}${crypto.randomUUID().slice(0, 8)}`;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/**
+ * A TCP proxy to Redis that a test can take down and bring back on the same port: "Redis is down"
+ * without stopping the machine's Redis.
+ */
+function redisProxy(target: URL) {
+  /** `held`: bytes from the client before its upstream connection is open. */
+  type Pipe = { peer: Socket<Pipe> | null; pending: Uint8Array[]; held: Uint8Array[] };
+  const open = new Set<Socket<Pipe>>();
+  let server: TCPSocketListener<Pipe> | null = null;
+  let port = 0;
+  const write = (to: Socket<Pipe>, chunk: Uint8Array) => {
+    const q = to.data.pending;
+    if (q.length > 0) return void q.push(chunk.slice());
+    const n = to.write(chunk);
+    if (n < chunk.length) q.push(chunk.slice(Math.max(0, n)));
+  };
+  const handlers = {
+    data(s: Socket<Pipe>, chunk: Uint8Array) {
+      if (s.data.peer) write(s.data.peer, chunk);
+      else s.data.held.push(chunk.slice());
+    },
+    drain(s: Socket<Pipe>) {
+      const q = s.data.pending;
+      while (q.length > 0) {
+        const chunk = q[0]!;
+        const n = s.write(chunk);
+        if (n < chunk.length) return void (q[0] = chunk.slice(Math.max(0, n)));
+        q.shift();
+      }
+    },
+    close(s: Socket<Pipe>) {
+      open.delete(s);
+      s.data.peer?.end();
+    },
+    error(s: Socket<Pipe>) {
+      s.end();
+    },
+  };
+  return {
+    get port() {
+      return port;
+    },
+    up() {
+      server = Bun.listen<Pipe>({
+        hostname: "127.0.0.1",
+        port,
+        socket: {
+          ...handlers,
+          async open(client) {
+            client.data = { peer: null, pending: [], held: [] };
+            open.add(client);
+            try {
+              const upstream = await Bun.connect<Pipe>({
+                hostname: target.hostname,
+                port: Number(target.port || 6379),
+                data: { peer: client, pending: [], held: [] },
+                socket: handlers,
+              });
+              open.add(upstream);
+              client.data.peer = upstream;
+              for (const c of client.data.held.splice(0)) write(upstream, c);
+            } catch {
+              client.end();
+            }
+          },
+        },
+      });
+      port = server.port;
+    },
+    down() {
+      server?.stop(true);
+      server = null;
+      for (const s of open) s.terminate();
+      open.clear();
+    },
+  };
+}
 
 describeRedis("redis engine", (url) => {
+  const admin = new RedisClient(url);
+
   afterAll(async () => {
-    const admin = new RedisClient(url);
     let cursor = "0";
     do {
       const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${PREFIX}*`, "COUNT", "1000"])) as [string, string[]];
@@ -18,11 +135,289 @@ describeRedis("redis engine", (url) => {
     admin.close();
   });
 
-  // Each engine gets its own prefix: trim() walks every channel of its store, and the contract
-  // counts what one engine's trim dropped.
+  // Each contract engine gets its own prefix: trim() walks every channel of its store, and the
+  // contract counts what one engine's trim dropped.
   let made = 0;
   engineContract("redis", async (opts) => ({
     engine: createRedisEngine({ ...opts, url, nodeId: "contract", keyPrefix: `${PREFIX}c${++made}:` }),
     cleanup: async () => {},
   }));
+
+  const open: RedisEngine[] = [];
+  afterEach(async () => {
+    for (const e of open.splice(0)) await e.close();
+  });
+
+  /** A started node; nodes made with the same `space` share one store. */
+  async function node(nodeId: string, space: string, extra: Partial<RedisEngineOptions> = {}) {
+    const clock = { now: T0 };
+    const d = deliveries();
+    const engine = createRedisEngine({ ...BASE, now: () => clock.now, url, nodeId, keyPrefix: `${PREFIX}${space}:`, log: process.env.DEBUG_REDIS ? (l, m, f) => console.log(nodeId, l, m, f) : undefined, ...extra });
+    open.push(engine);
+    await engine.start(d.deliver);
+    return { engine, d, clock };
+  }
+
+  async function clientId(name: string): Promise<string> {
+    const list = (await admin.send("CLIENT", ["LIST"])) as string;
+    const line = list.split("\n").find((l) => l.includes(` name=${name} `));
+    if (!line) throw new Error(`No Redis client named ${name} in:\n${list}`);
+    return /^id=(\d+)/.exec(line)![1]!;
+  }
+
+  test("frames stay byte-identical to eventFrame through Lua, pub/sub and history, whatever the data", async () => {
+    const space = unique("s");
+    const { engine, d, clock } = await node("a", space);
+    const ch = unique("job:");
+    await engine.watch(ch);
+    clock.now = T0 + 7;
+    const data = [`{\n  "text": "héllo 世界 🎉 \\u0000 \\"q\\" |\\n|"\n}`, '"a\\nb"', "null", JSON.stringify({ big: "x".repeat(100_000) })];
+    const items = data.map((dataJson, i) => item(ch, { event: `e.${i}`, dataJson, critical: i % 2 === 1, coalesce: i === 2 ? "ké\n|y" : undefined }));
+    await engine.publish(items);
+    await d.until(ch, 4);
+    const expected = data.map((dataJson, i): StoredEvent => ({
+      channel: ch,
+      offset: i + 1,
+      event: `e.${i}`,
+      critical: i % 2 === 1,
+      coalesce: i === 2 ? "ké\n|y" : null,
+      ts: T0 + 7,
+      frame: eventFrame({ channel: ch, offset: i + 1, event: `e.${i}`, dataJson, critical: i % 2 === 1, ts: T0 + 7 }),
+    }));
+    expect(d.calls).toEqual([{ channel: ch, events: expected }]);
+    expect((await engine.history(ch, 0, 10)).events).toEqual(expected);
+  });
+
+  test("a publish through node A is delivered on node B, and on A only while A watches", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const b = await node("b", space);
+    const ch = unique("public:");
+    const other = unique("public:");
+    expect(await b.engine.watch(ch)).toBe(0);
+    await a.engine.watch(other);
+    const [out] = await a.engine.publish([item(ch, { event: "hello" })]);
+    await b.d.until(ch, 1);
+    expect(b.d.calls).toEqual([{ channel: ch, events: [expect.objectContaining({ offset: 1, event: "hello" })] }]);
+    expect(out).toEqual({ channel: ch, offset: 1, epoch: (await b.engine.position(ch)).epoch, duplicate: false });
+    // A barrier on a channel A watches: had A delivered `ch`, it would have by now.
+    await b.engine.publish([item(other)]);
+    await a.d.until(other, 1);
+    expect(a.d.calls.map((c) => c.channel)).toEqual([other]);
+  });
+
+  test("watch resolves with W; later events arrive once, in order; unwatch stops delivery", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const b = await node("b", space);
+    const ch = unique("user:");
+    const barrier = unique("user:");
+    await a.engine.publish([item(ch), item(ch)]);
+    const w = await b.engine.watch(ch);
+    expect(w).toBe(2);
+    expect(await b.engine.watch(ch)).toBe(2);
+    for (let i = 0; i < 5; i++) await a.engine.publish([item(ch), item(ch)]);
+    await b.d.until(ch, 12);
+    expect(b.d.offsets(ch)).toEqual(range(3, 12));
+    b.engine.unwatch(ch);
+    await b.engine.watch(barrier);
+    await a.engine.publish([item(ch)]);
+    await a.engine.publish([item(barrier)]);
+    await b.d.until(barrier, 1);
+    expect(b.d.offsets(ch)).toEqual(range(3, 12));
+  });
+
+  test("a pub/sub message lost on the way is recovered from the stream before newer events", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const ch = unique("job:");
+    await a.engine.watch(ch);
+    await a.engine.publish([item(ch)]);
+    await a.d.until(ch, 1);
+    // Store offset 2 as the publish script would, but without its PUBLISH: the message is "lost".
+    const base = `${PREFIX}${space}:{${ch}}:`;
+    const frame = eventFrame({ channel: ch, offset: 2, event: "lost", dataJson: "1", critical: false, ts: T0 });
+    await admin.send("XADD", [base + "n", "2-0", "t", String(T0), "e", "lost", "f", frame]);
+    await admin.send("HSET", [base + "m", "t", "2"]);
+    await a.engine.publish([item(ch, { event: "after" })]);
+    await a.d.until(ch, 3);
+    // The sync reads the stream from offset 1, so 2 and 3 may arrive in one call; order is what counts.
+    expect(a.d.calls.flatMap((c) => c.events.map((e) => [e.offset, e.event]))).toEqual([[1, "step"], [2, "lost"], [3, "after"]]);
+  });
+
+  test("killing the subscriber connection loses nothing: it resubscribes and catches up", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    let resubscribed = Promise.withResolvers<void>();
+    const b = await node(unique("b"), space, { log: (_l, msg) => msg === "redis resubscribed" && resubscribed.resolve() });
+    const ch = unique("job:");
+    await b.engine.watch(ch);
+    await a.engine.publish([item(ch)]);
+    await b.d.until(ch, 1);
+    for (let round = 0; round < 3; round++) {
+      resubscribed = Promise.withResolvers<void>();
+      await admin.send("CLIENT", ["KILL", "ID", await clientId(`courier:${b.engine.nodeId}:sub`)]);
+      // Published while the subscriber is gone or not yet resubscribed: pub/sub drops these.
+      for (let i = 0; i < 10; i++) await a.engine.publish([item(ch)]);
+      await resubscribed.promise;
+    }
+    await b.d.until(ch, 31);
+    expect(b.d.offsets(ch)).toEqual(range(1, 31));
+    // And live delivery works again after the last reconnect, not only the catch-up.
+    const [last] = await a.engine.publish([item(ch)]);
+    await b.d.until(ch, last!.offset);
+    expect(b.d.offsets(ch)).toEqual(range(1, 32));
+  }, 20_000);
+
+  test("Redis down: check and publish reject with StoreUnavailableError fast; back up, delivery resumes", async () => {
+    const space = unique("s");
+    const proxy = redisProxy(new URL(url));
+    proxy.up();
+    const reconnected = { sub: Promise.withResolvers<void>() };
+    let downSince = 0;
+    const log = (_level: string, msg: string, fields?: object) => {
+      if (downSince > 0 && msg === "redis connected" && (fields as { connection?: string })?.connection === "subscriber") reconnected.sub.resolve();
+    };
+    const b = await node("b", space, { url: `redis://127.0.0.1:${proxy.port}`, log });
+    const direct = await node("direct", space);
+    const ch = unique("job:");
+    await b.engine.watch(ch);
+    await direct.engine.publish([item(ch)]);
+    await b.d.until(ch, 1);
+
+    proxy.down();
+    downSince = performance.now();
+    const t = performance.now();
+    const results = await Promise.allSettled([b.engine.check(), b.engine.publish([item(ch)]), b.engine.history(ch, 0, 10)]);
+    expect(performance.now() - t).toBeLessThan(1_500);
+    for (const r of results) expect(r).toEqual({ status: "rejected", reason: expect.any(StoreUnavailableError) });
+    // Published elsewhere while this node cannot hear.
+    for (let i = 0; i < 5; i++) await direct.engine.publish([item(ch)]);
+
+    proxy.up();
+    await reconnected.sub.promise;
+    await b.d.until(ch, 6);
+    const [next] = await direct.engine.publish([item(ch)]);
+    await b.d.until(ch, next!.offset);
+    expect(b.d.offsets(ch)).toEqual(range(1, 7));
+    await b.engine.check();
+    proxy.down();
+  }, 30_000);
+
+  test("with nothing listening, start carries on, and check and publish reject within the command timeout", async () => {
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = probe.port;
+    probe.stop(true);
+    const engine = createRedisEngine({ ...BASE, now: Date.now, url: `redis://127.0.0.1:${port}`, nodeId: "nowhere", keyPrefix: `${PREFIX}x:`, connectTimeoutMs: 300 });
+    open.push(engine);
+    await engine.start(() => {});
+    const t = performance.now();
+    const results = await Promise.allSettled([engine.check(), engine.publish([item("job:x")]), engine.watch("job:x")]);
+    expect(performance.now() - t).toBeLessThan(1_500);
+    for (const r of results) expect(r).toEqual({ status: "rejected", reason: expect.any(StoreUnavailableError) });
+  });
+
+  test("the per-user limit holds across nodes; a closed node frees its slots at once", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const b = await node("b", space);
+    const u = unique("u");
+    expect(await a.engine.acquireConnection(u, 3)).toBe(true);
+    expect(await b.engine.acquireConnection(u, 3)).toBe(true);
+    expect(await a.engine.acquireConnection(u, 3)).toBe(true);
+    expect(await b.engine.acquireConnection(u, 3)).toBe(false);
+    await b.engine.releaseConnection(u);
+    expect(await a.engine.acquireConnection(u, 3)).toBe(true);
+    expect(await b.engine.acquireConnection(u, 3)).toBe(false);
+    await a.engine.close();
+    expect([await b.engine.acquireConnection(u, 3), await b.engine.acquireConnection(u, 3), await b.engine.acquireConnection(u, 3)]).toEqual([true, true, true]);
+    expect(await b.engine.acquireConnection(u, 3)).toBe(false);
+  });
+
+  test("a crashed node's slots stop counting once its heartbeat expires", async () => {
+    const space = unique("s");
+    const u = unique("u");
+    const src = `
+      import { createRedisEngine } from ${JSON.stringify(new URL("../src/engine/redis-engine.ts", import.meta.url).pathname)};
+      const e = createRedisEngine({ ...${JSON.stringify(BASE)}, now: Date.now, url: ${JSON.stringify(url)}, nodeId: "crashy",
+        keyPrefix: ${JSON.stringify(`${PREFIX}${space}:`)}, heartbeatTtlMs: 600 });
+      await e.start(() => {});
+      console.log(await e.acquireConnection(${JSON.stringify(u)}, 2), await e.acquireConnection(${JSON.stringify(u)}, 2));
+      setInterval(() => {}, 1000);
+    `;
+    const child = Bun.spawn(["bun", "-e", src], { stdout: "pipe", stderr: "inherit" });
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toBe("true true\n");
+    const b = await node("b", space);
+    expect(await b.engine.acquireConnection(u, 2)).toBe(false);
+    child.kill("SIGKILL");
+    await child.exited;
+    // Redis gives no event for an expiring heartbeat: poll, bounded well past the 600 ms TTL.
+    const deadline = performance.now() + 5_000;
+    let freed = false;
+    while (!freed && performance.now() < deadline) {
+      freed = await b.engine.acquireConnection(u, 2);
+      if (!freed) await Bun.sleep(50);
+    }
+    expect(freed).toBe(true);
+    expect(await b.engine.acquireConnection(u, 2)).toBe(true);
+    expect(await b.engine.acquireConnection(u, 2)).toBe(false);
+  }, 15_000);
+
+  test("critical events survive any count bound; the publish-time bound raises trimmedThrough", async () => {
+    const space = unique("s");
+    const { engine } = await node("a", space, { historySize: 5, trimSlack: 5 });
+    const ch = unique("job:");
+    await engine.publish([item(ch, { critical: true })]);
+    for (let i = 0; i < 10; i++) await engine.publish([item(ch)]);
+    // 10 non-critical stored: at the cap (5 + 5), not past it.
+    expect((await engine.history(ch, 0, 100)).events.map((e) => e.offset)).toEqual(range(1, 11));
+    await engine.publish([item(ch)]);
+    const page = await engine.history(ch, 0, 100);
+    expect(page.events.map((e) => e.offset)).toEqual([1, ...range(8, 12)]);
+    expect(page.trimmedThrough).toBe(7);
+  });
+
+  test("trim works through large backlogs in bounded steps", async () => {
+    const space = unique("s");
+    const { engine } = await node("a", space, { historySize: 10, trimSlack: 0 });
+    const ch = unique("job:");
+    for (let i = 0; i < 5; i++) await engine.publish(Array.from({ length: 500 }, () => item(ch)));
+    expect(await engine.trim(T0)).toEqual({ dropped: 2_490 });
+    const page = await engine.history(ch, 0, 100);
+    expect(page.events.map((e) => e.offset)).toEqual(range(2_491, 2_500));
+    expect(page.trimmedThrough).toBe(2_490);
+  });
+
+  test("an idempotency key used twice across channels in one batch answers the first", async () => {
+    const space = unique("s");
+    const { engine } = await node("a", space);
+    const x = unique("user:x");
+    const y = unique("user:y");
+    const key = unique("k");
+    const out = await engine.publish([item(x, { idempotencyKey: key }), item(y, { idempotencyKey: key }), item(y)]);
+    expect(out).toEqual([
+      { channel: x, offset: 1, epoch: out[0]!.epoch, duplicate: false },
+      { channel: x, offset: 1, epoch: out[0]!.epoch, duplicate: true },
+      { channel: y, offset: 1, epoch: out[2]!.epoch, duplicate: false },
+    ]);
+  });
+
+  test("cluster stats list every live node's report and drop expired ones", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const b = await node("b", space);
+    await a.engine.reportStats({ connections: 3 }, 60_000);
+    await b.engine.reportStats({ connections: 5 }, 60_000);
+    expect(await a.engine.clusterStats()).toEqual([
+      { node: "a", stats: { connections: 3 } },
+      { node: "b", stats: { connections: 5 } },
+    ]);
+    await b.engine.reportStats({ connections: 6 }, 1);
+    // Server time moves on by itself; a bounded poll waits out the 1 ms.
+    let stats = await a.engine.clusterStats();
+    for (let i = 0; i < 20 && stats.length > 1; i++) stats = await a.engine.clusterStats();
+    expect(stats).toEqual([{ node: "a", stats: { connections: 3 } }]);
+  });
 });

@@ -48,8 +48,14 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
  */
 export function keepConnected(
   client: RedisClient,
-  o: { name: string; retryMs: number; log: LogFn; onConnect?: () => void },
+  o: { name: string; clientName?: string; retryMs: number; log: LogFn; onConnect?: () => void },
 ): () => void {
+  // Named connections let operators (and tests) find a node's connections in CLIENT LIST.
+  const setName = () => {
+    if (!o.clientName) return;
+    client.send("CLIENT", ["SETNAME", o.clientName.replace(/[^\w.:@#-]/g, "_")]).catch(() => {});
+  };
+  if (client.connected) setName();
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
   const retry = () => {
@@ -61,6 +67,7 @@ export function keepConnected(
   };
   client.onconnect = () => {
     o.log("info", "redis connected", { connection: o.name });
+    setName();
     o.onConnect?.();
   };
   client.onclose = (error: Error) => {

@@ -127,6 +127,8 @@ class RedisEngineImpl implements RedisEngine {
   #epochSeed = crypto.randomUUID().slice(0, 8);
   #epochCount = 0;
   #closed = false;
+  /** Publishes still waiting for Redis; `close` lets them settle first. */
+  #inFlight = new Set<Promise<PublishOutcome[]>>();
 
   constructor(opts: RedisEngineOptions) {
     for (const [name, v] of Object.entries({ historySize: opts.historySize, historyTtlMs: opts.historyTtlMs, criticalRetentionMs: opts.criticalRetentionMs, idempotencyTtlMs: opts.idempotencyTtlMs })) {
@@ -151,7 +153,7 @@ class RedisEngineImpl implements RedisEngine {
     const log = this.#o.log;
     const retryMs = Math.max(250, this.#o.commandTimeoutMs);
     const cmd = (this.#cmd = new RedisClient(this.#o.url, CLIENT_OPTIONS));
-    this.#stops.push(keepConnected(cmd, { name: "command", retryMs, log }));
+    this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log }));
     const up = await connectWithin(cmd, this.#o.connectTimeoutMs);
     // Subscriptions take over a connection, so they get their own.
     let sub: RedisClient;
@@ -171,7 +173,7 @@ class RedisEngineImpl implements RedisEngine {
       commandTimeoutMs: this.#o.commandTimeoutMs,
       retryMs,
     }));
-    this.#stops.push(keepConnected(sub, { name: "subscriber", retryMs, log, onConnect: () => void watcher.resubscribe() }));
+    this.#stops.push(keepConnected(sub, { name: "subscriber", clientName: `courier:${this.nodeId}:sub`, retryMs, log, onConnect: () => void watcher.resubscribe() }));
     if (!sub.connected) void connectWithin(sub, this.#o.connectTimeoutMs);
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(100, Math.floor(this.#o.heartbeatTtlMs / 3)));
     this.#heartbeat.unref?.();
@@ -191,7 +193,15 @@ class RedisEngineImpl implements RedisEngine {
     ]);
   }
 
-  async publish(items: PublishItem[]): Promise<PublishOutcome[]> {
+  publish(items: PublishItem[]): Promise<PublishOutcome[]> {
+    const p = this.#publish(items);
+    this.#inFlight.add(p);
+    const done = () => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #publish(items: PublishItem[]): Promise<PublishOutcome[]> {
     const cmd = this.#client();
     const ts = this.#o.now();
     const outcomes = new Array<PublishOutcome>(items.length);
@@ -270,6 +280,8 @@ class RedisEngineImpl implements RedisEngine {
   /** Best effort: a channel missing from the registry only escapes trimming until its next publish. */
   #register(cmd: RedisClient, channel: string) {
     if (this.#registered.has(channel)) return;
+    // Only a cache of SADDs already made: forgetting it costs one repeated SADD per channel.
+    if (this.#registered.size >= 100_000) this.#registered.clear();
     this.#registered.add(channel);
     this.#run(cmd.send("SADD", [this.#keys.channels, channel]), "register").catch(() => this.#registered.delete(channel));
   }
@@ -377,6 +389,8 @@ class RedisEngineImpl implements RedisEngine {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Each publish is bounded by the command timeout, so this wait is too.
+    await Promise.allSettled([...this.#inFlight]);
     this.#closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#watcher?.close();

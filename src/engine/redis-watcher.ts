@@ -219,6 +219,7 @@ export function createWatcher(o: WatcherOptions) {
       resubscribeTimer = setTimeout(() => void resubscribe(), o.retryMs);
       return;
     }
+    o.log("info", "redis resubscribed", { channels: all.length });
     const gone = all.filter((st) => !current(st)).map((st) => st.pubsub);
     if (gone.length > 0) o.sub.unsubscribe(gone).catch(() => {});
     for (const st of all) if (current(st) && st.last >= 0) requestSync(st);
