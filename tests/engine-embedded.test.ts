@@ -104,6 +104,17 @@ describe("embedded engine", () => {
     expect((await engine.history("job:a", 0, 10)).events.map((e) => e.offset)).toEqual([1, 2]);
   });
 
+  test("a deliver that throws does not fail the stored publish", async () => {
+    const logged: string[] = [];
+    const engine = createEmbeddedEngine({ ...OPTS, dataDir: await tempDir(), log: (_level, msg) => logged.push(msg) });
+    engines.push(engine);
+    await engine.start(() => {
+      throw new Error("fan-out broke");
+    });
+    expect(await engine.publish([item("user:a")])).toMatchObject([{ offset: 1, duplicate: false }]);
+    expect(logged).toEqual(["deliver threw"]);
+  });
+
   test("history and position exclude events whose batch is not committed yet", async () => {
     const { engine } = await started(await tempDir());
     await engine.publish([item("user:a")]);
@@ -234,5 +245,5 @@ for (let n = 1; n <= 100_000; ) {
     expect(next).toEqual({ channel: "job:crash", offset: page.offset + 1, epoch: page.epoch, duplicate: false });
     const [again] = await engine.publish([item("job:crash", { idempotencyKey: "k1" })]);
     expect(again).toEqual({ channel: "job:crash", offset: 1, epoch: page.epoch, duplicate: true });
-  });
+  }, 20_000);
 });
