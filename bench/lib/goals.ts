@@ -1,0 +1,47 @@
+/**
+ * Courier's performance goals, judged against the same run's baselines. A report, not a test: a FAIL
+ * is printed, never thrown.
+ */
+import type { Measurement } from "./measurement.ts";
+import type { TargetKind } from "./target.ts";
+
+export interface Verdict {
+  goal: string;
+  /** `n/a` when a number it needs is missing. */
+  outcome: "PASS" | "FAIL" | "n/a";
+  detail: string;
+}
+
+type Lookup = (scenario: string, target: TargetKind) => Measurement | undefined;
+
+function judge(goal: string, numbers: (number | undefined)[], pass: (...values: number[]) => boolean, detail: (...values: number[]) => string): Verdict {
+  if (numbers.some((value) => value === undefined || !Number.isFinite(value))) return { goal, outcome: "n/a", detail: "not measured" };
+  const values = numbers as number[];
+  return { goal, outcome: pass(...values) ? "PASS" : "FAIL", detail: detail(...values) };
+}
+
+const x = (value: number) => `${value.toFixed(2)}×`;
+
+export function verdicts(find: Lookup): Verdict[] {
+  const rate = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.rate;
+  const p99 = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.latency?.p99;
+  const resume = find("resume", "courier")?.result;
+  return [
+    judge("fan-out, one publish per turn ≥ 0.9× bare Bun", [rate("fanout-turn", "courier"), rate("fanout-turn", "bare")], (c, b) => c / b >= 0.9, (c, b) => `${x(c / b)} bare Bun`),
+    judge(
+      "bursts of 10 ≥ 0.8× bare Bun and ≥ 10× Socket.IO",
+      [rate("fanout-burst", "courier"), rate("fanout-burst", "bare"), rate("fanout-burst", "socketio")],
+      (c, b, s) => c / b >= 0.8 && c / s >= 10,
+      (c, b, s) => `${x(c / b)} bare Bun, ${x(c / s)} Socket.IO`,
+    ),
+    judge("paced 50k/s p99 ≤ 1.1× bare Bun", [p99("paced", "courier"), p99("paced", "bare")], (c, b) => c / b <= 1.1, (c, b) => `${c.toFixed(2)} ms vs ${b.toFixed(2)} ms (${x(c / b)})`),
+    judge("≤ 3 KB per idle connection", [find("idle", "courier")?.rssPerConnKb], (kb) => kb <= 3, (kb) => `${kb.toFixed(2)} KB`),
+    judge("5-user round trip p99 ≤ 0.5 ms", [p99("roundtrip", "courier")], (ms) => ms <= 0.5, (ms) => `${ms.toFixed(3)} ms`),
+    judge(
+      "resume after kill -9 ≤ 1 s, 0 lost",
+      [resume?.durationMs, resume?.lost],
+      (ms, lost) => ms <= 1000 && lost === 0,
+      (ms, lost) => `${ms.toFixed(0)} ms, ${lost} lost, ${resume?.dup ?? 0} duplicated`,
+    ),
+  ];
+}

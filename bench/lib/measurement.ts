@@ -1,0 +1,85 @@
+/**
+ * One (scenario, target) outcome and the rows of the results table derived from it. Rows are defined
+ * once here so the markdown, the goals and the chart read the same numbers.
+ */
+import type { LoadResult } from "../load/common.ts";
+import type { Scenario } from "./scenarios.ts";
+import type { TargetKind } from "./target.ts";
+
+export interface Measurement {
+  scenario: Scenario;
+  target: TargetKind;
+  /** `n/a` when the target does not apply or could not start; `error` when the run failed. */
+  status: "ok" | "n/a" | "error";
+  note?: string;
+  result?: LoadResult;
+  /** Server CPU between the start and end marks, as a share of one core. */
+  serverCpu?: number;
+  /** Load generator CPU over the same window: near 1 means the client bounded the run. */
+  loadCpu?: number;
+  serverRssMb?: number;
+  rssPerConnKb?: number;
+}
+
+export interface Row {
+  scenario: string;
+  label: string;
+  /** Higher is better (throughput) or lower (latency, memory, loss). */
+  better: "higher" | "lower";
+  value: (m: Measurement) => number | undefined;
+  format: (value: number) => string;
+}
+
+export const fmtRate = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M/s` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k/s` : `${v.toFixed(0)}/s`);
+export const fmtMs = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : v < 100 ? `${v.toFixed(2)} ms` : `${v.toFixed(0)} ms`);
+const fmtInt = (v: number) => v.toFixed(0);
+const fmtKb = (v: number) => `${v.toFixed(2)} KB`;
+const fmtMb = (v: number) => `${v.toFixed(0)} MB`;
+const fmtCpu = (v: number) => `${(v * 100).toFixed(0)}%`;
+
+const r = (m: Measurement) => m.result;
+
+function deliveryRows(scenario: string, what = "deliveries/s"): Row[] {
+  return [
+    { scenario, label: what, better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
+    { scenario, label: "latency p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
+    { scenario, label: "latency p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
+    { scenario, label: "latency max", better: "lower", value: (m) => r(m)?.latency?.max, format: fmtMs },
+    { scenario, label: "lost", better: "lower", value: (m) => r(m)?.lost, format: fmtInt },
+    { scenario, label: "duplicated", better: "lower", value: (m) => r(m)?.dup, format: fmtInt },
+    { scenario, label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+    { scenario, label: "load-generator CPU", better: "lower", value: (m) => m.loadCpu, format: fmtCpu },
+    { scenario, label: "server RSS", better: "lower", value: (m) => m.serverRssMb, format: fmtMb },
+  ];
+}
+
+export const ROWS: Row[] = [
+  ...deliveryRows("fanout-turn"),
+  ...deliveryRows("fanout-burst"),
+  ...deliveryRows("paced"),
+  { scenario: "idle", label: "RSS per connection", better: "lower", value: (m) => m.rssPerConnKb, format: fmtKb },
+  { scenario: "idle", label: "connections accepted", better: "higher", value: (m) => r(m)?.connections, format: fmtInt },
+  { scenario: "idle", label: "refused", better: "lower", value: (m) => r(m)?.refused, format: fmtInt },
+  { scenario: "idle", label: "server RSS", better: "lower", value: (m) => m.serverRssMb, format: fmtMb },
+  { scenario: "roundtrip", label: "round trip p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
+  { scenario: "roundtrip", label: "round trip p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
+  { scenario: "roundtrip", label: "round trip max", better: "lower", value: (m) => r(m)?.latency?.max, format: fmtMs },
+  { scenario: "storm", label: "time to all welcomed", better: "lower", value: (m) => r(m)?.durationMs, format: fmtMs },
+  { scenario: "storm", label: "welcomed/s", better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
+  { scenario: "storm", label: "connect p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
+  { scenario: "storm", label: "welcomed", better: "higher", value: (m) => r(m)?.connections, format: fmtInt },
+  { scenario: "storm", label: "refused", better: "lower", value: (m) => r(m)?.refused, format: fmtInt },
+  { scenario: "storm", label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+  { scenario: "publish", label: "publishes/s", better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
+  { scenario: "publish", label: "publish p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
+  { scenario: "publish", label: "publish p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
+  { scenario: "publish", label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+  { scenario: "publish-critical", label: "publishes/s", better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
+  { scenario: "publish-critical", label: "publish p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
+  { scenario: "publish-critical", label: "publish p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
+  { scenario: "publish-critical", label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+  { scenario: "resume", label: "reopen → all caught up", better: "lower", value: (m) => r(m)?.durationMs, format: fmtMs },
+  { scenario: "resume", label: "clients caught up", better: "higher", value: (m) => r(m)?.count, format: fmtInt },
+  { scenario: "resume", label: "lost", better: "lower", value: (m) => r(m)?.lost, format: fmtInt },
+  { scenario: "resume", label: "duplicated", better: "lower", value: (m) => r(m)?.dup, format: fmtInt },
+];

@@ -1,0 +1,108 @@
+/**
+ * The scenario list and its two profiles. Quick keeps every scenario but shrinks counts so the whole
+ * run takes under two minutes; full uses the sizes the goals are stated at.
+ */
+import type { WorkerJob } from "../load/worker.ts";
+import type { TargetKind } from "./target.ts";
+
+export type Profile = "quick" | "full";
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** What it measures, for the report. */
+  measures: string;
+  job: WorkerJob["scenario"];
+  params: Record<string, unknown>;
+  targets: TargetKind[];
+  timeoutMs: number;
+}
+
+const ALL: TargetKind[] = ["courier", "bare", "socketio"];
+
+export function scenarios(profile: Profile): Scenario[] {
+  const full = profile === "full";
+  return [
+    {
+      id: "fanout-turn",
+      title: "Fan-out, one publish per turn",
+      measures: "deliveries/s to 1 channel × N subscribers, publishes sent one HTTP request at a time",
+      job: "fanout",
+      params: { subscribers: 1000, events: full ? 1000 : 200, burst: 1 },
+      targets: ALL,
+      timeoutMs: full ? 120_000 : 45_000,
+    },
+    {
+      id: "fanout-burst",
+      title: "Fan-out, bursts of 10",
+      measures: "deliveries/s with 10 events per batch request (one server turn per 10 events)",
+      job: "fanout",
+      params: { subscribers: 1000, events: full ? 1000 : 200, burst: 10 },
+      targets: ALL,
+      timeoutMs: full ? 120_000 : 45_000,
+    },
+    {
+      id: "paced",
+      title: "Paced 50k deliveries/s",
+      measures: "latency at a load every target can sustain: 500 subscribers × 100 events/s",
+      job: "paced",
+      params: { subscribers: 500, ratePerSec: 100, seconds: full ? 10 : 2 },
+      targets: ALL,
+      timeoutMs: full ? 60_000 : 30_000,
+    },
+    {
+      id: "idle",
+      title: "Idle connections",
+      measures: "server RSS per connected, subscribed, silent client",
+      job: "idle",
+      params: { connections: full ? 10_000 : 1_000, settleMs: full ? 2_000 : 1_000 },
+      targets: ALL,
+      timeoutMs: full ? 120_000 : 45_000,
+    },
+    {
+      id: "roundtrip",
+      title: "5 users × round trips",
+      measures: "ping frame → pong on 5 connections, paced at 40/s each (Courier: also rpc agent.run)",
+      job: "roundtrip",
+      params: { users: 5, trips: full ? 200 : 60, intervalMs: 25, rpcs: full ? 20 : 5 },
+      targets: ALL,
+      timeoutMs: 60_000,
+    },
+    {
+      id: "storm",
+      title: "Connect storm",
+      measures: "time until N clients are welcomed, 500 handshakes in flight",
+      job: "storm",
+      params: { connections: full ? 10_000 : 1_000, concurrency: 500 },
+      targets: ALL,
+      timeoutMs: full ? 120_000 : 45_000,
+    },
+    {
+      id: "publish",
+      title: "Publish API, non-critical",
+      measures: "single HTTP publishes/s, 8 in flight, no subscribers",
+      job: "publish",
+      params: { count: full ? 20_000 : 3_000, concurrency: 8, critical: false },
+      targets: ALL,
+      timeoutMs: 60_000,
+    },
+    {
+      id: "publish-critical",
+      title: "Publish API, critical",
+      measures: "the same with critical:true (stored durably before the 200)",
+      job: "publish",
+      params: { count: full ? 20_000 : 3_000, concurrency: 8, critical: true },
+      targets: ["courier"],
+      timeoutMs: 60_000,
+    },
+    {
+      id: "resume",
+      title: "Resume after kill -9",
+      measures: "1,000 clients on their own channels reconnect with since after SIGKILL + restart",
+      job: "resume",
+      params: { clients: 1000, liveEvents: full ? 5 : 2, missedEvents: full ? 10 : 3 },
+      targets: ["courier"],
+      timeoutMs: 90_000,
+    },
+  ];
+}

@@ -1,0 +1,158 @@
+/**
+ * `bun run bench [--full] [--only <scenario>] [--soak]`: runs every scenario against Courier, bare
+ * Bun and Socket.IO in the same run (servers on CPU 0, the load generator on CPU 1), prints the
+ * markdown report and writes bench/results/<profile>-latest.{md,svg}.
+ *
+ * Each (scenario, target) gets a fresh server and a fresh load-generator process, both killed by pid
+ * at the end, on failure and on SIGINT. Targets alternate inside each scenario so machine noise hits
+ * them alike.
+ */
+import type { FileSink } from "bun";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { LoadResult } from "./load/common.ts";
+import type { WorkerJob } from "./load/worker.ts";
+import { renderChart } from "./lib/chart.ts";
+import type { Measurement } from "./lib/measurement.ts";
+import { cpuShare, nowMs, readLines, sampleProc, spawnPinned, stop, stopAll, type ProcSample } from "./lib/proc.ts";
+import { machineInfo, renderReport } from "./lib/report.ts";
+import { scenarios, type Profile, type Scenario } from "./lib/scenarios.ts";
+import { LOAD_CPU, ROOT, courierMissing, startServer, type RunningServer } from "./lib/servers.ts";
+import { TARGET_LABELS, type TargetKind } from "./lib/target.ts";
+
+const args = process.argv.slice(2);
+const profile: Profile = args.includes("--full") ? "full" : "quick";
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+
+if (args.includes("--soak")) {
+  console.log("soak: not implemented in this harness yet");
+  process.exit(0);
+}
+
+let interrupted = false;
+process.on("SIGINT", () => {
+  interrupted = true;
+  console.error("\ninterrupted: stopping servers and load generators");
+  void stopAll().then(() => process.exit(130));
+});
+
+/** Set once Courier fails to start, so later scenarios report n/a instead of retrying for 20 s each. */
+let courierUnavailable = courierMissing();
+
+interface Marks {
+  server?: ProcSample;
+  load?: ProcSample;
+}
+
+async function measure(scenario: Scenario, kind: TargetKind): Promise<Measurement> {
+  const base = { scenario, target: kind };
+  if (!scenario.targets.includes(kind)) return { ...base, status: "n/a", note: "Courier only" };
+  if (kind === "courier" && courierUnavailable) return { ...base, status: "n/a", note: "server not available" };
+  let server: RunningServer;
+  try {
+    server = await startServer(kind);
+  } catch (error) {
+    if (kind === "courier") courierUnavailable = (error as Error).message;
+    return { ...base, status: kind === "courier" ? "n/a" : "error", note: (error as Error).message };
+  }
+  const dataDir = server.dataDir;
+  const job: WorkerJob = { scenario: scenario.job, target: server.info, params: scenario.params, timeoutMs: scenario.timeoutMs };
+  const load = spawnPinned({ cmd: ["bun", join(ROOT, "bench/load/worker.ts"), JSON.stringify(job)], cpu: LOAD_CPU, stdin: "pipe", cwd: ROOT });
+  const sink = load.stdin as FileSink;
+  const marks = new Map<string, Marks>();
+  let result: LoadResult | undefined;
+  let restartError: string | undefined;
+
+  const restart = async () => {
+    // The resume scenario: SIGKILL, then the same port and data dir, as a supervisor would.
+    const killedAt = nowMs();
+    server.proc.kill("SIGKILL");
+    await Promise.race([server.proc.exited, Bun.sleep(5_000)]);
+    try {
+      server = await startServer(kind, { port: server.port, dataDir });
+      sink.write(`RESTARTED ${server.healthyAt} ${server.healthyAt - killedAt}\n`);
+    } catch (error) {
+      restartError = (error as Error).message;
+      sink.write("RESTART_FAILED\n");
+    }
+    void sink.flush();
+  };
+
+  const reading = readLines(load.stdout, (line) => {
+    if (line.startsWith("MARK ")) marks.set(line.slice(5), { server: sampleProc(server.proc.pid), load: sampleProc(load.pid) });
+    else if (line === "KILL") void restart();
+    else if (line.startsWith("RESULT ")) result = JSON.parse(line.slice(7)) as LoadResult;
+    else if (line.trim()) console.error(`  [load] ${line}`);
+  });
+  try {
+    const finished = await Promise.race([load.exited.then(() => true), Bun.sleep(scenario.timeoutMs + 10_000).then(() => false)]);
+    if (!finished) result ??= { error: "load generator did not exit in time" };
+    await Promise.race([reading, Bun.sleep(1_000)]);
+  } finally {
+    await stop(load);
+    await stop(server.proc);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: result?.error ?? restartError };
+  if (result?.skipped) Object.assign(measurement, { status: "n/a", note: result.skipped });
+  const start = marks.get("start") ?? marks.get("before");
+  const end = marks.get("end") ?? marks.get("after");
+  measurement.serverCpu = cpuShare(start?.server, end?.server);
+  measurement.loadCpu = cpuShare(start?.load, end?.load);
+  if (end?.server) measurement.serverRssMb = end.server.rssKb / 1024;
+  const before = marks.get("before")?.server;
+  const after = marks.get("after")?.server;
+  if (before && after && result?.connections) measurement.rssPerConnKb = (after.rssKb - before.rssKb) / result.connections;
+  return measurement;
+}
+
+function summaryLine(m: Measurement): string {
+  const r = m.result;
+  if (m.status !== "ok") return `${m.status}${m.note ? ` (${m.note})` : ""}`;
+  const bits = [];
+  if (r?.rate !== undefined) bits.push(`${r.rate.toFixed(0)}/s`);
+  if (r?.latency) bits.push(`p50 ${r.latency.p50.toFixed(3)} ms p99 ${r.latency.p99.toFixed(3)} ms`);
+  if (r?.lost) bits.push(`lost ${r.lost}`);
+  if (m.rssPerConnKb !== undefined) bits.push(`${m.rssPerConnKb.toFixed(2)} KB/conn`);
+  if (r?.refused) bits.push(`refused ${r.refused}`);
+  if (m.serverCpu !== undefined) bits.push(`server CPU ${(m.serverCpu * 100).toFixed(0)}%`);
+  if (m.loadCpu !== undefined) bits.push(`load CPU ${(m.loadCpu * 100).toFixed(0)}%`);
+  return bits.join(", ");
+}
+
+async function main(): Promise<void> {
+  const all = scenarios(profile);
+  const list = only ? all.filter((s) => s.id === only) : all;
+  if (list.length === 0) {
+    console.error(`unknown scenario "${only}"; one of: ${all.map((s) => s.id).join(", ")}`);
+    process.exit(2);
+  }
+  const machine = await machineInfo();
+  console.error(`bench: ${profile} profile, ${list.length} scenario(s)${courierUnavailable ? `; Courier: ${courierUnavailable}` : ""}`);
+  const started = performance.now();
+  const measurements: Measurement[] = [];
+  for (const scenario of list) {
+    for (const kind of ["courier", "bare", "socketio"] as TargetKind[]) {
+      if (interrupted) return;
+      const m = await measure(scenario, kind);
+      measurements.push(m);
+      console.error(`  ${scenario.id.padEnd(16)} ${TARGET_LABELS[kind].padEnd(9)} ${summaryLine(m)}`);
+    }
+  }
+  const report = renderReport(profile, machine, list, measurements, performance.now() - started);
+  console.log(report);
+  // A single-scenario run must not overwrite the full picture.
+  const name = only ? `${profile}-${only}` : `${profile}-latest`;
+  const dir = join(ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  await Bun.write(join(dir, `${name}.md`), report);
+  await Bun.write(join(dir, `${name}.svg`), renderChart(`Courier bench — ${profile} (${new Date().toISOString().slice(0, 16)}Z)`, measurements));
+  console.error(`wrote bench/results/${name}.md and .svg`);
+}
+
+try {
+  await main();
+} finally {
+  await stopAll();
+}
