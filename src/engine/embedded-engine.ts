@@ -46,7 +46,10 @@ export interface EmbeddedEngine extends Engine {
  * Creates the embedded engine; `start` opens `<dataDir>/courier.db`.
  *
  * @example
- * const engine = createEmbeddedEngine({ ...engineOptions(config.delivery), dataDir: config.store.dataDir, now: Date.now });
+ * const { historySize, historyTtlMs, criticalRetentionMs, idempotencyTtlMs } = config.delivery;
+ * const engine = createEmbeddedEngine({
+ *   historySize, historyTtlMs, criticalRetentionMs, idempotencyTtlMs, now: Date.now, dataDir: config.store.dataDir,
+ * });
  * await engine.start((channel, events) => hub.fanOut(channel, events));
  * const [outcome] = await engine.publish([{ channel: "user:a", event: "hello", dataJson: "{}", critical: false }]);
  * // outcome: { channel: "user:a", offset: 1, epoch: "…", duplicate: false }
