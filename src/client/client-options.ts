@@ -53,6 +53,11 @@ export interface CourierClientOptions {
   clock?: Clock;
   /** Random source in [0, 1] for jitter. Default `Math.random`. */
   random?: () => number;
+  /**
+   * After a heartbeat (from `welcome`) without any frame, send a `ping`; no answer within another
+   * heartbeat closes the connection as stale and reconnects. Default `true`.
+   */
+  idleProbe?: boolean;
   /** Shorthand for `on("status", fn)`. */
   onStatus?: (change: StatusChange) => void;
   /** Shorthand for `on("recovery", fn)`. */
@@ -99,6 +104,7 @@ export interface ResolvedClientOptions {
   timers: Timers;
   clock: Clock;
   random: () => number;
+  idleProbe: boolean;
 }
 
 /**
@@ -139,5 +145,6 @@ export function resolveClientOptions(options: CourierClientOptions): ResolvedCli
     timers: options.timers ?? globalTimers,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
+    idleProbe: options.idleProbe ?? true,
   };
 }

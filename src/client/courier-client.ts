@@ -75,6 +75,10 @@ export class CourierClient {
   #hintMs: number | undefined;
   #reconnectTimer: unknown = undefined;
   #connectTimer: unknown = undefined;
+  /** Idle probe: frames seen on this connection, and their count at the last probe tick. */
+  #framesSeen = 0;
+  #framesAtTick = 0;
+  #probeTimer: unknown = undefined;
   /** Bumped per attempt and on close: late callbacks of an older attempt are ignored. */
   #generation = 0;
 
@@ -397,6 +401,7 @@ export class CourierClient {
 
   #onMessage(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.#socket || typeof data !== "string") return;
+    this.#framesSeen++;
     let frame: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(data);
@@ -457,6 +462,7 @@ export class CourierClient {
 
   #onWelcome(frame: Record<string, unknown>): void {
     this.#clearConnectTimer();
+    if (this.#o.idleProbe && typeof frame.heartbeat === "number" && frame.heartbeat > 0) this.#startProbe(frame.heartbeat * 1000);
     this.#welcomed = true;
     this.#attempt = 0;
     this.#failures = 0;
@@ -541,8 +547,33 @@ export class CourierClient {
     this.#reconnectTimer = this.#timers.setTimeout(() => this.#open(), delay);
   }
 
+  /**
+   * Browsers answer the server's WebSocket pings without showing them, so a half-open connection
+   * (a sleeping laptop, a dead NAT entry) can look open for minutes. After a heartbeat with no
+   * frame at all, a `ping` frame goes out; no answer within another heartbeat means stale.
+   */
+  #startProbe(heartbeatMs: number): void {
+    const socket = this.#socket;
+    this.#framesAtTick = this.#framesSeen;
+    const tick = () => {
+      this.#probeTimer = this.#timers.setTimeout(tick, heartbeatMs);
+      if (this.#framesSeen !== this.#framesAtTick) {
+        this.#framesAtTick = this.#framesSeen;
+        return;
+      }
+      this.#request({ type: "ping" }, heartbeatMs, () => undefined).catch((error: unknown) => {
+        if (socket && socket === this.#socket && error instanceof CourierError && error.code === ErrorCode.Timeout) {
+          this.#onLost(socket, undefined, "stale");
+        }
+      });
+    };
+    this.#probeTimer = this.#timers.setTimeout(tick, heartbeatMs);
+  }
+
   #detach(socket: WebSocketLike): void {
     this.#clearConnectTimer();
+    if (this.#probeTimer !== undefined) this.#timers.clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
     socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
     this.#socket = undefined;
     try {

@@ -22,9 +22,14 @@ export class FakeSocket implements WebSocketLike {
   constructor(url: string) {
     this.url = new URL(url);
   }
+  /** Answer `ping` frames at once, as a healthy server does; false plays a half-open connection. */
+  autoPong = true;
+
   send(data: string): void {
     if (this.readyState !== 1) throw new Error("send on a socket that is not open");
-    this.sent.push(JSON.parse(data) as Frame);
+    const frame = JSON.parse(data) as Frame;
+    this.sent.push(frame);
+    if (frame.type === "ping" && this.autoPong) this.receive({ type: "pong", id: frame.id, ts: 0 });
   }
   close(code?: number): void {
     this.closedWith = code ?? 1005;

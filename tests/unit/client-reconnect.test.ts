@@ -211,6 +211,53 @@ describe("reconnect schedule", () => {
     client.close();
   });
 
+  test("an idle connection is probed after a heartbeat, and closed as stale without an answer", () => {
+    const statuses: StatusChange[] = [];
+    const { client, ws } = setup({ onStatus: (s) => statuses.push(s) });
+    client.connect();
+    const s = ws.last();
+    s.autoPong = false;
+    s.welcome({ heartbeat: 10 });
+    advance(9999);
+    expect(s.ofType("ping")).toEqual([]);
+    advance(1);
+    expect(s.ofType("ping")).toHaveLength(1);
+    advance(9999);
+    expect(client.status).toBe("live");
+    advance(1);
+    expect(statuses.at(-1)).toEqual({ status: "connecting", reason: "stale", polling: false });
+    expect(s.closedWith).toBe(1000);
+    advance(100);
+    expect(ws.sockets).toHaveLength(2);
+    client.close();
+  });
+
+  test("traffic or a pong keeps the connection; idleProbe: false turns the probe off", () => {
+    const { client, ws } = setup();
+    client.connect();
+    const s = ws.last();
+    s.welcome({ heartbeat: 10 });
+    for (let i = 0; i < 5; i++) {
+      advance(5000);
+      s.receive({ type: "error", code: "bad_request", message: "any frame counts" });
+    }
+    client.on("error", () => {});
+    expect(s.ofType("ping")).toEqual([]);
+    advance(60_000); // idle: probed, answered
+    expect(s.ofType("ping").length).toBeGreaterThan(0);
+    expect(client.status).toBe("live");
+    client.close();
+
+    const quiet = setup({ idleProbe: false });
+    quiet.client.connect();
+    quiet.ws.last().autoPong = false;
+    quiet.ws.last().welcome({ heartbeat: 10 });
+    advance(120_000);
+    expect(quiet.ws.last().ofType("ping")).toEqual([]);
+    expect(quiet.client.status).toBe("live");
+    quiet.client.close();
+  });
+
   test("close() stops reconnecting", () => {
     const { client, ws } = setup();
     client.connect();

@@ -72,6 +72,7 @@ describe("rpc", () => {
 
   test("rejects pending requests on connection loss, and their timers are gone", async () => {
     const { client, ws } = live();
+    ws.last().autoPong = false;
     const a = await settled(client.rpc("m"));
     const b = await settled(client.ping());
     ws.last().serverClose(1006);
@@ -102,6 +103,7 @@ describe("rpc", () => {
   test("ping resolves with the round-trip time from the injected clock", async () => {
     let now = 1000;
     const { client, ws } = live({ clock: { now: () => now } });
+    ws.last().autoPong = false;
     const p = client.ping();
     now += 42;
     ws.last().receive({ type: "pong", id: ws.last().ofType("ping")[0]!.id, ts: 5 });
