@@ -336,7 +336,15 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     ready: () => ({ status: gate.phase === "ready" ? (lastReadiness?.status ?? "ready") : gate.phase, value: gate.accepting() ? 1 : 0 }),
     jobsInFlight: () => extensions.reduce((n, e) => n + (e.jobsInFlight?.() ?? 0), 0),
   });
+  // Series that should read 0 rather than be absent until their first event.
   for (const result of ["accepted", "unauthorized", "user_limit", "unavailable"] as const) metrics.connectionAttempts.add(0, { result });
+  for (const result of ["confirmed", "timed_out"] as const) metrics.confirmations.add(0, { result });
+  for (const result of ["hit", "miss"] as const) metrics.sessionResumes.add(0, { result });
+  for (const outcome of ["critical_kept", "noncritical_dropped", "overflow"] as const) metrics.bufferEvents.add(0, { outcome });
+  metrics.backpressureCloses.add(0);
+  metrics.serializerTimeouts.add(0);
+  metrics.replayedEvents.add(0);
+  metrics.deliveries.add(0);
 
   const sweep = setInterval(() => {
     const t = now();

@@ -243,8 +243,11 @@ function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
 }
 
 async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
-  if (!ctx.rpc) return void ws.send(errorFrame(ErrorCode.NotFound, `unknown method "${frame.method}"`, frame.id));
   const started = ctx.now();
+  if (!ctx.rpc) {
+    ctx.onRpc?.(frame.method, ErrorCode.NotFound, 0);
+    return void ws.send(errorFrame(ErrorCode.NotFound, `unknown method "${frame.method.slice(0, 64)}"`, frame.id));
+  }
   const deadlineMs = ctx.config.agent.rpcTimeoutMs;
   let result = "ok";
   try {
