@@ -4,7 +4,7 @@
  * subscriber connection, Redis going away and coming back, a node crash freeing its slots.
  * Every key lives under a prefix unique to this run and is deleted afterwards.
  */
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { RedisClient, type Socket, type TCPSocketListener } from "bun";
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from "../src/engine/redis-engine.ts";
 import { StoreUnavailableError, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
@@ -123,9 +123,16 @@ function redisProxy(target: URL) {
 }
 
 describeRedis("redis engine", (url) => {
-  const admin = new RedisClient(url);
+  const admin = new RedisClient(url, { enableOfflineQueue: false, connectionTimeout: 2_000, autoReconnect: false });
+
+  beforeAll(async () => {
+    // Fail at once, with the reason, instead of every test timing out (CI=true must not skip).
+    const ok = await Promise.race([admin.connect().then(() => admin.send("PING", [])).catch(() => null), Bun.sleep(2_000).then(() => null)]);
+    if (ok !== "PONG") throw new Error(`Redis tests need a Redis at ${url}; none answered PING`);
+  });
 
   afterAll(async () => {
+    if (!admin.connected) return;
     let cursor = "0";
     do {
       const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${PREFIX}*`, "COUNT", "1000"])) as [string, string[]];
@@ -364,6 +371,29 @@ describeRedis("redis engine", (url) => {
     expect(await b.engine.acquireConnection(u, 2)).toBe(true);
     expect(await b.engine.acquireConnection(u, 2)).toBe(false);
   }, 15_000);
+
+  test("a node judged dead writes its counts back on its next heartbeat", async () => {
+    const space = unique("s");
+    const a = await node("a", space, { heartbeatTtlMs: 300 });
+    const b = await node("b", space);
+    const u = unique("u");
+    const hash = `${PREFIX}${space}:{conn}:u:${u}`;
+    expect([await a.engine.acquireConnection(u, 2), await a.engine.acquireConnection(u, 2)]).toEqual([true, true]);
+    const [member] = Object.keys((await admin.send("HGETALL", [hash])) as Record<string, string>);
+    // What other nodes do once A's heartbeat lapses (a partition, a long stall).
+    await admin.send("ZREM", [`${PREFIX}${space}:{conn}:nodes`, member!]);
+    await admin.send("HDEL", [hash, member!]);
+    // No event tells when A's next heartbeat lands: poll, bounded well past its 100 ms interval.
+    let restored: string | null = null;
+    for (const deadline = performance.now() + 3_000; restored === null && performance.now() < deadline; ) {
+      restored = (await admin.send("HGET", [hash, member!])) as string | null;
+      if (restored === null) await Bun.sleep(20);
+    }
+    expect(restored).toBe("2");
+    expect(await b.engine.acquireConnection(u, 2)).toBe(false);
+    await a.engine.releaseConnection(u);
+    expect(await b.engine.acquireConnection(u, 2)).toBe(true);
+  });
 
   test("critical events survive any count bound; the publish-time bound raises trimmedThrough", async () => {
     const space = unique("s");

@@ -23,8 +23,8 @@ import {
   HISTORY,
   POSITION,
   PUBLISH,
-  RELEASE,
   REPORT_STATS,
+  SET_SLOTS,
   TRIM,
   type Script,
 } from "./redis-scripts.ts";
@@ -127,6 +127,8 @@ class RedisEngineImpl implements RedisEngine {
   #epochSeed = crypto.randomUUID().slice(0, 8);
   #epochCount = 0;
   #closed = false;
+  /** This node's connection slots per user: the truth for its own field in each user hash. */
+  #slots = new Map<string, number>();
   /** Publishes still waiting for Redis; `close` lets them settle first. */
   #inFlight = new Set<Promise<PublishOutcome[]>>();
 
@@ -312,13 +314,29 @@ class RedisEngineImpl implements RedisEngine {
   }
 
   async acquireConnection(user: string, max: number): Promise<boolean> {
+    // Counted locally first, so concurrent acquires of one user each ask for their own slot.
+    const want = (this.#slots.get(user) ?? 0) + 1;
+    this.#slots.set(user, want);
     const keys = [this.#keys.userSlots(user), this.#keys.nodes];
-    const reply = await this.#script(ACQUIRE, keys, [this.#member, String(max), String(this.#o.heartbeatTtlMs)], "acquire");
-    return Number(reply) === 1;
+    let taken = false;
+    try {
+      taken = Number(await this.#script(ACQUIRE, keys, [this.#member, String(max), String(this.#o.heartbeatTtlMs), String(want)], "acquire")) === 1;
+    } finally {
+      if (!taken) this.#setLocalSlots(user, (this.#slots.get(user) ?? 1) - 1);
+    }
+    return taken;
   }
 
   async releaseConnection(user: string): Promise<void> {
-    await this.#script(RELEASE, [this.#keys.userSlots(user)], [this.#member], "release");
+    const count = this.#slots.get(user) ?? 0;
+    if (count === 0) return;
+    this.#setLocalSlots(user, count - 1);
+    await this.#script(SET_SLOTS, [this.#keys.userSlots(user)], [this.#member, String(count - 1)], "release");
+  }
+
+  #setLocalSlots(user: string, count: number) {
+    if (count > 0) this.#slots.set(user, count);
+    else this.#slots.delete(user);
   }
 
   async saveSession(id: string, state: SessionState, ttlMs: number): Promise<void> {
@@ -411,7 +429,14 @@ class RedisEngineImpl implements RedisEngine {
 
   async #beat(): Promise<void> {
     try {
-      await this.#script(HEARTBEAT, [this.#keys.nodes], [this.#member, String(this.#o.heartbeatTtlMs)], "heartbeat");
+      const alive = await this.#script(HEARTBEAT, [this.#keys.nodes], [this.#member, String(this.#o.heartbeatTtlMs)], "heartbeat");
+      if (Number(alive) === 1 || this.#slots.size === 0) return;
+      // Other nodes judged this one dead (a partition, a long stall) and may have dropped its
+      // counts: write them back, or its users could exceed their limit.
+      this.#o.log("warn", "node heartbeat had lapsed; restoring connection counts", { users: this.#slots.size });
+      await Promise.all(
+        [...this.#slots].map(([user, count]) => this.#script(SET_SLOTS, [this.#keys.userSlots(user)], [this.#member, String(count)], "restore slots")),
+      );
     } catch (error) {
       this.#o.log("warn", "redis heartbeat failed", { error: (error as Error).message });
     }

@@ -230,9 +230,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * Takes a connection slot. KEYS: userHash nodes. ARGV: member max heartbeatTtlMs.
- * Counts only fields of nodes whose heartbeat is alive (this node always is: it refreshes its own
- * heartbeat here), and deletes the fields of dead ones. Returns 1 when taken, 0 when full.
+ * Takes a connection slot. KEYS: userHash nodes. ARGV: member max heartbeatTtlMs want.
+ * `want` is this node's own count for the user including the slot asked for: the node's local
+ * count is the truth for its own field, so a field lost while the node looked dead heals on the
+ * next call. Counts only fields of nodes whose heartbeat is alive and deletes the fields of dead
+ * ones. Returns 1 when taken (the field is set to `want`), 0 when full.
  */
 export const ACQUIRE = script(
   "acquire",
@@ -240,39 +242,41 @@ export const ACQUIRE = script(
     `
 redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
 local f = redis.call('HGETALL', KEYS[1])
-local sum = 0
+local others = 0
 for i = 1, #f, 2 do
-  if f[i] == ARGV[1] then
-    sum = sum + tonumber(f[i + 1])
-  else
+  if f[i] ~= ARGV[1] then
     local exp = redis.call('ZSCORE', KEYS[2], f[i])
-    if exp and tonumber(exp) > now then sum = sum + tonumber(f[i + 1]) else redis.call('HDEL', KEYS[1], f[i]) end
+    if exp and tonumber(exp) > now then others = others + tonumber(f[i + 1]) else redis.call('HDEL', KEYS[1], f[i]) end
   end
 end
-if sum >= tonumber(ARGV[2]) then return 0 end
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if others + tonumber(ARGV[4]) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 return 1
 `,
 );
 
-/** Frees a slot; never below zero. KEYS: userHash. ARGV: member. */
-export const RELEASE = script(
-  "release",
+/** Sets this node's count for a user (0 deletes the field). KEYS: userHash. ARGV: member count. */
+export const SET_SLOTS = script(
+  "setSlots",
   `
-local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return v
+if tonumber(ARGV[2]) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 1
 `,
 );
 
-/** Refreshes this node's heartbeat and forgets dead nodes. KEYS: nodes. ARGV: member ttlMs. */
+/**
+ * Refreshes this node's heartbeat and forgets dead nodes. KEYS: nodes. ARGV: member ttlMs.
+ * Returns 1 if the node was alive until now, 0 if others may have dropped its counts.
+ */
 export const HEARTBEAT = script(
   "heartbeat",
   NOW +
     `
+local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
-return now
+if prev and tonumber(prev) > now then return 1 end
+return 0
 `,
 );
 
@@ -307,7 +311,7 @@ return out
 );
 
 export const ALL_SCRIPTS: readonly Script[] = [
-  PUBLISH, POSITION, HISTORY, TRIM, CLAIM, ACQUIRE, RELEASE, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
+  PUBLISH, POSITION, HISTORY, TRIM, CLAIM, ACQUIRE, SET_SLOTS, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
 ];
 
 /**
