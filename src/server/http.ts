@@ -1,7 +1,8 @@
 /** JSON answers and errors exactly as PROTOCOL.md §2 says: `{"error","message"}`, never a stack. */
 import { ErrorCode } from "../protocol/codes.ts";
 
-const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+// Every JSON answer: never sniffed as HTML by a browser, never cached (answers can be per-user).
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
 
 export function json(body: unknown, status = 200, headers?: Record<string, string>): Response {
   return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
