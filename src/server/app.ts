@@ -25,6 +25,7 @@ import { historyRoute } from "./history-route.ts";
 import { publishBatchRoute, publishRoute } from "./publish-routes.ts";
 import { upgrade } from "./upgrade.ts";
 import { websocketHandler } from "./websocket.ts";
+import { statusPage } from "../web/status-page-route.ts";
 
 /** A feature module (jobs, signals, agent, status page) plugged into the server. */
 export interface Extension {
@@ -159,7 +160,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onSerializeTimeout: () => metrics.serializerTimeouts.add(1),
     onRpc: (method, result, ms) => metrics.rpcDuration.record(ms / 1000, { method: method.slice(0, 32), result }),
   };
-  for (const ext of deps.extensions?.(ctx) ?? []) extensions.push(ext);
+  extensions.push(await statusPage(), ...(deps.extensions?.(ctx) ?? []));
   ctx.rpc = extensions.find((e) => e.rpc)?.rpc;
   for (const ext of extensions) breakers.push(...(ext.breakers ?? []));
 
