@@ -27,6 +27,11 @@ export const ClientFrameSchema = z.discriminatedUnion("type", [
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 export type RequestId = z.infer<typeof requestId>;
 
+/** Whether `value` is a valid request id: only those are echoed, so a hostile id is never reflected. */
+export function isRequestId(value: unknown): value is RequestId {
+  return requestId.safeParse(value).success;
+}
+
 export interface WelcomeFrame {
   type: "welcome";
   session: string;

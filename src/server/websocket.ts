@@ -10,12 +10,19 @@ import { take } from "../connection/rate-limit.ts";
 import { StoreUnavailableError } from "../engine/types.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
-import { ClientFrameSchema, errorFrame, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
+import { ClientFrameSchema, errorFrame, isRequestId, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
 import { exceedsDepth } from "../protocol/json-depth.ts";
 import type { Context } from "./context.ts";
 
 type WS = ServerWebSocket<ConnData>;
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
+
+/**
+ * Bun closes a frame over `maxPayloadLength` itself (1009 to the client) and reports it to `close`
+ * as 1006 with this reason: the only place an oversize frame can be counted (checked on Bun 1.4.4;
+ * tests/hardening.test.ts fails if it changes).
+ */
+const BUN_TOO_BIG = "Received too big message";
 
 export class RpcError extends Error {
   override name = "RpcError";
@@ -125,7 +132,7 @@ function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return protocolError(ctx, ws, "frame must be a JSON object", undefined, "not_object");
   const rawId = (raw as { id?: unknown }).id;
-  const id = typeof rawId === "string" || typeof rawId === "number" ? rawId : undefined;
+  const id = isRequestId(rawId) ? rawId : undefined;
   const result = ClientFrameSchema.safeParse(raw);
   if (result.success) return result.data;
   const type = (raw as { type?: unknown }).type;
