@@ -104,7 +104,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       }
     },
 
-    close(ws, code) {
+    close(ws, code, reason) {
       const data = ws.data;
       data.closed = true;
       ctx.manager.remove(ws);
@@ -117,6 +117,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         ctx.engine.releaseConnection(data.principal.user).catch(() => {});
       }
       for (const [channel, sub] of data.subs) if (sub.ready) ctx.hub.leave(ws, channel);
+      if (reason === BUN_TOO_BIG) ctx.onReject?.("too_large");
       ctx.onClosed?.(data, code);
     },
   };
