@@ -366,6 +366,14 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       (error) => log.warn("trim failed", { error: (error as Error).message }),
     );
   }, config.store.cleanupIntervalMs);
+  // Cluster mode: each node reports into the engine with a TTL, for `/ws/stats?scope=cluster`.
+  const reporter = "reportStats" in engine
+    ? setInterval(() => {
+        (engine as Engine & { reportStats(stats: object, ttlMs: number): Promise<void> })
+          .reportStats(statsBody(), 3 * config.cluster.statsIntervalMs)
+          .catch((error) => log.debug("stats report failed", { error: (error as Error).message }));
+      }, config.cluster.statsIntervalMs)
+    : undefined;
   let readinessRunning = false;
   const readinessLoop = setInterval(() => {
     if (readinessRunning || gate.phase === "draining") return;
@@ -393,6 +401,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     clearInterval(sweep);
     clearInterval(trim);
     clearInterval(readinessLoop);
+    clearInterval(reporter);
   };
   const shutdown = async (closeSockets: boolean) => {
     if (stopped) return;
