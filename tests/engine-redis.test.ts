@@ -54,7 +54,10 @@ function redisProxy(target: URL) {
   const open = new Set<Socket<Pipe>>();
   let server: TCPSocketListener<Pipe> | null = null;
   let port = 0;
+  /** Swallows every byte: a Redis that hangs with its connections still open. */
+  let stalled = false;
   const write = (to: Socket<Pipe>, chunk: Uint8Array) => {
+    if (stalled) return;
     const q = to.data.pending;
     if (q.length > 0) return void q.push(chunk.slice());
     const n = to.write(chunk);
@@ -113,7 +116,11 @@ function redisProxy(target: URL) {
       });
       port = server.port;
     },
+    stall() {
+      stalled = true;
+    },
     down() {
+      stalled = false;
       server?.stop(true);
       server = null;
       for (const s of open) s.terminate();
@@ -310,6 +317,22 @@ describeRedis("redis engine", (url) => {
     await b.engine.check();
     proxy.down();
   }, 30_000);
+
+  test("Redis hanging: every command gives up after the command timeout", async () => {
+    const proxy = redisProxy(new URL(url));
+    proxy.up();
+    const { engine } = await node("hang", unique("s"), { url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 300 });
+    const ch = unique("job:");
+    await engine.publish([item(ch)]);
+    proxy.stall();
+    const t = performance.now();
+    const results = await Promise.allSettled([engine.check(), engine.publish([item(ch)]), engine.position(ch), engine.acquireConnection("u", 3)]);
+    const elapsed = performance.now() - t;
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(1_000);
+    for (const r of results) expect(r).toEqual({ status: "rejected", reason: expect.any(StoreUnavailableError) });
+    proxy.down();
+  });
 
   test("with nothing listening, start carries on, and check and publish reject within the command timeout", async () => {
     const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
