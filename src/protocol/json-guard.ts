@@ -71,7 +71,8 @@ function serializeItem(item: Record<string, unknown>): void {
 
 /**
  * Parses a publish body on the calling thread: checks depth, parses, and turns `data` into
- * `dataJson` (the top-level object unless it is a batch without `data`; every object in `items`).
+ * `dataJson` (the top-level object unless it is a pure batch: `items` and no `channel`, `event`
+ * or `data`; every object in `items`). A client-sent `dataJson` never survives.
  * Use it for bodies under `delivery.slowPathBytes`; larger ones go through {@linkcode createJsonGuard}.
  *
  * @throws {JsonGuardError} `bad_json`, `too_deep` or `not_object`.
@@ -100,7 +101,10 @@ export function parsePublishSync(text: string, maxDepth = 32): ParsedPublish {
   if (isBatch) {
     for (const item of body.items as unknown[]) if (isObject(item)) serializeItem(item);
   }
-  if (!isBatch || "data" in body) serializeItem(body);
+  // `dataJson` goes into event frames as it is: the top level gets one only from `data`, and a
+  // single publish that happens to carry an `items` array is still a single publish.
+  if (isBatch && !("data" in body) && !("channel" in body) && !("event" in body)) delete body.dataJson;
+  else serializeItem(body);
   return body as ParsedPublish;
 }
 
