@@ -251,7 +251,10 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     });
     return response;
   };
+  /** Methods per route path, for the 405 (with `Allow`) of a known path asked with another method. */
+  const allowed = new Map<string, string>();
   const methods = (route: string, table: Partial<Record<"GET" | "POST", Handler>>) => {
+    allowed.set(route, Object.keys(table).join(", "));
     const out: Record<string, (req: Request) => Promise<Response>> = {};
     for (const [method, handler] of Object.entries(table)) out[method] = timed(route, handler!);
     return out;
@@ -322,7 +325,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
         }
         return response;
       }
-      return httpError(404, `no route for ${req.method} ${url.pathname.slice(0, 100)}`);
+      const allow = allowed.get(url.pathname);
+      if (allow) return httpError(405, `${req.method.slice(0, 16)} is not allowed here; use ${allow}`, { headers: { allow } });
+      return httpError(404, `no route for ${req.method.slice(0, 16)} ${url.pathname.slice(0, 100)}`);
     },
     error: (error) => toErrorResponse(error, log),
     websocket: websocketHandler(ctx),
