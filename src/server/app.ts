@@ -120,7 +120,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       clockToleranceS: config.auth.clockToleranceS,
       guardJwks: (fetch) => jwksBreaker.execute(fetch),
     }),
-    tierOf: (user) => config.auth.tiers[user] ?? null,
+    // Own keys only: a user named `__proto__` or `constructor` must not get Object's members as a tier.
+    tierOf: (user) => (Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null),
     jobOwner: async (id) => {
       for (const ext of extensions) {
         const owner = await ext.jobOwner?.(id);
