@@ -185,6 +185,21 @@ describe("sessions", () => {
     for (const c of [owner, stranger, unknown]) c.close();
   });
 
+  test("resume re-checks permissions: a channel the new token no longer grants is not restored", async () => {
+    const first = await connectWelcomed(`${server.ws}?token=${await server.token("s5", { channels: ["team:red"] })}`);
+    await first.request({ type: "subscribe", channel: "team:red" });
+    await first.request({ type: "subscribe", channel: "user:s5" });
+    first.close();
+    await first.closed;
+    const again = await connectWelcomed(`${server.ws}?token=${await server.token("s5")}&session=${first.welcome.session}`);
+    expect(again.welcome.resumed).toBe(true);
+    expect(await again.next((f) => f.type === "error")).toMatchObject({ code: "forbidden", message: "not allowed to join team:red" });
+    await again.next((f) => f.type === "subscribed" && f.channel === "user:s5");
+    await settle(again);
+    expect(again.frames.filter((f) => f.type === "subscribed").map((f) => f.channel)).toEqual(["user:s5"]);
+    again.close();
+  });
+
   test("a resumed session takes over its still-open connection (closed 1000)", async () => {
     const first = await connectWelcomed(await url("s4"));
     await first.request({ type: "subscribe", channel: "user:s4" });

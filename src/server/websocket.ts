@@ -7,7 +7,7 @@ import type { ConnData, Subscription } from "../connection/conn-data.ts";
 import { sessionStateOf } from "../connection/conn-data.ts";
 import { mayJoin } from "../connection/permissions.ts";
 import { take } from "../connection/rate-limit.ts";
-import { StoreUnavailableError } from "../engine/types.ts";
+import { StoreUnavailableError, type SessionState } from "../engine/types.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
 import { ClientFrameSchema, errorFrame, isRequestId, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
@@ -67,11 +67,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       ctx.onOpen?.(data, now - data.upgradeAt);
       const resume = data.resume;
       data.resume = null;
-      if (resume) {
-        for (const [channel, s] of Object.entries(resume.channels)) {
-          void join(ctx, ws, channel, { offset: s.acked > 0 ? s.acked : s.from, epoch: s.epoch });
-        }
-      }
+      if (resume) void restore(ctx, ws, resume);
     },
 
     message(ws, message) {
@@ -223,6 +219,23 @@ async function join(
     const unavailable = error instanceof StoreUnavailableError;
     if (!unavailable) ctx.log.error("join failed", { channel, error: (error as Error).message });
     send(ws, errorFrame(unavailable ? ErrorCode.Unavailable : ErrorCode.Internal, unavailable ? "history is unavailable, retry" : "could not subscribe", id));
+  }
+}
+
+/**
+ * Re-joins a resumed session's channels, replaying after the last ack (or, never acknowledged,
+ * after where the subscription started). Permissions are checked again: the new token may grant less.
+ */
+async function restore(ctx: Context, ws: WS, resume: SessionState): Promise<void> {
+  for (const [name, s] of Object.entries(resume.channels)) {
+    const channel = parseChannel(name);
+    const allowed = channel !== null && (await mayJoin(ws.data.principal, channel, ctx.jobOwner).catch(() => false));
+    if (ws.data.closed) return;
+    if (!allowed) {
+      ws.send(errorFrame(ErrorCode.Forbidden, `not allowed to join ${name}`));
+      continue;
+    }
+    void join(ctx, ws, name, { offset: s.acked > 0 ? s.acked : s.from, epoch: s.epoch });
   }
 }
 
