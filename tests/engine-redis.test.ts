@@ -4,10 +4,12 @@
  * subscriber connection, Redis going away and coming back, a node crash freeing its slots.
  * Every key lives under a prefix unique to this run and is deleted afterwards.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient, type Socket, type TCPSocketListener } from "bun";
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from "../src/engine/redis-engine.ts";
 import { StoreUnavailableError, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
+import { frameHalves, parseMessage, readPublishReply } from "../src/engine/redis-codec.ts";
+import { redisKeys } from "../src/engine/redis-keys.ts";
 import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
 import { describeRedis } from "./redis-env.ts";
@@ -128,6 +130,47 @@ function redisProxy(target: URL) {
     },
   };
 }
+
+// Pure codec checks: they run with or without Redis.
+describe("redis codec", () => {
+  const parts = { channel: "job:j-1", event: "tool_completed", dataJson: '{"t":"é 🎉\\n"}', critical: true };
+
+  test("frame halves around the offset rebuild eventFrame byte for byte", () => {
+    for (const critical of [true, false]) {
+      const [prefix, suffix] = frameHalves({ ...parts, critical }, 42);
+      for (const offset of [1, 9, 10, 123_456_789]) {
+        expect(prefix + offset + suffix).toBe(eventFrame({ ...parts, critical, offset, ts: 42 }));
+      }
+    }
+  });
+
+  test("a pub/sub message of several records parses back, frames with newlines and all", () => {
+    // Built the way the publish script concatenates its records.
+    const record = (offset: number, critical: boolean, coalesce: string | null, dataJson: string) => {
+      const frame = eventFrame({ channel: "job:j", offset, event: "e", dataJson, critical, ts: 5 });
+      return `${offset}\n${critical ? 1 : 0}\n5\ne\n${coalesce === null ? "" : JSON.stringify(coalesce)}\n${frame.length}\n${frame}`;
+    };
+    const message = record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
+    expect(parseMessage("job:j", message).map((e) => [e.offset, e.critical, e.coalesce, e.ts, JSON.parse(e.frame).offset])).toEqual([
+      [7, false, null, 5, 7],
+      [8, true, "k|\n🎉", 5, 8],
+    ]);
+    expect(() => parseMessage("job:j", "1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
+  });
+
+  test("the publish reply maps to outcomes, duplicates keeping their first epoch", () => {
+    expect(readPublishReply("user:a", ["e2", "4", "", "1", "e1"])).toEqual([
+      { channel: "user:a", offset: 4, epoch: "e2", duplicate: false },
+      { channel: "user:a", offset: 1, epoch: "e1", duplicate: true },
+    ]);
+  });
+
+  test("keys of a channel share its hash tag; a prefix with braces is refused", () => {
+    const k = redisKeys("c:").channel("user:a");
+    expect(Object.values(k).every((key) => key.startsWith("c:{user:a}:"))).toBe(true);
+    expect(() => redisKeys("c{x}:")).toThrow(RangeError);
+  });
+});
 
 describeRedis("redis engine", (url) => {
   const admin = new RedisClient(url, { enableOfflineQueue: false, connectionTimeout: 2_000, autoReconnect: false });

@@ -10,24 +10,11 @@
  * Critical retention by design: critical events live in their own stream that no count bound
  * ever touches; only `trim` removes them, and only once older than `criticalRetentionMs`.
  */
-import { eventFrame } from "../protocol/serializer.ts";
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
 import { redisKeys, type ChannelKeys } from "./redis-keys.ts";
-import {
-  ACQUIRE,
-  ALL_SCRIPTS,
-  CLAIM,
-  CLUSTER_STATS,
-  evalScript,
-  HEARTBEAT,
-  HISTORY,
-  POSITION,
-  PUBLISH,
-  REPORT_STATS,
-  SET_SLOTS,
-  TRIM,
-  type Script,
-} from "./redis-scripts.ts";
+import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
+import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
+import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
 import {
   StoreUnavailableError,
@@ -39,7 +26,6 @@ import {
   type PublishItem,
   type PublishOutcome,
   type SessionState,
-  type StoredEvent,
 } from "./types.ts";
 
 export interface RedisEngineOptions extends EngineOptions {
@@ -88,35 +74,12 @@ export function createRedisEngine(opts: RedisEngineOptions): RedisEngine {
   return new RedisEngineImpl(opts);
 }
 
-/** Splits `eventFrame`'s output around the offset, so Lua can insert it and stay byte-identical. */
-function frameHalves(item: PublishItem, ts: number): [string, string] {
-  const frame = eventFrame({ channel: item.channel, offset: 0, event: item.event, dataJson: item.dataJson, critical: item.critical, ts });
-  // The channel grammar has no quote, so the first `","offset":` is the real one.
-  const at = frame.indexOf('","offset":') + 11;
-  if (at < 11 || frame.charCodeAt(at) !== 48) throw new TypeError("eventFrame no longer has a bare numeric offset");
-  return [frame.slice(0, at), frame.slice(at + 1)];
-}
-
-/** Turns stream entries `[id, [t, ts, e, event, f, frame, k?, coalesce?]]` into events. */
-function entries(channel: string, critical: boolean, raw: unknown): StoredEvent[] {
-  return (raw as [string, string[]][]).map(([id, f]) => ({
-    channel,
-    offset: parseInt(id, 10),
-    event: f[3]!,
-    critical,
-    coalesce: f[6] === "k" ? f[7]! : null,
-    ts: Number(f[1]),
-    frame: f[5]!,
-  }));
-}
-
 class RedisEngineImpl implements RedisEngine {
   readonly kind = "redis";
   readonly nodeId: string;
   #o: Required<Omit<RedisEngineOptions, "log" | "keyPrefix">> & { log: LogFn };
   #keys: ReturnType<typeof redisKeys>;
-  /** This process's slot owner: a restarted node with the same id never inherits a dead one's counts. */
-  #member: string;
+  #presence: NodePresence;
   #cmd: RedisClient | null = null;
   #sub: RedisClient | null = null;
   #watcher: Watcher | null = null;
@@ -127,8 +90,7 @@ class RedisEngineImpl implements RedisEngine {
   #epochSeed = crypto.randomUUID().slice(0, 8);
   #epochCount = 0;
   #closed = false;
-  /** This node's connection slots per user: the truth for its own field in each user hash. */
-  #slots = new Map<string, number>();
+  #closing: Promise<void> | null = null;
   /** Publishes still waiting for Redis; `close` lets them settle first. */
   #inFlight = new Set<Promise<PublishOutcome[]>>();
 
@@ -147,7 +109,14 @@ class RedisEngineImpl implements RedisEngine {
       trimSlack: opts.trimSlack ?? 10_000,
     };
     this.#keys = redisKeys(opts.keyPrefix ?? "courier:");
-    this.#member = `${opts.nodeId}#${crypto.randomUUID().slice(0, 8)}`;
+    this.#presence = createNodePresence({
+      nodeId: opts.nodeId,
+      keys: this.#keys,
+      heartbeatTtlMs: this.#o.heartbeatTtlMs,
+      script: (s, keys, args, what) => this.#script(s, keys, args, what),
+      command: (cmd, args, what) => this.#run(this.#client().send(cmd, args), what),
+      log: this.#o.log,
+    });
   }
 
   async start(deliver: DeliverFn): Promise<void> {
@@ -177,14 +146,14 @@ class RedisEngineImpl implements RedisEngine {
     }));
     this.#stops.push(keepConnected(sub, { name: "subscriber", clientName: `courier:${this.nodeId}:sub`, retryMs, log, onConnect: () => void watcher.resubscribe() }));
     if (!sub.connected) void connectWithin(sub, this.#o.connectTimeoutMs);
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(100, Math.floor(this.#o.heartbeatTtlMs / 3)));
+    this.#heartbeat = setInterval(() => void this.#presence.beat(), Math.max(100, Math.floor(this.#o.heartbeatTtlMs / 3)));
     this.#heartbeat.unref?.();
     if (!up) {
       log("warn", "redis unreachable at start; retrying in the background", { url: redactUrl(this.#o.url) });
       return;
     }
     await Promise.all([
-      this.#beat(),
+      this.#presence.beat(),
       ...ALL_SCRIPTS.map((s) => this.#run(cmd.send("SCRIPT", ["LOAD", s.source]), "script load").catch(() => {})),
       this.#run(cmd.send("CONFIG", ["GET", "appendonly"]), "config")
         .then((reply) => {
@@ -204,73 +173,51 @@ class RedisEngineImpl implements RedisEngine {
   }
 
   async #publish(items: PublishItem[]): Promise<PublishOutcome[]> {
-    const cmd = this.#client();
+    this.#client(); // rejects before anything is sent when not started or closed
     const ts = this.#o.now();
     const outcomes = new Array<PublishOutcome>(items.length);
-    // Items whose idempotency key another channel owns answer that channel's outcome.
+    // Idempotency keys are global but the publish script sees only its channel's keys (one
+    // cluster slot), so each key is first claimed for a channel. Items whose key another channel
+    // owns answer that channel's outcome.
+    const owners = items.some((it) => it.idempotencyKey !== undefined)
+      ? await Promise.all(items.map((it) => (it.idempotencyKey === undefined ? it.channel : this.#claim(it))))
+      : null;
     const elsewhere: { index: number; owner: string }[] = [];
-    let groups: Map<string, number[]>;
-    if (items.some((it) => it.idempotencyKey !== undefined)) {
-      const owners = await Promise.all(items.map((it) => (it.idempotencyKey === undefined ? it.channel : this.#claim(it))));
-      groups = new Map();
-      items.forEach((it, index) => {
-        if (owners[index] === it.channel) push(groups, it.channel, index);
-        else elsewhere.push({ index, owner: owners[index]! });
-      });
-    } else {
-      groups = new Map();
-      for (let i = 0; i < items.length; i++) push(groups, items[i]!.channel, i);
-    }
+    const groups = new Map<string, number[]>();
+    items.forEach((it, index) => {
+      const owner = owners ? owners[index]! : it.channel;
+      if (owner !== it.channel) elsewhere.push({ index, owner });
+      else if (groups.has(owner)) groups.get(owner)!.push(index);
+      else groups.set(owner, [index]);
+    });
     // Scripts go out synchronously, in item order: publishes of one turn keep their call order.
-    await Promise.all([...groups].map(([channel, indexes]) => this.#publishGroup(cmd, channel, indexes, items, ts, outcomes)));
-    for (const { index, owner } of elsewhere) outcomes[index] = await this.#duplicateOf(cmd, owner, items[index]!.idempotencyKey!);
+    await Promise.all([...groups].map(([channel, indexes]) => this.#publishGroup(channel, indexes, items, ts, outcomes)));
+    for (const { index, owner } of elsewhere) outcomes[index] = await this.#duplicateOf(owner, items[index]!.idempotencyKey!);
     return outcomes;
   }
 
-  async #publishGroup(cmd: RedisClient, channel: string, indexes: number[], items: PublishItem[], ts: number, outcomes: PublishOutcome[]) {
-    const k = this.#keys.channel(channel);
-    const keys = this.#keys.channelList(k);
+  async #publishGroup(channel: string, indexes: number[], items: PublishItem[], ts: number, outcomes: PublishOutcome[]) {
     const o = this.#o;
-    const args = [
-      this.#candidateEpoch(),
-      String(ts),
-      String(o.idempotencyTtlMs),
-      String(o.idempotencyTtlMs + 60_000),
-      String(o.historySize),
-      String(o.trimSlack > 0 ? o.historySize + o.trimSlack : 0),
-      k.pubsub,
-      String(indexes.length),
-    ];
-    const tsText = String(ts);
-    for (const i of indexes) {
-      const it = items[i]!;
-      let idem = "0";
-      if (it.idempotencyKey !== undefined) {
-        keys.push(this.#keys.idempotency(channel, it.idempotencyKey));
-        idem = String(keys.length);
-      }
-      const [prefix, suffix] = frameHalves(it, ts);
-      const co = it.coalesce ?? "";
-      args.push(idem, it.event, it.critical ? "1" : "0", co, co === "" ? "" : JSON.stringify(co), tsText, prefix, suffix, String(prefix.length + suffix.length));
-    }
-    this.#register(cmd, channel);
-    const reply = (await this.#script(PUBLISH, keys, args, "publish")) as string[];
-    const epoch = reply[0]!;
-    indexes.forEach((index, j) => {
-      const dup = reply[2 + j * 2]!;
-      outcomes[index] = { channel, offset: Number(reply[1 + j * 2]), epoch: dup === "" ? epoch : dup, duplicate: dup !== "" };
+    const { keys, args } = publishCall(this.#keys, channel, indexes.map((i) => items[i]!), ts, {
+      candidateEpoch: this.#candidateEpoch(),
+      idempotencyTtlMs: o.idempotencyTtlMs,
+      historySize: o.historySize,
+      trimCap: o.trimSlack > 0 ? o.historySize + o.trimSlack : 0,
     });
+    this.#register(channel);
+    const reply = await this.#script(PUBLISH, keys, args, "publish");
+    readPublishReply(channel, reply).forEach((outcome, j) => (outcomes[indexes[j]!] = outcome));
   }
 
   /** Claims the item's idempotency key for its channel; resolves with the channel owning it. */
   #claim(item: PublishItem): Promise<string> {
     const o = this.#o;
-    const args = [String(o.now()), String(o.idempotencyTtlMs), String(o.idempotencyTtlMs + 60_000), item.channel];
+    const args = [String(o.now()), String(o.idempotencyTtlMs), String(o.idempotencyTtlMs + GC_SLACK_MS), item.channel];
     return this.#script(CLAIM, [this.#keys.claim(item.idempotencyKey!)], args, "claim") as Promise<string>;
   }
 
-  async #duplicateOf(cmd: RedisClient, owner: string, key: string): Promise<PublishOutcome> {
-    const v = (await this.#run(cmd.send("GET", [this.#keys.idempotency(owner, key)]), "idempotency")) as string | null;
+  async #duplicateOf(owner: string, key: string): Promise<PublishOutcome> {
+    const v = (await this.#run(this.#client().send("GET", [this.#keys.idempotency(owner, key)]), "idempotency")) as string | null;
     const m = v ? /^(\d+)\|(\d+)\|(.*)$/.exec(v) : null;
     if (!m || Number(m[1]) <= this.#o.now()) {
       // The first publish with this key is still in flight (or failed): a retry will find its outcome.
@@ -280,12 +227,12 @@ class RedisEngineImpl implements RedisEngine {
   }
 
   /** Best effort: a channel missing from the registry only escapes trimming until its next publish. */
-  #register(cmd: RedisClient, channel: string) {
+  #register(channel: string) {
     if (this.#registered.has(channel)) return;
     // Only a cache of SADDs already made: forgetting it costs one repeated SADD per channel.
     if (this.#registered.size >= 100_000) this.#registered.clear();
     this.#registered.add(channel);
-    this.#run(cmd.send("SADD", [this.#keys.channels, channel]), "register").catch(() => this.#registered.delete(channel));
+    this.#run(this.#client().send("SADD", [this.#keys.channels, channel]), "register").catch(() => this.#registered.delete(channel));
   }
 
   async position(channel: string): Promise<Position> {
@@ -298,9 +245,7 @@ class RedisEngineImpl implements RedisEngine {
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`Invalid history limit: ${limit}`);
     const keys = this.#keys.channelList(this.#keys.channel(channel));
     const reply = (await this.#script(HISTORY, keys, [this.#candidateEpoch(), String(after), String(limit)], "history")) as [string, number, number, unknown, unknown];
-    const plain = entries(channel, false, reply[3]);
-    const critical = entries(channel, true, reply[4]);
-    const events = critical.length === 0 ? plain : plain.length === 0 ? critical : merge(plain, critical, limit);
+    const events = mergeByOffset(streamEntries(channel, false, reply[3]), streamEntries(channel, true, reply[4]), limit);
     return { epoch: reply[0], offset: Number(reply[1]), trimmedThrough: Number(reply[2]), events };
   }
 
@@ -313,36 +258,18 @@ class RedisEngineImpl implements RedisEngine {
     this.#watcher?.unwatch(channel);
   }
 
-  async acquireConnection(user: string, max: number): Promise<boolean> {
-    // Counted locally first, so concurrent acquires of one user each ask for their own slot.
-    const want = (this.#slots.get(user) ?? 0) + 1;
-    this.#slots.set(user, want);
-    const keys = [this.#keys.userSlots(user), this.#keys.nodes];
-    let taken = false;
-    try {
-      taken = Number(await this.#script(ACQUIRE, keys, [this.#member, String(max), String(this.#o.heartbeatTtlMs), String(want)], "acquire")) === 1;
-    } finally {
-      if (!taken) this.#setLocalSlots(user, (this.#slots.get(user) ?? 1) - 1);
-    }
-    return taken;
+  acquireConnection(user: string, max: number): Promise<boolean> {
+    return this.#presence.acquire(user, max);
   }
 
-  async releaseConnection(user: string): Promise<void> {
-    const count = this.#slots.get(user) ?? 0;
-    if (count === 0) return;
-    this.#setLocalSlots(user, count - 1);
-    await this.#script(SET_SLOTS, [this.#keys.userSlots(user)], [this.#member, String(count - 1)], "release");
-  }
-
-  #setLocalSlots(user: string, count: number) {
-    if (count > 0) this.#slots.set(user, count);
-    else this.#slots.delete(user);
+  releaseConnection(user: string): Promise<void> {
+    return this.#presence.release(user);
   }
 
   async saveSession(id: string, state: SessionState, ttlMs: number): Promise<void> {
     // The expiry is judged by the engine clock; Redis' own TTL (with slack) only collects garbage.
     const value = `${this.#o.now() + ttlMs}|${JSON.stringify(state)}`;
-    await this.#run(this.#client().send("SET", [this.#keys.session(id), value, "PX", String(ttlMs + 60_000)]), "save session");
+    await this.#run(this.#client().send("SET", [this.#keys.session(id), value, "PX", String(ttlMs + GC_SLACK_MS)]), "save session");
   }
 
   async loadSession(id: string): Promise<SessionState | null> {
@@ -394,51 +321,34 @@ class RedisEngineImpl implements RedisEngine {
     await Promise.all([this.#run(cmd.send("PING", []), "ping"), this.#run(sub.ping(), "subscriber ping")]);
   }
 
-  async reportStats(stats: object, ttlMs: number): Promise<void> {
-    await this.#script(REPORT_STATS, [this.#keys.stats], [this.nodeId, String(ttlMs), JSON.stringify(stats)], "report stats");
+  reportStats(stats: object, ttlMs: number): Promise<void> {
+    return this.#presence.reportStats(stats, ttlMs);
   }
 
-  async clusterStats(): Promise<Array<{ node: string; stats: unknown }>> {
-    const flat = (await this.#script(CLUSTER_STATS, [this.#keys.stats], [], "cluster stats")) as string[];
-    const out: Array<{ node: string; stats: unknown }> = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ node: flat[i]!, stats: JSON.parse(flat[i + 1]!) });
-    return out.sort((a, b) => a.node.localeCompare(b.node));
+  clusterStats(): Promise<Array<{ node: string; stats: unknown }>> {
+    return this.#presence.clusterStats();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     // Each publish is bounded by the command timeout, so this wait is too.
     await Promise.allSettled([...this.#inFlight]);
-    this.#closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#watcher?.close();
     for (const stop of this.#stops.splice(0)) stop();
     const cmd = this.#cmd;
-    if (cmd?.connected) {
-      // A clean shutdown frees this node's connection slots at once instead of after the heartbeat TTL.
-      await this.#run(cmd.send("ZREM", [this.#keys.nodes, this.#member]), "leave").catch(() => {});
-    }
+    if (cmd?.connected) await this.#presence.leave().catch(() => {});
+    this.#closed = true;
     for (const client of [this.#sub, cmd]) {
       try {
         client?.close();
       } catch {
         // Already closed.
       }
-    }
-  }
-
-  async #beat(): Promise<void> {
-    try {
-      const alive = await this.#script(HEARTBEAT, [this.#keys.nodes], [this.#member, String(this.#o.heartbeatTtlMs)], "heartbeat");
-      if (Number(alive) === 1 || this.#slots.size === 0) return;
-      // Other nodes judged this one dead (a partition, a long stall) and may have dropped its
-      // counts: write them back, or its users could exceed their limit.
-      this.#o.log("warn", "node heartbeat had lapsed; restoring connection counts", { users: this.#slots.size });
-      await Promise.all(
-        [...this.#slots].map(([user, count]) => this.#script(SET_SLOTS, [this.#keys.userSlots(user)], [this.#member, String(count)], "restore slots")),
-      );
-    } catch (error) {
-      this.#o.log("warn", "redis heartbeat failed", { error: (error as Error).message });
     }
   }
 
@@ -465,24 +375,6 @@ class RedisEngineImpl implements RedisEngine {
   #candidateEpoch(): string {
     return this.#epochSeed + (++this.#epochCount).toString(36);
   }
-}
-
-function push(groups: Map<string, number[]>, channel: string, index: number) {
-  const g = groups.get(channel);
-  if (g) g.push(index);
-  else groups.set(channel, [index]);
-}
-
-/** Merges two offset-sorted lists, keeping the first `limit`. */
-function merge(a: StoredEvent[], b: StoredEvent[], limit: number): StoredEvent[] {
-  const out: StoredEvent[] = [];
-  let i = 0;
-  let j = 0;
-  while (out.length < limit && (i < a.length || j < b.length)) {
-    if (j >= b.length || (i < a.length && a[i]!.offset < b[j]!.offset)) out.push(a[i++]!);
-    else out.push(b[j++]!);
-  }
-  return out;
 }
 
 function redactUrl(url: string): string {

@@ -10,6 +10,7 @@
  */
 import type { RedisClient } from "bun";
 import { withTimeout, type LogFn } from "./redis-client.ts";
+import { parseMessage } from "./redis-codec.ts";
 import { StoreUnavailableError, type DeliverFn, type HistoryPage, type StoredEvent } from "./types.ts";
 
 export interface WatcherOptions {
@@ -47,39 +48,6 @@ interface Watched {
   again: boolean;
   ready: Promise<number>;
   retry: ReturnType<typeof setTimeout> | null;
-}
-
-/**
- * Parses a pub/sub message of the publish script: records of
- * `offset\ncritical\nts\nevent\ncoalesceJson\nframeLength\n<frame>`, concatenated.
- *
- * @example
- * parseMessage("user:a", '1\n0\n5\nx\n\n3\n{…}') // [{ channel: "user:a", offset: 1, frame: "{…}", … }]
- */
-export function parseMessage(channel: string, message: string): StoredEvent[] {
-  const events: StoredEvent[] = [];
-  let i = 0;
-  while (i < message.length) {
-    const a = message.indexOf("\n", i);
-    const b = message.indexOf("\n", a + 1);
-    const c = message.indexOf("\n", b + 1);
-    const d = message.indexOf("\n", c + 1);
-    const e = message.indexOf("\n", d + 1);
-    const f = message.indexOf("\n", e + 1);
-    if (f < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
-    const end = f + 1 + Number(message.slice(e + 1, f));
-    events.push({
-      channel,
-      offset: Number(message.slice(i, a)),
-      event: message.slice(c + 1, d),
-      critical: message.charCodeAt(a + 1) === 49,
-      coalesce: e === d + 1 ? null : (JSON.parse(message.slice(d + 1, e)) as string),
-      ts: Number(message.slice(b + 1, c)),
-      frame: message.slice(f + 1, end),
-    });
-    i = end;
-  }
-  return events;
 }
 
 /**
