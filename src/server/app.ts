@@ -327,7 +327,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
         return response;
       }
       const allow = allowed.get(url.pathname);
-      if (allow) return httpError(405, `${req.method.slice(0, 16)} is not allowed here; use ${allow}`, { headers: { allow } });
+      if (allow && !allow.split(", ").includes(req.method)) return httpError(405, `${req.method.slice(0, 16)} is not allowed here; use ${allow}`, { headers: { allow } });
       return httpError(404, `no route for ${req.method.slice(0, 16)} ${url.pathname.slice(0, 100)}`);
     },
     error: (error) => toErrorResponse(error, log),
