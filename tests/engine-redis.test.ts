@@ -486,6 +486,21 @@ describeRedis("redis engine", (url) => {
     expect(page.trimmedThrough).toBe(2_490);
   });
 
+  test("one node at a time trims; the lease passes on when its holder closes", async () => {
+    const space = unique("s");
+    const a = await node("a", space, { historySize: 2, trimSlack: 0 });
+    const b = await node("b", space, { historySize: 2, trimSlack: 0 });
+    const ch = unique("job:");
+    await a.engine.publish([item(ch), item(ch), item(ch)]);
+    expect(await a.engine.trim(T0)).toEqual({ dropped: 1 });
+    await a.engine.publish([item(ch)]);
+    expect(await b.engine.trim(T0)).toEqual({ dropped: 0 });
+    expect((await b.engine.history(ch, 0, 10)).events.map((e) => e.offset)).toEqual([2, 3, 4]);
+    await a.engine.close();
+    expect(await b.engine.trim(T0)).toEqual({ dropped: 1 });
+    expect((await b.engine.history(ch, 0, 10)).events.map((e) => e.offset)).toEqual([3, 4]);
+  });
+
   test("an idempotency key used twice across channels in one batch answers the first", async () => {
     const space = unique("s");
     const { engine } = await node("a", space);

@@ -14,7 +14,7 @@ import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout,
 import { redisKeys, type ChannelKeys } from "./redis-keys.ts";
 import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
 import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
-import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
+import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
 import {
   StoreUnavailableError,
@@ -48,6 +48,11 @@ export interface RedisEngineOptions extends EngineOptions {
    * (between `trim` passes). Default 10000; 0 leaves count trimming to `trim` alone.
    */
   trimSlack?: number;
+  /**
+   * One node at a time trims (every node calls `trim`, the holder of this lease does the work, the
+   * others answer `dropped: 0`); a holder that stops renewing loses it after this long. Default 60000.
+   */
+  trimLeaseMs?: number;
 }
 
 /** The Redis engine with the cluster-wide extras. */
@@ -107,6 +112,7 @@ class RedisEngineImpl implements RedisEngine {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2_000,
       heartbeatTtlMs: opts.heartbeatTtlMs ?? 15_000,
       trimSlack: opts.trimSlack ?? 10_000,
+      trimLeaseMs: opts.trimLeaseMs ?? 60_000,
     };
     this.#keys = redisKeys(opts.keyPrefix ?? "courier:");
     this.#presence = createNodePresence({
@@ -287,6 +293,8 @@ class RedisEngineImpl implements RedisEngine {
   async trim(now: number): Promise<{ dropped: number }> {
     const cmd = this.#client();
     const o = this.#o;
+    const lease = await this.#script(LEASE, [this.#keys.trimLease], [this.#presence.member, String(o.trimLeaseMs)], "trim lease");
+    if (Number(lease) !== 1) return { dropped: 0 };
     const args = [String(o.historySize), String(now - o.historyTtlMs), String(now - o.criticalRetentionMs), "1000"];
     let dropped = 0;
     let cursor = "0";
@@ -341,7 +349,13 @@ class RedisEngineImpl implements RedisEngine {
     this.#watcher?.close();
     for (const stop of this.#stops.splice(0)) stop();
     const cmd = this.#cmd;
-    if (cmd?.connected) await this.#presence.leave().catch(() => {});
+    if (cmd?.connected) {
+      await Promise.all([
+        this.#presence.leave().catch(() => {}),
+        // Hands the trim lease on at once rather than after it lapses.
+        this.#script(LEASE_RELEASE, [this.#keys.trimLease], [this.#presence.member], "lease release").catch(() => {}),
+      ]);
+    }
     this.#closed = true;
     for (const client of [this.#sub, cmd]) {
       try {

@@ -11,6 +11,7 @@
  * | `P{ch}:ps` | pub/sub channel | committed events of the channel |
  * | `P{i:<key>}` | string | global idempotency claim `<expiresAt>|<channel>` |
  * | `Pchannels` | set | channels to visit in `trim` |
+ * | `Ptrim-lease` | string | the node member currently trimming |
  * | `P{conn}:u:<user>` | hash | node member → connection count |
  * | `P{conn}:nodes` | sorted set | node member → heartbeat expiry (server ms) |
  * | `Psess:<id>` | string | `<expiresAt>|<session json>` |
@@ -48,6 +49,7 @@ export function redisKeys(prefix: string) {
     idempotency: (channel: string, key: string) => `${prefix}{${channel}}:i:${key}`,
     claim: (key: string) => `${prefix}{i:${key}}`,
     channels: `${prefix}channels`,
+    trimLease: `${prefix}trim-lease`,
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
     nodes: `${prefix}{conn}:nodes`,
     session: (id: string) => `${prefix}sess:${id}`,

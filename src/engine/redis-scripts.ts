@@ -94,7 +94,8 @@ for i = 0, tonumber(ARGV[8]) - 1 do
       redis.call('SET', KEYS[ik], fmt(now + idemTtl) .. '|' .. off .. '|' .. epoch, 'PX', idemGc)
     end
     msg[#msg + 1] = off .. '\\n' .. ARGV[a + 2] .. '\\n' .. ARGV[a + 5] .. '\\n' .. ARGV[a + 1] .. '\\n' ..
-      ARGV[a + 4] .. '\\n' .. fmt(tonumber(ARGV[a + 8]) + #off) .. '\\n' .. frame
+      ARGV[a + 4] .. '\\n' .. fmt(tonumber(ARGV[a + 8]) + #off) .. '\\n'
+    msg[#msg + 1] = frame
     out[#out + 1] = off
     out[#out + 1] = ''
   end
@@ -223,6 +224,29 @@ return ARGV[4]
 `,
 );
 
+/**
+ * Takes or renews a lease. KEYS: lease. ARGV: holder ttlMs. Returns 1 when `holder` holds it.
+ * Lets one node at a time do cluster-wide chores (trim) instead of every node repeating them.
+ */
+export const LEASE = script(
+  "lease",
+  `
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`,
+);
+
+/** Gives a lease up if `holder` has it. KEYS: lease. ARGV: holder. */
+export const LEASE_RELEASE = script(
+  "leaseRelease",
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`,
+);
+
 /** Server time in ms; node liveness is judged by it so skewed node clocks agree. */
 const NOW = `
 local t = redis.call('TIME')
@@ -311,7 +335,7 @@ return out
 );
 
 export const ALL_SCRIPTS: readonly Script[] = [
-  PUBLISH, POSITION, HISTORY, TRIM, CLAIM, ACQUIRE, SET_SLOTS, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
+  PUBLISH, POSITION, HISTORY, TRIM, LEASE, LEASE_RELEASE, CLAIM, ACQUIRE, SET_SLOTS, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
 ];
 
 /**
