@@ -21,20 +21,24 @@ const BASE = { historySize: 100, historyTtlMs: 60_000, criticalRetentionMs: 3_60
 /** Records `deliver` calls; `until` resolves once a channel has seen `offset`. */
 function deliveries() {
   const calls: { channel: string; events: StoredEvent[] }[] = [];
-  const waiters: { channel: string; offset: number; resolve: () => void }[] = [];
+  const waiters: { ready: () => boolean; resolve: () => void }[] = [];
   const top = (channel: string) => Math.max(0, ...calls.filter((c) => c.channel === channel).flatMap((c) => c.events.map((e) => e.offset)));
+  const when = (ready: () => boolean): Promise<void> => {
+    if (ready()) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    waiters.push({ ready, resolve });
+    return promise;
+  };
   return {
     calls,
     deliver(channel: string, events: StoredEvent[]) {
       calls.push({ channel, events });
-      for (const w of waiters.splice(0)) (top(w.channel) >= w.offset ? w.resolve() : waiters.push(w));
+      for (const w of waiters.splice(0)) (w.ready() ? w.resolve() : waiters.push(w));
     },
-    until(channel: string, offset: number): Promise<void> {
-      if (top(channel) >= offset) return Promise.resolve();
-      const { promise, resolve } = Promise.withResolvers<void>();
-      waiters.push({ channel, offset, resolve });
-      return promise;
-    },
+    /** Resolves once `channel` has seen `offset`. */
+    until: (channel: string, offset: number) => when(() => top(channel) >= offset),
+    /** Resolves once `ready()` holds after some delivery. */
+    when,
     offsets: (channel: string) => calls.filter((c) => c.channel === channel).flatMap((c) => c.events.map((e) => e.offset)),
   };
 }
@@ -150,12 +154,13 @@ describe("redis codec", () => {
       const frame = eventFrame({ channel: "job:j", offset, event: "e", dataJson, critical, ts: 5 });
       return `${offset}\n${critical ? 1 : 0}\n5\ne\n${coalesce === null ? "" : JSON.stringify(coalesce)}\n${frame.length}\n${frame}`;
     };
-    const message = record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
-    expect(parseMessage("job:j", message).map((e) => [e.offset, e.critical, e.coalesce, e.ts, JSON.parse(e.frame).offset])).toEqual([
+    const message = "e1\n" + record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
+    expect(parseMessage("job:j", message).epoch).toBe("e1");
+    expect(parseMessage("job:j", message).events.map((e) => [e.offset, e.critical, e.coalesce, e.ts, JSON.parse(e.frame).offset])).toEqual([
       [7, false, null, 5, 7],
       [8, true, "k|\n🎉", 5, 8],
     ]);
-    expect(() => parseMessage("job:j", "1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
+    expect(() => parseMessage("job:j", "e1\n1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
   });
 
   test("the publish reply maps to outcomes, duplicates keeping their first epoch", () => {
@@ -300,6 +305,23 @@ describeRedis("redis engine", (url) => {
     await a.d.until(ch, 3);
     // The sync reads the stream from offset 1, so 2 and 3 may arrive in one call; order is what counts.
     expect(a.d.calls.flatMap((c) => c.events.map((e) => [e.offset, e.event]))).toEqual([[1, "step"], [2, "lost"], [3, "after"]]);
+  });
+
+  test("a channel lost under a watch (eviction, Redis restart) gets a new epoch and delivery goes on", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const b = await node("b", space);
+    const ch = unique("job:");
+    await b.engine.watch(ch);
+    const [first] = await a.engine.publish([item(ch), item(ch), item(ch)]);
+    await b.d.until(ch, 3);
+    const base = `${PREFIX}${space}:{${ch}}:`;
+    await admin.send("DEL", [base + "m", base + "n", base + "c", base + "k"]);
+    const [again] = await a.engine.publish([item(ch, { event: "reborn" })]);
+    expect(again).toEqual({ channel: ch, offset: 1, epoch: expect.any(String), duplicate: false });
+    expect(again!.epoch).not.toBe(first!.epoch);
+    await b.d.when(() => b.d.calls.some((c) => c.events.some((e) => e.event === "reborn")));
+    expect(b.d.offsets(ch)).toEqual([1, 2, 3, 1]);
   });
 
   test("killing the subscriber connection loses nothing: it resubscribes and catches up", async () => {

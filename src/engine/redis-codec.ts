@@ -79,16 +79,18 @@ export function readPublishReply(channel: string, reply: unknown): PublishOutcom
 }
 
 /**
- * Parses a pub/sub message of the publish script: records of
+ * Parses a pub/sub message of the publish script: `epoch\n`, then records of
  * `offset\ncritical\nts\nevent\ncoalesceJson\nframeLength\n<frame>`, concatenated. Only the frame
  * (last, length-prefixed) may hold newlines; the coalesce key is JSON-escaped.
  *
  * @example
- * parseMessage("user:a", '1\n0\n5\nx\n\n2\n{}') // [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }]
+ * parseMessage("user:a", 'e1\n1\n0\n5\nx\n\n2\n{}') // { epoch: "e1", events: [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }] }
  */
-export function parseMessage(channel: string, message: string): StoredEvent[] {
+export function parseMessage(channel: string, message: string): { epoch: string; events: StoredEvent[] } {
   const events: StoredEvent[] = [];
-  let i = 0;
+  const head = message.indexOf("\n");
+  if (head < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
+  let i = head + 1;
   while (i < message.length) {
     const a = message.indexOf("\n", i);
     const b = message.indexOf("\n", a + 1);
@@ -110,7 +112,7 @@ export function parseMessage(channel: string, message: string): StoredEvent[] {
     });
     i = end;
   }
-  return events;
+  return { epoch: message.slice(0, head), events };
 }
 
 /** Turns stream entries `[id, [t, ts, e, event, f, frame, k?, coalesce?]]` into events. */

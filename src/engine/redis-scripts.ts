@@ -46,7 +46,8 @@ local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
  * The frame is `prefix .. offset .. suffix`, both halves cut from `eventFrame`, so it is
  * byte-identical to the JS serializer's output. Returns {epoch, offset1, dupEpoch1, ...}, where
  * `dupEpoch` is "" for a new event and the first outcome's epoch for a duplicate.
- * One PUBLISH carries every new event of the call: one `deliver` per channel per publish.
+ * One PUBLISH carries every new event of the call: one `deliver` per channel per publish. The
+ * message starts with the epoch, so a watcher notices a channel recreated under it.
  */
 export const PUBLISH = script(
   "publish",
@@ -55,7 +56,7 @@ export const PUBLISH = script(
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1])
 local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local out, msg = {epoch}, {}
+local out, msg = {epoch}, {epoch .. '\\n'}
 local plain = false
 for i = 0, tonumber(ARGV[8]) - 1 do
   local a = 9 + i * 9
@@ -100,7 +101,7 @@ for i = 0, tonumber(ARGV[8]) - 1 do
     out[#out + 1] = ''
   end
 end
-if #msg > 0 then
+if #msg > 1 then
   redis.call('HSET', m, 't', fmt(top))
   -- A safety bound between trim() passes: far past historySize, drop the oldest non-critical
   -- events down to historySize. Critical events live in their own stream and are never touched.

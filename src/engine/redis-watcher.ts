@@ -78,15 +78,17 @@ export function createWatcher(o: WatcherOptions) {
   function onMessage(message: string, pubsub: string) {
     const st = byPubsub.get(pubsub);
     if (!st) return;
-    let events: StoredEvent[];
+    let parsed: ReturnType<typeof parseMessage>;
     try {
-      events = parseMessage(st.channel, message);
+      parsed = parseMessage(st.channel, message);
     } catch (error) {
       o.log("error", "bad pub/sub message", { channel: st.channel, error: (error as Error).message });
       return requestSync(st);
     }
-    if (st.busy) st.queue.push(events);
-    else apply(st, events);
+    // Another epoch: Redis lost the channel and offsets start over; the sync sorts it out.
+    if (st.epoch !== null && parsed.epoch !== st.epoch) return requestSync(st);
+    if (st.busy) st.queue.push(parsed.events);
+    else apply(st, parsed.events);
   }
 
   /** Delivers what follows `last`; on a gap, queues the rest and syncs from the stream first. */
