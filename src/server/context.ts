@@ -36,8 +36,11 @@ export interface Context {
   verify: VerifyToken;
   gate: Gate;
   jobOwner: JobOwnerLookup;
-  /** The tier for a user whose token names none (a cached provider); null keeps `starter`. */
-  tierOf?: (user: string) => Tier | null;
+  /**
+   * The tier for a user whose token names none (a cached provider, answered at once when cached);
+   * null keeps `starter`. Asked once per upgrade, never per broadcast.
+   */
+  tierOf?: (user: string) => Tier | null | Promise<Tier | null>;
   rpc?: RpcHandler;
   server: () => Server<ConnData>;
 }

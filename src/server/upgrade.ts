@@ -34,7 +34,13 @@ export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Res
     if (error instanceof TokenError && error.reason === "unavailable") return refuse(503, error.message, "unavailable");
     return refuse(401, error instanceof TokenError ? error.message : "invalid token", "unauthorized");
   }
-  if (!principal.tierFromToken) principal.tier = ctx.tierOf?.(principal.user) ?? principal.tier;
+  if (!principal.tierFromToken) {
+    try {
+      principal.tier = (await ctx.tierOf?.(principal.user)) ?? principal.tier;
+    } catch {
+      // A failing tier provider must not refuse the user: the default tier is the safe side.
+    }
+  }
   if (ctx.manager.size >= config.limits.connectionsPerNode) return refuse(503, "this node is full", "unavailable");
 
   let sessionId: string = randomUUID();
