@@ -65,14 +65,20 @@ export function keepConnected(
       // Bun reports the final failure through onclose, which schedules the next attempt.
     });
   };
+  /** When the current outage began (0: connected); one warning per outage, not per attempt. */
+  let downSince = 0;
   client.onconnect = () => {
-    o.log("info", "redis connected", { connection: o.name });
+    o.log("info", "redis connected", downSince ? { connection: o.name, downMs: Date.now() - downSince } : { connection: o.name });
+    downSince = 0;
     setName();
     o.onConnect?.();
   };
   client.onclose = (error: Error) => {
     if (stopped) return;
-    o.log("warn", "redis connection closed", { connection: o.name, error: error?.message });
+    if (!downSince) {
+      downSince = Date.now();
+      o.log("warn", "redis connection lost; reconnecting", { connection: o.name, error: error?.message });
+    }
     timer ??= setTimeout(retry, o.retryMs);
     timer.unref?.();
   };
