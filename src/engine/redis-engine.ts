@@ -9,9 +9,11 @@
  *
  * Critical retention by design: critical events live in their own stream that no count bound
  * ever touches; only `trim` removes them, and only once older than `criticalRetentionMs`.
+ * Every command is bounded by `commandTimeoutMs` and nothing queues while Redis is away, so a
+ * publish that cannot be stored fails fast with `StoreUnavailableError` (a 503).
  */
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
-import { redisKeys, type ChannelKeys } from "./redis-keys.ts";
+import { redisKeys } from "./redis-keys.ts";
 import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
 import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
 import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
