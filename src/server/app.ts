@@ -273,7 +273,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
         return json({ status: gate.phase === "draining" ? "draining" : result.status, checks: result.checks }, ok ? 200 : 503, ok ? undefined : { "retry-after": String(config.server.retryAfterS) });
       },
     }),
-    "/metrics": methods("/metrics", { GET: async () => new Response(await telemetry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } }) }),
+    "/metrics": methods("/metrics", { GET: async () => new Response(await telemetry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store", "x-content-type-options": "nosniff" } }) }),
     "/ws/stats": methods("/ws/stats", {
       GET: async (_ctx, req, url) => {
         admin(req);
