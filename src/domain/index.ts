@@ -1,7 +1,137 @@
-/** Feature modules plugged into the server: jobs, signals, the agent, the status page. */
+/**
+ * Feature modules plugged into the server: jobs, tiered signals, user tiers and the agent. One
+ * extension wires them to the context; `options` lets tests inject the tier provider, the breaker's
+ * clock and `fetch`.
+ */
 import type { Extension } from "../server/app.ts";
-import type { Context } from "../server/context.ts";
+import type { Context, RpcHandler } from "../server/context.ts";
+import { RpcError } from "../server/websocket.ts";
+import { ErrorCode } from "../protocol/codes.ts";
+import { CircuitBreaker } from "../resilience/index.ts";
+import { analyzeJob, createAgentRpc } from "./agent.ts";
+import { AgentBackend, isAgentFailure } from "./agent-backend.ts";
+import { AgentRunTracker } from "./agent-tracker.ts";
+import { JobRegistry } from "./job-registry.ts";
+import { Jobs } from "./jobs.ts";
+import { observePublishes } from "./publish-observer.ts";
+import { signalsRoute } from "./signals.ts";
+import { TierCache, configTierProvider, type TierProvider } from "./tier-cache.ts";
+import { useTierCache } from "./use-tier-cache.ts";
 
-export function createExtensions(_ctx: Context): Extension[] {
-  return [];
+export { signalChannelsFor } from "./signals.ts";
+export type { TierProvider } from "./tier-cache.ts";
+
+/** What tests (and a deployment with its own tier source) may inject. */
+export interface DomainOptions {
+  /** Where tiers of tokens without a `tier` claim come from. @default `config.auth.tiers` */
+  tierProvider?: TierProvider;
+  /** Background tier refresh. @default 60_000 */
+  tierRefreshMs?: number;
+  /** The agent breaker's and the job registry's clock. @default ctx.now */
+  now?: () => number;
+  /** Used for agent backend calls. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Builds the domain extension. `src/main.ts` and the test server pass this function as it is;
+ * tests that inject something wrap it.
+ *
+ * @example
+ * startCourier({ ..., extensions: (ctx) => createExtensions(ctx, { tierProvider: myProvider }) });
+ */
+export function createExtensions(ctx: Context, options: DomainOptions = {}): Extension[] {
+  const { config, log } = ctx;
+  const now = options.now ?? ctx.now;
+  const stopping = new AbortController();
+  const breaker = new CircuitBreaker({
+    name: "agent",
+    failureThreshold: config.resilience.breakerFailures,
+    windowMs: config.resilience.breakerWindowMs,
+    recoveryMs: config.resilience.breakerRecoveryMs,
+    now,
+    isFailure: isAgentFailure,
+    onStateChange: (from, to) => log.warn("breaker state", { breaker: "agent", from, to }),
+  });
+  const backend = config.agent.url ? new AgentBackend({ url: config.agent.url, breaker, fetch: options.fetch }) : null;
+  const publish: Context["publish"] = (items) => ctx.publish(items);
+  const tracker = new AgentRunTracker({
+    timeoutMs: config.agent.executionTimeoutMs,
+    fail: (channel, data) => publish([{ channel, event: "agent_failed", dataJson: JSON.stringify(data), critical: true }]),
+    onError: (error, channel, run) => log.warn("agent_failed not stored", { channel, run, error: (error as Error).message }),
+  });
+  const registry = new JobRegistry({ ttlMs: config.delivery.criticalRetentionMs, now });
+  const jobs = new Jobs(ctx, { registry, analyze: (request, deadline) => analyzeJob(backend, request, deadline) });
+  const tiers = new TierCache({
+    provider: options.tierProvider ?? configTierProvider(config.auth.tiers),
+    refreshMs: options.tierRefreshMs,
+    onError: (error) => log.warn("tier provider failed", { error: (error as Error).message }),
+    onChange: (changed) => {
+      // New tiers apply to later subscribes of open connections; channels already joined stay.
+      for (const ws of ctx.manager.connections()) {
+        const principal = ws.data.principal;
+        if (!principal.tierFromToken && changed.has(principal.user)) principal.tier = changed.get(principal.user) ?? "starter";
+      }
+    },
+  });
+  const agentRpc = createAgentRpc({
+    backend,
+    tracker,
+    publish,
+    isCritical: (event) => ctx.criticalEvents.has(event),
+    demoStepMs: config.agent.demoStepMs,
+    signal: stopping.signal,
+    onDemoError: (error, run) => log.warn("demo agent run failed", { run, error: (error as Error).message }),
+  });
+  // Local methods first (the status page's "simulated job" button); everything else is the agent's.
+  const rpc: RpcHandler = async (call) => {
+    if (call.method === "jobs.simulate") {
+      try {
+        return await jobs.create(call.user, true);
+      } catch {
+        throw new RpcError(ErrorCode.Unavailable, "the store is unavailable; no job was created");
+      }
+    }
+    return agentRpc(call);
+  };
+
+  const undo: Array<() => void> = [];
+  let sweep: ReturnType<typeof setInterval> | undefined;
+  return [
+    {
+      routes: {
+        "/v1/jobs": { POST: jobs.route },
+        "/v1/signals": { POST: signalsRoute },
+      },
+      rpc,
+      jobOwner: (id) => registry.ownerOf(id),
+      jobsInFlight: () => registry.inFlight(),
+      breakers: backend ? [breaker] : [],
+      stats: () => ({
+        jobs: { inFlight: registry.inFlight(), simulating: jobs.running, known: registry.size },
+        agent: { backend: backend !== null, activeRuns: tracker.active, timedOut: tracker.failed },
+        tiers: { cached: tiers.size, providerCalls: tiers.providerCalls },
+      }),
+      start(ctx) {
+        undo.push(
+          observePublishes(ctx, (items) => {
+            tracker.observe(items);
+            jobs.observe(items);
+          }),
+          useTierCache(ctx, tiers),
+        );
+        tiers.start();
+        sweep = setInterval(() => registry.sweep(), 60_000);
+        sweep.unref?.();
+      },
+      stop() {
+        stopping.abort();
+        clearInterval(sweep);
+        jobs.stop();
+        tracker.stop();
+        tiers.stop();
+        for (const fn of undo.splice(0)) fn();
+      },
+    },
+  ];
 }

@@ -1,0 +1,141 @@
+/**
+ * Guarantees every agent run a terminal event: a run whose `agent_completed` (or `agent_failed`)
+ * has not been stored within `timeoutMs` of its start gets a critical `agent_failed {run, reason}`
+ * on the run's channel, so no client waits forever on a run whose agent died.
+ *
+ * Runs are seen by the events themselves (`agent_started` with `data.run`, from the demo agent or
+ * from a backend through the publish API, observed on `ctx.publish`) and by rpc answers that name a
+ * run. It is per node: in cluster mode a run is tracked by the node that stored its start.
+ */
+import type { PublishItem } from "../engine/types.ts";
+import { dataOf } from "./publish-observer.ts";
+
+const TERMINAL = new Set(["agent_completed", "agent_failed"]);
+/** Longest run id tracked: ids come from backends, and a key must stay small. */
+const MAX_RUN_ID = 128;
+
+/** Options for {@linkcode AgentRunTracker}. */
+export interface AgentRunTrackerOptions {
+  /** How long a run may take before it is failed (`config.agent.executionTimeoutMs`). */
+  timeoutMs: number;
+  /** Stores the `agent_failed` event (critical). */
+  fail: (channel: string, data: { run: string; reason: string; timeoutMs: number }) => Promise<unknown>;
+  /** Called when storing `agent_failed` failed; the run is retried once a second, three times. */
+  onError?: (error: unknown, channel: string, run: string) => void;
+}
+
+/**
+ * Tracks running agent runs.
+ *
+ * @example
+ * const tracker = new AgentRunTracker({ timeoutMs: 15_000, fail: (channel, data) => publishFailed(channel, data) });
+ * observePublishes(ctx, (items) => tracker.observe(items));
+ */
+export class AgentRunTracker {
+  readonly #timeoutMs: number;
+  readonly #fail: AgentRunTrackerOptions["fail"];
+  readonly #onError: AgentRunTrackerOptions["onError"];
+  readonly #runs = new Map<string, ReturnType<typeof setTimeout>>();
+  #failed = 0;
+  #stopped = false;
+
+  constructor(options: AgentRunTrackerOptions) {
+    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
+      throw new RangeError(`Cannot create agent tracker: timeoutMs must be finite and > 0, got ${options.timeoutMs}`);
+    }
+    this.#timeoutMs = options.timeoutMs;
+    this.#fail = options.fail;
+    this.#onError = options.onError;
+  }
+
+  /** Runs started and not yet terminated. */
+  get active(): number {
+    return this.#runs.size;
+  }
+
+  /** Runs this tracker failed for timing out. */
+  get failed(): number {
+    return this.#failed;
+  }
+
+  /**
+   * Looks at stored events: a start begins tracking, a terminal event ends it.
+   *
+   * @example
+   * tracker.observe([{ channel: "user:alice", event: "agent_started", dataJson: '{"run":"r1"}', critical: true }]);
+   */
+  observe(items: readonly PublishItem[]): void {
+    for (const item of items) {
+      if (!item.event.startsWith("agent_")) continue;
+      const started = item.event === "agent_started";
+      if (!started && !TERMINAL.has(item.event)) continue;
+      const run = dataOf(item)?.run;
+      if (typeof run !== "string" || run.length === 0 || run.length > MAX_RUN_ID) continue;
+      if (started) this.start(item.channel, run);
+      else this.settle(item.channel, run);
+    }
+  }
+
+  /**
+   * Starts (or keeps) tracking `run` on `channel`. A second start of the same run keeps the first
+   * deadline: the budget is for the whole run.
+   *
+   * @example
+   * tracker.start("user:alice", "r1");
+   */
+  start(channel: string, run: string): void {
+    if (this.#stopped) return;
+    const key = keyOf(channel, run);
+    if (this.#runs.has(key)) return;
+    const timer = setTimeout(() => this.#expire(channel, run, 0), this.#timeoutMs);
+    timer.unref?.();
+    this.#runs.set(key, timer);
+  }
+
+  /**
+   * The run reached a terminal event: stop tracking it.
+   *
+   * @example
+   * tracker.settle("user:alice", "r1");
+   */
+  settle(channel: string, run: string): void {
+    const key = keyOf(channel, run);
+    const timer = this.#runs.get(key);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#runs.delete(key);
+  }
+
+  /** Forgets every run (server stop): no `agent_failed` is published after this. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#runs.values()) clearTimeout(timer);
+    this.#runs.clear();
+  }
+
+  #expire(channel: string, run: string, attempt: number): void {
+    const key = keyOf(channel, run);
+    if (!this.#runs.has(key) || this.#stopped) return;
+    this.#fail(channel, { run, reason: "timeout", timeoutMs: this.#timeoutMs }).then(
+      () => {
+        // Storing agent_failed went through the observer, which settled the run already.
+        this.settle(channel, run);
+        this.#failed++;
+      },
+      (error: unknown) => {
+        this.#onError?.(error, channel, run);
+        if (attempt >= 3 || this.#stopped) {
+          this.settle(channel, run);
+          return;
+        }
+        const retry = setTimeout(() => this.#expire(channel, run, attempt + 1), 1000);
+        retry.unref?.();
+        this.#runs.set(key, retry);
+      },
+    );
+  }
+}
+
+function keyOf(channel: string, run: string): string {
+  return `${channel}\n${run}`;
+}

@@ -1,0 +1,142 @@
+/**
+ * Jobs (PROTOCOL.md §2, `POST /v1/jobs`): registers a job with its owner, so `job:<id>` lets only
+ * the owner in, and optionally runs the simulator on it. Backends report real jobs' progress
+ * themselves through the publish API on `job:<id>`; a stored `job_completed`/`job_failed` (whoever
+ * published it) ends the job for the in-flight gauge.
+ */
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { PublishItem } from "../engine/types.ts";
+import { StoreUnavailableError } from "../engine/types.ts";
+import { Deadline } from "../resilience/index.ts";
+import type { Context } from "../server/context.ts";
+import { HttpError, json } from "../server/http.ts";
+import { readJson, requireKey } from "../server/publish-routes.ts";
+import { JobRegistry } from "./job-registry.ts";
+import { JobAbortedError, simulateJob, type AiAnalysis } from "./job-simulator.ts";
+
+/** Same grammar as a token's `sub`. */
+const USER = /^[A-Za-z0-9_\-.@=]{1,128}$/;
+const JobBodySchema = z.object({
+  owner: z.string().regex(USER, "must be 1–128 of A-Z a-z 0-9 _ - . @ = (a user id)"),
+  simulate: z.boolean().optional(),
+});
+const BODY_LIMIT = 4 * 1024;
+const TERMINAL = new Set(["job_completed", "job_failed"]);
+
+/** What `create` answers: the job, its channel, and the channel's epoch for `since {offset: 0}`. */
+export interface CreatedJob {
+  job: string;
+  channel: string;
+  epoch: string;
+}
+
+/** Options for {@linkcode Jobs}. */
+export interface JobsOptions {
+  registry: JobRegistry;
+  /** The `ai_analysis` stage; must not throw (it returns a fallback instead). */
+  analyze: (request: { job: string; owner: string }, deadline: Deadline) => Promise<AiAnalysis>;
+  /** A simulated job's whole budget (stages at the configured speed, plus the AI call). @default 5 min */
+  jobBudgetMs?: number;
+  /** @default Bun.sleep */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Creates jobs and runs simulated ones.
+ *
+ * @example
+ * const jobs = new Jobs(ctx, { registry: new JobRegistry(), analyze: () => Promise.resolve({ fallback: true, reason: "none" }) });
+ * const { job, epoch } = await jobs.create("alice", true);
+ */
+export class Jobs {
+  readonly #ctx: Context;
+  readonly #registry: JobRegistry;
+  readonly #options: JobsOptions;
+  readonly #running = new Map<string, AbortController>();
+
+  constructor(ctx: Context, options: JobsOptions) {
+    this.#ctx = ctx;
+    this.#registry = options.registry;
+    this.#options = options;
+  }
+
+  /** Simulations running on this node. */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /**
+   * Registers a job for `owner` (and starts the simulator when `simulate`).
+   *
+   * @throws {StoreUnavailableError} when the channel's epoch cannot be read.
+   * @example
+   * const { job } = await jobs.create("alice", false); // the backend publishes on job:<job>
+   */
+  async create(owner: string, simulate: boolean): Promise<CreatedJob> {
+    const job = randomUUID();
+    const channel = `job:${job}`;
+    // Registered before answering: the owner may subscribe the moment it learns the id.
+    this.#registry.register({ id: job, owner, simulated: simulate });
+    const { epoch } = await this.#ctx.engine.position(channel);
+    if (simulate) this.#simulate(job, owner);
+    return { job, channel, epoch };
+  }
+
+  /** Ends jobs whose terminal event was stored (from the simulator or a backend). */
+  observe(items: readonly PublishItem[]): void {
+    for (const item of items) {
+      if (TERMINAL.has(item.event) && item.channel.startsWith("job:")) this.#registry.finish(item.channel.slice(4));
+    }
+  }
+
+  /** Stops every simulation: nothing is published after this. */
+  stop(): void {
+    for (const controller of this.#running.values()) controller.abort();
+    this.#running.clear();
+  }
+
+  /**
+   * `POST /v1/jobs`: API key; body `{"owner","simulate"?}` → 201 `{"job","channel","epoch"}`.
+   * Subscribe to `channel` with `since: {offset: 0, epoch}` to see every event from the first stage.
+   */
+  route = async (ctx: Context, req: Request): Promise<Response> => {
+    requireKey(req, ctx.config.auth.apiKey);
+    const parsed = JobBodySchema.safeParse(await readJson(req, BODY_LIMIT, ctx.config.limits.maxJsonDepth));
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+      throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
+    }
+    try {
+      return json(await this.create(parsed.data.owner, parsed.data.simulate === true), 201);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw new HttpError(503, "the store is unavailable; no job was created", { retryAfterS: ctx.config.server.retryAfterS });
+      throw error;
+    }
+  };
+
+  #simulate(job: string, owner: string): void {
+    const { config, log } = this.#ctx;
+    const controller = new AbortController();
+    this.#running.set(job, controller);
+    simulateJob({
+      job,
+      owner,
+      publish: (items) => this.#ctx.publish(items),
+      speed: config.jobs.simulatorSpeed,
+      analyze: (deadline) => this.#options.analyze({ job, owner }, deadline),
+      deadline: Deadline.after(this.#options.jobBudgetMs ?? 5 * 60_000),
+      signal: controller.signal,
+      sleep: this.#options.sleep,
+      now: this.#ctx.now,
+    })
+      .catch((error: unknown) => {
+        if (!(error instanceof JobAbortedError)) log.warn("simulated job failed", { job, error: (error as Error).message });
+      })
+      .finally(() => {
+        this.#running.delete(job);
+        // A job whose terminal event could not be stored is over all the same.
+        this.#registry.finish(job);
+      });
+  }
+}

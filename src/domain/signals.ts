@@ -1,0 +1,69 @@
+/**
+ * Tiered signals (PROTOCOL.md §2, `POST /v1/signals`). A signal is stored as a critical event on
+ * `signals:<tier>`: the store is the durable signal store, and fan-out is the hub's ordinary
+ * channel delivery, so nothing here looks at users or tiers per broadcast.
+ */
+import { TIERS, type Tier } from "../protocol/codes.ts";
+import { StoreUnavailableError } from "../engine/types.ts";
+import type { Context } from "../server/context.ts";
+import { HttpError, json } from "../server/http.ts";
+import { readPublishBody, requireKey, toItem } from "../server/publish-routes.ts";
+
+/**
+ * The channel that carries signals of `tier`.
+ *
+ * @example
+ * signalChannel("pro") // "signals:pro"
+ */
+export function signalChannel(tier: Tier): string {
+  return `signals:${tier}`;
+}
+
+/**
+ * The signal channels a user of `tier` may join: its own tier and every tier below.
+ *
+ * @example
+ * signalChannelsFor("pro") // ["signals:starter", "signals:pro"]
+ */
+export function signalChannelsFor(tier: Tier): string[] {
+  return TIERS.slice(0, TIERS.indexOf(tier) + 1).map(signalChannel);
+}
+
+/**
+ * `POST /v1/signals`: API key; body `{"tier","event"?,"data"}` (event defaults to `signal`; an
+ * `Idempotency-Key` header works as on `/v1/publish`) → 201 `{"channel","offset","epoch"}` once the
+ * signal is stored durably (critical), before and whatever its fan-out; 503 when it cannot be stored.
+ *
+ * Who receives it: every user of that tier or higher. Delivery is by subscription, and explicit —
+ * nothing joins a user automatically. A user of tier T subscribes to each `signals:<tier>` for the
+ * tiers up to T ({@linkcode signalChannelsFor}; permissions refuse higher ones), with `since` to
+ * catch up on signals stored while offline. So a `pro` signal reaches pro and enterprise users,
+ * and a pro user sees starter and pro signals.
+ *
+ * @example
+ * await fetch(`${base}/v1/signals`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` },
+ *   body: JSON.stringify({ tier: "pro", event: "price_alert", data: { symbol: "ACME" } }) });
+ * // 201 {"channel":"signals:pro","offset":12,"epoch":"…"}
+ */
+export async function signalsRoute(ctx: Context, req: Request): Promise<Response> {
+  requireKey(req, ctx.config.auth.apiKey);
+  const body = await readPublishBody(ctx, req, ctx.config.limits.maxPublishBodyBytes);
+  const tier = body.tier;
+  if (typeof tier !== "string" || !(TIERS as readonly string[]).includes(tier)) {
+    throw new HttpError(400, `tier: must be one of ${TIERS.join(", ")}`, { extra: { issues: [{ path: "tier", message: `must be one of ${TIERS.join(", ")}` }] } });
+  }
+  const item = toItem(
+    ctx,
+    { channel: signalChannel(tier as Tier), event: body.event ?? "signal", dataJson: body.dataJson ?? "null", critical: true },
+    req.headers.get("idempotency-key"),
+  );
+  try {
+    const [outcome] = await ctx.publish([item]);
+    return json({ channel: outcome!.channel, offset: outcome!.offset, epoch: outcome!.epoch }, 201);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      throw new HttpError(503, "the signal could not be stored; nothing was published", { retryAfterS: ctx.config.server.retryAfterS });
+    }
+    throw error;
+  }
+}
