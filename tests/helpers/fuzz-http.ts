@@ -137,7 +137,12 @@ export function hostileRequest(rng: Random, ctx: HttpFuzzContext): HostileReques
   const roll = rng.int(0, 99);
 
   const request = ((): HostileRequest => {
-    if (roll < 6) return publish(JSON.stringify(validItem()), [200], "valid publish");
+    if (roll < 5) return publish(JSON.stringify(validItem()), [200], "valid publish");
+    if (roll < 6) {
+      // A stray `items` array does not make a publish a batch, and a sent `dataJson` never reaches
+      // frames: later history reads of the channel would fail to parse.
+      return publish(JSON.stringify({ ...validItem(), items: [], dataJson: '1,"type":"welcome","x":{' }), [200], "publish with items and a forged dataJson");
+    }
     if (roll < 12) {
       const header = rng.pick([
         undefined,
