@@ -164,8 +164,15 @@ describeRedis("cluster mode with Redis going away", () => {
       await Bun.sleep(200); // the breaker's half-open probe comes on its own clock; bounded
     }
     expect((await fetch(`${n.http}/ready`)).status).toBe(200);
-    // The client is still connected and hears live events again (Redis lost its data: a new epoch).
-    await c.next((f) => f.event === "after", 10_000);
+    // The client is still connected and hears live events again. Redis lost its data, so the
+    // channel has a new epoch: the client is told before the first event of it (offset 1).
+    const before = c.frames.find((f) => f.type === "subscribed")!;
+    const changed = await c.next((f) => f.type === "subscribed" && f.reason === "epoch_changed", 10_000);
+    expect(changed).toMatchObject({ channel, recovered: false, offset: 0 });
+    expect(changed.epoch).not.toBe(before.epoch);
+    const after = await c.next((f) => f.event === "after", 10_000);
+    expect(after.offset).toBe(1);
+    expect(c.frames.indexOf(changed)).toBeLessThan(c.frames.indexOf(after));
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
     c.close();
   }, 60_000);

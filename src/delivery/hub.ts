@@ -49,6 +49,8 @@ export class Hub {
   readonly #local = new Map<string, number>();
   /** Highest offset delivered on this node per channel. */
   readonly #delivered = new Map<string, number>();
+  /** Last epoch seen per channel. */
+  readonly #epochs = new Map<string, string>();
   /** Channels being watched: resolves once delivery is complete above the returned offset. */
   readonly #watching = new Map<string, Promise<number>>();
   readonly #options: HubOptions;
@@ -67,8 +69,13 @@ export class Hub {
   }
 
   /** The engine's delivery callback: committed events of one channel, in order. */
-  readonly deliver = (channel: string, events: StoredEvent[]): void => {
+  readonly deliver = (channel: string, events: StoredEvent[], epoch?: string): void => {
     if (events.length === 0) return;
+    if (epoch !== undefined) {
+      const known = this.#epochs.get(channel);
+      this.#epochs.set(channel, epoch);
+      if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch);
+    }
     this.#buffer.push(channel, events);
     this.#delivered.set(channel, events[events.length - 1]!.offset);
     for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
@@ -97,6 +104,7 @@ export class Hub {
       if (!since) {
         const { epoch } = await this.#engine.position(channel);
         if (ws.data.closed) return null;
+        if (!this.#epochs.has(channel)) this.#epochs.set(channel, epoch);
         const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
         joined = this.#subscribe(ws, frame, [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
@@ -104,6 +112,7 @@ export class Hub {
 
       const page = await this.#engine.history(channel, since.offset, this.#replayLimit);
       if (ws.data.closed) return null;
+      if (!this.#epochs.has(channel)) this.#epochs.set(channel, page.epoch);
       const frame: SubscribedFrame = { type: "subscribed", channel, epoch: page.epoch, offset: top(), recovered: false };
       if (page.epoch !== since.epoch || since.offset > Math.max(page.offset, top())) {
         frame.reason = page.epoch !== since.epoch ? NotRecoveredReason.EpochChanged : NotRecoveredReason.OffsetAhead;
@@ -154,6 +163,23 @@ export class Hub {
     for (const e of replay) ws.send(e.frame);
     ws.subscribe(frame.channel);
     return true;
+  }
+
+  /**
+   * History was lost under live subscribers (a cluster store dropped the channel): offsets start
+   * over. One `subscribed` frame to the topic tells every subscriber, so clients reset their
+   * tracking instead of dropping the new, lower offsets as duplicates.
+   */
+  #epochChanged(channel: string, epoch: string): void {
+    this.#buffer.drop(channel);
+    this.#delivered.set(channel, 0);
+    const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: 0, recovered: false, reason: NotRecoveredReason.EpochChanged };
+    if ((this.#local.get(channel) ?? 0) > 0) this.#server?.publish(channel, JSON.stringify(frame), false);
+  }
+
+  /** The epoch this node last saw for `channel`, if any. */
+  epochOf(channel: string): string | undefined {
+    return this.#epochs.get(channel);
   }
 
   /** Removes `ws` from `channel`'s live topic. */
@@ -214,6 +240,7 @@ export class Hub {
         // Deliveries stop while unwatched: the buffer would no longer be contiguous.
         this.#buffer.drop(channel);
         this.#delivered.delete(channel);
+        this.#epochs.delete(channel);
       }
     }
   }

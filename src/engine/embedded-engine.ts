@@ -331,9 +331,9 @@ class SqliteEngine implements EmbeddedEngine {
         this.#keys.delete(key);
         this.#keys.set(key, r);
       }
-      for (const [channel, { events }] of batch.channels) {
+      for (const [channel, { events, state }] of batch.channels) {
         try {
-          this.#deliver(channel, events);
+          this.#deliver(channel, events, state.epoch);
         } catch (error) {
           // The events are stored: a failing fan-out must not turn the publish into an error.
           this.#log("error", "deliver threw", { channel, error: String(error) });

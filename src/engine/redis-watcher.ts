@@ -68,7 +68,7 @@ export function createWatcher(o: WatcherOptions) {
 
   function deliver(st: Watched, events: StoredEvent[]) {
     try {
-      o.deliver(st.channel, events);
+      o.deliver(st.channel, events, st.epoch ?? undefined);
     } catch (error) {
       // A failing consumer must not stall the channel's delivery state.
       o.log("error", "deliver failed", { channel: st.channel, error: (error as Error)?.message });

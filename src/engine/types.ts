@@ -65,8 +65,12 @@ export interface SessionState {
   channels: Record<string, SessionChannel>;
 }
 
-/** Called with committed events of one channel, in offset order, ready to fan out locally. */
-export type DeliverFn = (channel: string, events: StoredEvent[]) => void;
+/**
+ * Called with committed events of one channel, in offset order, ready to fan out locally, and the
+ * channel's epoch. An epoch other than the last one seen means history was lost (a cluster store
+ * that dropped the channel): offsets start over and subscribers must be told.
+ */
+export type DeliverFn = (channel: string, events: StoredEvent[], epoch?: string) => void;
 
 /** The store refused or could not take a write: the publish answers 503. */
 export class StoreUnavailableError extends Error {

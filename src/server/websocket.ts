@@ -251,6 +251,11 @@ function unsubscribe(ctx: Context, ws: WS, frame: Frame<"unsubscribe">): void {
 function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
   const sub = ws.data.subs.get(frame.channel);
   if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "ack_unsubscribed");
+  const epoch = ctx.hub.epochOf(frame.channel);
+  if (epoch !== undefined && sub.epoch !== epoch) {
+    // The channel's history was lost since this subscription began: its offsets start over.
+    Object.assign(sub, { epoch, from: 0, acked: 0 });
+  }
   const to = Math.min(frame.offset, ctx.hub.deliveredTop(frame.channel));
   if (to <= sub.acked) return;
   const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from), to);
