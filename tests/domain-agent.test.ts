@@ -50,6 +50,13 @@ describe("demo agent (no backend URL)", () => {
     c.close();
   });
 
+  test("one user runs at most three simulated jobs at a time", async () => {
+    const c = await userClient(server, "demo-greedy");
+    const answers = await Promise.all([1, 2, 3, 4].map(() => rpc(c, "jobs.simulate", {})));
+    expect(answers.map((a) => a.type === "result" ? "ok" : a.code).sort()).toEqual(["limit_exceeded", "ok", "ok", "ok"]);
+    c.close();
+  });
+
   test("the tracker fails a run that does not complete in time, and leaves completed runs alone", async () => {
     const c = await userClient(server, "tracked");
     const publish = (event: string, run: string) => server.publish({ channel: "user:tracked", event, data: { run } });

@@ -5,7 +5,12 @@
  */
 import type { PublishItem } from "../engine/types.ts";
 
-/** The demo's steps, in order; the last one is terminal. */
+/**
+ * The demo's steps, in order; the last one is terminal.
+ *
+ * @example
+ * DEMO_AGENT_EVENTS.at(-1) // "agent_completed"
+ */
 export const DEMO_AGENT_EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"] as const;
 
 /** What a demo run needs; time and publishing are passed in. */

@@ -21,6 +21,8 @@ import { useTierCache } from "./use-tier-cache.ts";
 export { signalChannelsFor } from "./signals.ts";
 export type { TierProvider } from "./tier-cache.ts";
 
+const MAX_SIMULATIONS_PER_USER = 3;
+
 /** What tests (and a deployment with its own tier source) may inject. */
 export interface DomainOptions {
   /** Where tiers of tokens without a `tier` claim come from. @default `config.auth.tiers` */
@@ -86,6 +88,10 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
   // Local methods first (the status page's "simulated job" button); everything else is the agent's.
   const rpc: RpcHandler = async (call) => {
     if (call.method === "jobs.simulate") {
+      // Any user may start one from the status page: cap what one user can keep running.
+      if (jobs.runningFor(call.user) >= MAX_SIMULATIONS_PER_USER) {
+        throw new RpcError(ErrorCode.LimitExceeded, `at most ${MAX_SIMULATIONS_PER_USER} simulated jobs at a time`);
+      }
       try {
         return await jobs.create(call.user, true);
       } catch {

@@ -8,7 +8,12 @@
 import type { PublishItem } from "../engine/types.ts";
 import { Deadline } from "../resilience/index.ts";
 
-/** The pipeline at speed 1 (~12 s). */
+/**
+ * The pipeline at speed 1 (~12 s).
+ *
+ * @example
+ * JOB_PIPELINE.map((s) => s.stage) // ["uploading", "encoding_detection", …, "insights_ready"]
+ */
 export const JOB_PIPELINE = [
   { stage: "uploading", ms: 1000 },
   { stage: "encoding_detection", ms: 1000 },
@@ -47,7 +52,12 @@ export interface SimulateJobOptions {
   now?: () => number;
 }
 
-/** The job stopped because the server is stopping. */
+/**
+ * The job stopped because the server is stopping; nothing more was published.
+ *
+ * @example
+ * simulateJob(options).catch((error) => { if (!(error instanceof JobAbortedError)) log.warn("job failed"); });
+ */
 export class JobAbortedError extends Error {
   override readonly name = "JobAbortedError";
   constructor(readonly job: string) {

@@ -53,7 +53,7 @@ export class Jobs {
   readonly #ctx: Context;
   readonly #registry: JobRegistry;
   readonly #options: JobsOptions;
-  readonly #running = new Map<string, AbortController>();
+  readonly #running = new Map<string, { owner: string; controller: AbortController }>();
 
   constructor(ctx: Context, options: JobsOptions) {
     this.#ctx = ctx;
@@ -64,6 +64,18 @@ export class Jobs {
   /** Simulations running on this node. */
   get running(): number {
     return this.#running.size;
+  }
+
+  /**
+   * Simulations running on this node for `owner` (rpc callers are capped on it).
+   *
+   * @example
+   * if (jobs.runningFor(user) >= 3) throw new RpcError("limit_exceeded", "too many simulated jobs");
+   */
+  runningFor(owner: string): number {
+    let n = 0;
+    for (const run of this.#running.values()) if (run.owner === owner) n++;
+    return n;
   }
 
   /**
@@ -83,16 +95,26 @@ export class Jobs {
     return { job, channel, epoch };
   }
 
-  /** Ends jobs whose terminal event was stored (from the simulator or a backend). */
+  /**
+   * Ends jobs whose terminal event was stored (from the simulator or a backend).
+   *
+   * @example
+   * observePublishes(ctx, (items) => jobs.observe(items));
+   */
   observe(items: readonly PublishItem[]): void {
     for (const item of items) {
       if (TERMINAL.has(item.event) && item.channel.startsWith("job:")) this.#registry.finish(item.channel.slice(4));
     }
   }
 
-  /** Stops every simulation: nothing is published after this. */
+  /**
+   * Stops every simulation: nothing is published after this.
+   *
+   * @example
+   * extension.stop = () => jobs.stop();
+   */
   stop(): void {
-    for (const controller of this.#running.values()) controller.abort();
+    for (const { controller } of this.#running.values()) controller.abort();
     this.#running.clear();
   }
 
@@ -118,7 +140,7 @@ export class Jobs {
   #simulate(job: string, owner: string): void {
     const { config, log } = this.#ctx;
     const controller = new AbortController();
-    this.#running.set(job, controller);
+    this.#running.set(job, { owner, controller });
     simulateJob({
       job,
       owner,

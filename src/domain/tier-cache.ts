@@ -182,14 +182,24 @@ export class TierCache {
     }
   }
 
-  /** Starts the background refresh. */
+  /**
+   * Starts the background refresh.
+   *
+   * @example
+   * tiers.start(); // … tiers.stop() on shutdown
+   */
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => void this.refresh(), this.#refreshMs);
     this.#timer.unref?.();
   }
 
-  /** Stops the background refresh; pending lookups still settle. */
+  /**
+   * Stops the background refresh; pending lookups still settle.
+   *
+   * @example
+   * tiers.stop();
+   */
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
