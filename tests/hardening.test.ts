@@ -37,7 +37,7 @@ afterAll(async () => {
 
 let users = 0;
 /** A fresh user per connection, so the per-user connection limit never interferes. */
-async function welcomed(server: TestServer, claims?: Parameters<TestServer["token"]>[1]): Promise<TestClient> {
+async function welcomed(server: TestServer, claims?: Parameters<TestServer["token"]>[1]): ReturnType<typeof connectWelcomed> {
   return connectWelcomed(`${server.ws}?token=${await server.token(`h${users++}`, claims)}`);
 }
 
@@ -347,6 +347,38 @@ describe("user tokens (real upgrades)", () => {
   test("a token expired within the clock tolerance is accepted at the upgrade, then closed 4401 by the sweep", async () => {
     const c = await connectWelcomed(`${plain.ws}?token=${await sign({ sub: "just-expired", exp: now() - 2 })}`);
     expect((await c.closed).code).toBe(CloseCode.TokenExpired);
+  });
+});
+
+describe("sessions and bodies", () => {
+  test("hostile ?session= values resume nothing and reveal nothing", async () => {
+    const owner = await welcomed(plain);
+    await owner.request({ type: "subscribe", channel: "public:sess" });
+    owner.close();
+    await owner.closed;
+    for (const session of ["__proto__", "constructor", "x".repeat(10_000), "../../etc/passwd", "%00", "", owner.welcome.session]) {
+      // The owner's own session id, presented by another user, is a miss too.
+      const c = await connect(`${plain.ws}?token=${await plain.token(`thief${users++}`)}&session=${encodeURIComponent(session)}`);
+      const welcome = await c.next((f) => f.type === "welcome");
+      expect(welcome).toMatchObject({ resumed: false });
+      expect(welcome.session).not.toBe(session);
+      expect(await c.request({ type: "ping" })).toMatchObject({ type: "pong" });
+      expect(c.frames.filter((f) => f.type === "subscribed")).toEqual([]);
+      c.close();
+    }
+  });
+
+  test("a chunked body (no Content-Length) over the limit is 413 JSON", async () => {
+    const size = LIMITS.maxPublishBodyBytes * 2;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let sent = 0; sent < size; sent += 1024) controller.enqueue(new Uint8Array(1024).fill(0x20));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${limited.http}/v1/publish`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` }, body });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: "limit_exceeded" });
   });
 });
 
