@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SignJWT, base64url } from "jose";
 import { createHmac } from "node:crypto";
-import { connect, connectWelcomed, upgradeStatus, type TestClient } from "./helpers/client.ts";
+import { connect, connectWelcomed, upgradeStatus } from "./helpers/client.ts";
 import { API_KEY, JWT_SECRET, startServer, type TestServer } from "./helpers/server.ts";
 import { keyMatches } from "../src/auth/keys.ts";
 import { CloseCode } from "../src/protocol/codes.ts";
