@@ -90,8 +90,18 @@ export class Jobs {
     const channel = `job:${job}`;
     // Registered before answering: the owner may subscribe the moment it learns the id.
     this.#registry.register({ id: job, owner, simulated: simulate });
-    const { epoch } = await this.#ctx.engine.position(channel);
-    if (simulate) this.#simulate(job, owner);
+    // Counted as running before the first await, so concurrent callers see it in `runningFor`.
+    const controller = new AbortController();
+    if (simulate) this.#running.set(job, { owner, controller });
+    let epoch: string;
+    try {
+      ({ epoch } = await this.#ctx.engine.position(channel));
+    } catch (error) {
+      this.#running.delete(job);
+      this.#registry.finish(job);
+      throw error;
+    }
+    if (simulate) this.#simulate(job, owner, controller);
     return { job, channel, epoch };
   }
 
@@ -137,10 +147,8 @@ export class Jobs {
     }
   };
 
-  #simulate(job: string, owner: string): void {
+  #simulate(job: string, owner: string, controller: AbortController): void {
     const { config, log } = this.#ctx;
-    const controller = new AbortController();
-    this.#running.set(job, { owner, controller });
     simulateJob({
       job,
       owner,
