@@ -448,6 +448,23 @@ describe("keys, origins and headers", () => {
     expect(metrics.headers.get("x-content-type-options")).toBe("nosniff");
   });
 
+  test("the status page and its assets carry security headers", async () => {
+    const page = await fetch(`${plain.http}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const headers = (res: Response) => ({
+      nosniff: res.headers.get("x-content-type-options"),
+      frame: res.headers.get("x-frame-options"),
+      referrer: res.headers.get("referrer-policy"),
+      csp: res.headers.get("content-security-policy")?.includes("frame-ancestors 'none'"),
+    });
+    const want = { nosniff: "nosniff", frame: "DENY", referrer: "no-referrer", csp: true };
+    expect(headers(page)).toEqual(want);
+    expect(page.headers.get("cache-control")).toBe("no-store");
+    for (const asset of html.match(/\/assets\/[^"']+/g) ?? []) expect(headers(await fetch(`${plain.http}${asset}`))).toEqual(want);
+    expect((await fetch(`${plain.http}/`, { method: "POST" })).status).toBe(405);
+  });
+
   test("users named like Object members get a real tier (no NaN gauges, no bogus stats keys)", async () => {
     const clients = [];
     for (const user of ["__proto__", "constructor", "toString"]) {
