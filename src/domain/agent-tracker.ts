@@ -13,6 +13,8 @@ import { dataOf } from "./publish-observer.ts";
 const TERMINAL = new Set(["agent_completed", "agent_failed"]);
 /** Longest run id tracked: ids come from backends, and a key must stay small. */
 const MAX_RUN_ID = 128;
+/** Runs tracked at once: a backend publishing starts in a loop must not grow this without bound. */
+const MAX_RUNS = 100_000;
 
 /** Options for {@linkcode AgentRunTracker}. */
 export interface AgentRunTrackerOptions {
@@ -86,7 +88,7 @@ export class AgentRunTracker {
   start(channel: string, run: string): void {
     if (this.#stopped) return;
     const key = keyOf(channel, run);
-    if (this.#runs.has(key)) return;
+    if (this.#runs.has(key) || this.#runs.size >= MAX_RUNS) return;
     const timer = setTimeout(() => this.#expire(channel, run, 0), this.#timeoutMs);
     timer.unref?.();
     this.#runs.set(key, timer);
