@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--full] [--only <scenario>] [--soak]`: runs every scenario against Courier, bare
+ * `bun run bench [--full] [--only <scenario>] [--repeat <n>] [--soak]`: runs every scenario against Courier, bare
  * Bun and Socket.IO in the same run (servers on CPU 0, the load generator on CPU 1), prints the
  * markdown report and writes bench/results/<profile>-latest.{md,svg}.
  *
@@ -9,6 +9,7 @@
  */
 import type { FileSink } from "bun";
 import { mkdirSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { LoadResult } from "./load/common.ts";
 import type { WorkerJob } from "./load/worker.ts";
@@ -23,6 +24,8 @@ import { TARGET_LABELS, type TargetKind } from "./lib/target.ts";
 const args = process.argv.slice(2);
 const profile: Profile = args.includes("--full") ? "full" : "quick";
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+/** Runs per (scenario, target); the median one is reported. Bounded: each run starts fresh servers. */
+const repeat = args.includes("--repeat") ? Math.min(5, Math.max(1, Number(args[args.indexOf("--repeat") + 1]) || 1)) : 1;
 
 if (args.includes("--soak")) {
   console.log("soak: not implemented in this harness yet");
@@ -50,7 +53,7 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   if (kind === "courier" && courierUnavailable) return { ...base, status: "n/a", note: "server not available" };
   let server: RunningServer;
   try {
-    server = await startServer(kind);
+    server = await startServer(kind, { env: scenario.courierEnv?.env });
   } catch (error) {
     if (kind === "courier") courierUnavailable = (error as Error).message;
     return { ...base, status: kind === "courier" ? "n/a" : "error", note: (error as Error).message };
@@ -69,7 +72,7 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
     server.proc.kill("SIGKILL");
     await Promise.race([server.proc.exited, Bun.sleep(5_000)]);
     try {
-      server = await startServer(kind, { port: server.port, dataDir });
+      server = await startServer(kind, { port: server.port, dataDir, env: scenario.courierEnv?.env });
       sink.write(`RESTARTED ${server.healthyAt} ${server.healthyAt - killedAt}\n`);
     } catch (error) {
       restartError = (error as Error).message;
@@ -96,6 +99,7 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
 
   const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: result?.error ?? restartError };
   if (result?.skipped) Object.assign(measurement, { status: "n/a", note: result.skipped });
+  if (kind === "courier" && scenario.courierEnv && result) result.extra = { ...result.extra, config: scenario.courierEnv.why };
   const start = marks.get("start") ?? marks.get("before");
   const end = marks.get("end") ?? marks.get("after");
   measurement.serverCpu = cpuShare(start?.server, end?.server);
@@ -107,11 +111,35 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   return measurement;
 }
 
+/** The primary number a run is ranked by when `--repeat` picks the median. */
+function key(m: Measurement): number {
+  switch (m.scenario.job) {
+    case "roundtrip":
+      return m.result?.latency?.p99 ?? 0;
+    case "idle":
+      return m.rssPerConnKb ?? 0;
+    case "resume":
+      return m.result?.durationMs ?? 0;
+    default:
+      return m.result?.rate ?? 0;
+  }
+}
+
+function median(runs: Measurement[]): Measurement {
+  const ok = runs.filter((m) => m.status === "ok").sort((a, b) => key(a) - key(b));
+  const chosen = ok[Math.floor((ok.length - 1) / 2)] ?? runs[0]!;
+  if (runs.length > 1 && chosen.result) {
+    chosen.result.extra = { ...chosen.result.extra, [`median of ${runs.length} runs`]: runs.map((m) => (m.status === "ok" ? key(m).toFixed(1) : m.status)).join(" / ") };
+  }
+  return chosen;
+}
+
 function summaryLine(m: Measurement): string {
   const r = m.result;
   if (m.status !== "ok") return `${m.status}${m.note ? ` (${m.note})` : ""}`;
   const bits = [];
   if (r?.rate !== undefined) bits.push(`${r.rate.toFixed(0)}/s`);
+  else if (r?.durationMs !== undefined) bits.push(`${r.durationMs.toFixed(0)} ms`);
   if (r?.latency) bits.push(`p50 ${r.latency.p50.toFixed(3)} ms p99 ${r.latency.p99.toFixed(3)} ms`);
   if (r?.lost) bits.push(`lost ${r.lost}`);
   if (m.rssPerConnKb !== undefined) bits.push(`${m.rssPerConnKb.toFixed(2)} KB/conn`);
@@ -129,17 +157,25 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const machine = await machineInfo();
-  console.error(`bench: ${profile} profile, ${list.length} scenario(s)${courierUnavailable ? `; Courier: ${courierUnavailable}` : ""}`);
+  if (repeat > 1) machine.push(`- each number is the median of ${repeat} runs (by its scenario's primary metric)`);
+  console.error(`bench: ${profile} profile, ${list.length} scenario(s), ${repeat} run(s) each${courierUnavailable ? `; Courier: ${courierUnavailable}` : ""}`);
   const started = performance.now();
   const measurements: Measurement[] = [];
   for (const scenario of list) {
-    for (const kind of ["courier", "bare", "socketio"] as TargetKind[]) {
-      if (interrupted) return;
-      const m = await measure(scenario, kind);
-      measurements.push(m);
-      console.error(`  ${scenario.id.padEnd(16)} ${TARGET_LABELS[kind].padEnd(9)} ${summaryLine(m)}`);
+    const runs = new Map<TargetKind, Measurement[]>();
+    for (let round = 0; round < repeat; round++) {
+      // Targets alternate within a round, so a burst of outside load hits one round of each, not one target.
+      for (const kind of ["courier", "bare", "socketio"] as TargetKind[]) {
+        if (interrupted) return;
+        if (runs.get(kind)?.[0]?.status === "n/a") continue;
+        const m = await measure(scenario, kind);
+        runs.set(kind, [...(runs.get(kind) ?? []), m]);
+        console.error(`  ${scenario.id.padEnd(16)} ${TARGET_LABELS[kind].padEnd(9)} ${summaryLine(m)}`);
+      }
     }
+    for (const kind of ["courier", "bare", "socketio"] as TargetKind[]) measurements.push(median(runs.get(kind) ?? []));
   }
+  machine.push(`- load average at end ${loadavg().map((v) => v.toFixed(2)).join(" ")} (other work on this machine shows up as noise in both columns)`);
   const report = renderReport(profile, machine, list, measurements, performance.now() - started);
   console.log(report);
   // A single-scenario run must not overwrite the full picture.

@@ -83,3 +83,18 @@ export const ROWS: Row[] = [
   { scenario: "resume", label: "lost", better: "lower", value: (m) => r(m)?.lost, format: fmtInt },
   { scenario: "resume", label: "duplicated", better: "lower", value: (m) => r(m)?.dup, format: fmtInt },
 ];
+
+/** Scenarios where "what limited the rate" is worth a row. */
+export const BOUND_SCENARIOS = new Set(["fanout-turn", "fanout-burst", "paced", "storm", "publish", "publish-critical"]);
+
+/**
+ * What limited a run, read from the CPU shares: a process near one full core was the bottleneck;
+ * neither near it means the run waited on round trips (or on the machine's other work).
+ */
+export function boundBy(m: Measurement): string {
+  if (m.status !== "ok" || m.serverCpu === undefined || m.loadCpu === undefined) return "—";
+  if (m.scenario.id === "paced") return "offered load (paced)";
+  if (m.serverCpu >= 0.85 && m.serverCpu >= m.loadCpu) return "server CPU";
+  if (m.loadCpu >= 0.85) return "load generator CPU";
+  return "round trips / machine";
+}

@@ -132,7 +132,9 @@ export async function waitHealthy(url: string, proc: Subprocess, timeoutMs = 15_
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }
 
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Epoch ms with sub-ms precision, comparable across processes on one machine. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }

@@ -5,7 +5,7 @@
  */
 import { cpus, loadavg, release } from "node:os";
 import { verdicts } from "./goals.ts";
-import { ROWS, fmtMs, type Measurement } from "./measurement.ts";
+import { BOUND_SCENARIOS, ROWS, boundBy, fmtMs, type Measurement } from "./measurement.ts";
 import { pinning } from "./proc.ts";
 import type { Profile, Scenario } from "./scenarios.ts";
 import { TARGET_LABELS, type TargetKind } from "./target.ts";
@@ -45,6 +45,10 @@ export function renderReport(profile: Profile, machine: string[], list: Scenario
       const values = TARGETS.map((t) => { const m = find(scenario.id, t); return m?.status === "ok" ? row.value(m) : undefined; });
       const cells = TARGETS.map((t, i) => cell(find(scenario.id, t), values[i], row.format));
       out.push(`| ${scenario.title} | ${row.label} | ${cells.join(" | ")} | ${ratio(values[0], values[1])} | ${ratio(values[0], values[2])} |`);
+    }
+    if (BOUND_SCENARIOS.has(scenario.id)) {
+      const cells = TARGETS.map((t) => { const m = find(scenario.id, t); return m ? (m.status === "ok" ? boundBy(m) : "—") : "—"; });
+      out.push(`| ${scenario.title} | bound by | ${cells.join(" | ")} | | |`);
     }
   }
   out.push("", "## Goals (Courier, judged against this run)", "", "| goal | result | measured |", "|---|---|---|");

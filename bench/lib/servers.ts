@@ -43,13 +43,20 @@ export function courierMissing(): string | undefined {
   return existsSync(COURIER_MAIN) ? undefined : "src/main.ts does not exist";
 }
 
-export async function startServer(kind: TargetKind, options: { port?: number; dataDir?: string } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  port?: number;
+  dataDir?: string;
+  /** Extra env for Courier (it overrides COURIER_ENV=test). */
+  env?: Record<string, string>;
+}
+
+export async function startServer(kind: TargetKind, options: StartOptions = {}): Promise<RunningServer> {
   const port = options.port ?? freePort();
   const env: Record<string, string> = { PORT: String(port), HOST: "127.0.0.1" };
   let dataDir: string | undefined;
   if (kind === "courier") {
     dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "courier-bench-"));
-    Object.assign(env, { COURIER_ENV: "test", COURIER_DATA_DIR: dataDir });
+    Object.assign(env, { COURIER_ENV: "test", COURIER_DATA_DIR: dataDir }, options.env);
   }
   const proc = spawnPinned({ cmd: command(kind), cpu: SERVER_CPU, env, cwd: ROOT });
   const tail: string[] = [];

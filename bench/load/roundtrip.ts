@@ -15,8 +15,9 @@ export interface RoundtripParams {
   rpcs: number;
 }
 
-async function paced(count: number, intervalMs: number, step: () => Promise<void>): Promise<void> {
-  const started = performance.now();
+/** `step` every `intervalMs`, starting `phaseMs` late: independent users do not tick in lockstep. */
+async function paced(count: number, intervalMs: number, step: () => Promise<void>, phaseMs = 0): Promise<void> {
+  const started = performance.now() + phaseMs;
   for (let i = 0; i < count; i++) {
     const wait = started + i * intervalMs - performance.now();
     if (wait > 0) await Bun.sleep(wait);
@@ -38,7 +39,7 @@ export async function roundtrip(target: TargetInfo, params: RoundtripParams): Pr
     await client.ping();
     rtt.add(performance.now() - sent);
   };
-  await Promise.all(clients.map((client) => paced(params.trips, params.intervalMs, ping(client))));
+  await Promise.all(clients.map((client, i) => paced(params.trips, params.intervalMs, ping(client), (i * params.intervalMs) / clients.length)));
   const durationMs = performance.now() - started;
   mark("end");
 
