@@ -1,6 +1,6 @@
 /**
  * The status page in real Chromium (Debian's package, driven by playwright-core): it turns Live,
- * the demo agent's events appear, stopping the server turns it Connecting/Offline, restarting
+ * the demo agent's events appear, a simulated job fills its progress bar, stopping the server turns it Connecting/Offline, restarting
  * turns it Live again and the events published meanwhile appear, once each. A screenshot is kept
  * in tests/artifacts/.
  */
@@ -48,6 +48,12 @@ describe.skipIf(!available)("status page in Chromium", () => {
       for (const name of ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]) {
         await page.waitForSelector(`#feed li[data-event="${name}"]`, { timeout: 10_000 });
       }
+
+      await page.click("#start-job");
+      await page.waitForSelector('#feed li[data-event="job_completed"]', { timeout: 15_000 });
+      expect(await page.$eval("#job-progress", (el) => (el as HTMLProgressElement).value)).toBe(100);
+      const stages = await page.$$eval('#feed li[data-event="job_stage"]', (items) => items.length);
+      expect(stages).toBe(8);
 
       first.kill("SIGTERM");
       expect(await first.exited).toBe(0);

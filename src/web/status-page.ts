@@ -87,12 +87,14 @@ function start(token: string, user: string): void {
   $("start-job").addEventListener("click", async () => {
     $("action-error").hidden = true;
     try {
-      const { job } = (await client.rpc("jobs.simulate", {})) as { job: string };
+      // The job starts at once: subscribe from its beginning so no early stage is missed.
+      const { job, epoch } = (await client.rpc("jobs.simulate", {})) as { job: string; epoch: string };
       $("job-id").textContent = job;
       const progress = $<HTMLProgressElement>("job-progress");
       progress.value = 0;
       unsubscribeJob?.();
-      unsubscribeJob = client.subscribe(`job:${job}`, (e) => {
+      unsubscribeJob = client.subscribe(`job:${job}`, onJobEvent, { since: { offset: 0, epoch } });
+      function onJobEvent(e: CourierEvent) {
         show(e);
         const data = (e.data ?? {}) as { percent?: number; stage?: string };
         if (typeof data.percent === "number") progress.value = data.percent;
@@ -101,7 +103,7 @@ function start(token: string, user: string): void {
           progress.value = 100;
           $("job-stage").textContent = "completed";
         }
-      });
+      }
     } catch (error) {
       fail(error);
     }
