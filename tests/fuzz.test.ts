@@ -77,6 +77,12 @@ test(`hostile frames and requests leave the server healthy and healthy clients g
     const health = await fetch(`${server.http}/health`);
     if (health.status !== 200) problems.add(`/health answered ${health.status} at the end`);
 
+    // Nothing leaks: every hostile connection and subscription is gone, only the healthy remain.
+    const { manager, hub } = server.courier.ctx;
+    if (manager.size !== HEALTHY_CLIENTS) problems.add(`${manager.size} connections left, want ${HEALTHY_CLIENTS}`);
+    const subscriptions = JSON.stringify(hub.subscriptionsByKind());
+    if (subscriptions !== JSON.stringify({ public: HEALTHY_CLIENTS * 2 })) problems.add(`subscriptions left: ${subscriptions}`);
+
     // Rejections were counted by reason.
     const metrics = await (await fetch(`${server.http}/metrics`)).text();
     for (const reason of ["bad_json", "too_deep", "not_object", "unknown_type", "invalid", "bad_channel", "binary", "too_large"]) {

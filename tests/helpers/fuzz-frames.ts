@@ -206,12 +206,12 @@ export function hostileFrame(rng: Random, state: ConnState, limits: FrameLimits,
     const [payload, expect] = rng.pick(variants);
     return { label: "prototype keys", payload, expect };
   }
-  if (roll < 56) {
+  if (roll < 54) {
     const bytes = new Uint8Array(rng.int(0, 64));
     for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
     return { label: "binary frame", payload: bytes, expect: { kind: "close", code: 1003 } };
   }
-  if (roll < 60) {
+  if (roll < 56) {
     // Near the frame limit: at it passes, past it closes 1009 (bytes, not characters).
     const requestId = `n${state.nextId++}`;
     const frame = (pad: number) => `{"type":"ping","id":"${requestId}","pad":"${"x".repeat(pad)}"}`;
@@ -223,7 +223,7 @@ export function hostileFrame(rng: Random, state: ConnState, limits: FrameLimits,
     const pad = limits.maxFrameBytes - base + rng.int(1, 64);
     return { label: "frame past the limit", payload: frame(pad), expect: { kind: "close", code: 1009 } };
   }
-  if (roll < 63) {
+  if (roll < 59) {
     const requestId = id();
     const text = `{"type":"ping","id":${JSON.stringify(requestId)},"n":${rng.pick(["1e400", "-1e400", "123456789012345678901234567890", "5e-324", "-0"])}}`;
     return { label: "huge numbers in a ping", payload: text, expect: { kind: "answer", id: requestId, types: ["pong"] } };
