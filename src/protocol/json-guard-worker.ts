@@ -11,10 +11,10 @@ import { JsonGuardError, parsePublishSync, type GuardRequest, type GuardResponse
 declare var self: Worker;
 
 self.onmessage = (event: MessageEvent<GuardRequest>) => {
-  const { id, text, maxDepth } = event.data;
+  const { id, text, maxDepth, maxItems } = event.data;
   let response: GuardResponse;
   try {
-    response = { id, ok: true, value: parsePublishSync(text, maxDepth) };
+    response = { id, ok: true, value: parsePublishSync(text, maxDepth, maxItems) };
   } catch (error) {
     response =
       error instanceof JsonGuardError

@@ -10,8 +10,8 @@
 import { serializeData } from "./serializer.ts";
 import { exceedsDepth } from "./json-depth.ts";
 
-/** Why a body was refused: not JSON, nested deeper than allowed, or not a JSON object. */
-export type JsonGuardErrorCode = "bad_json" | "too_deep" | "not_object";
+/** Why a body was refused: not JSON, nested deeper than allowed, not a JSON object, or a batch over its item limit. */
+export type JsonGuardErrorCode = "bad_json" | "too_deep" | "not_object" | "too_many_items";
 
 /**
  * The body was refused; answer 400 with `code`.
@@ -82,7 +82,7 @@ function serializeItem(item: Record<string, unknown>): void {
  * parsePublishSync('{"items":[{"channel":"user:a","event":"x"}]}', 32)
  * // { items: [{ channel: "user:a", event: "x", dataJson: "null" }] }
  */
-export function parsePublishSync(text: string, maxDepth = 32): ParsedPublish {
+export function parsePublishSync(text: string, maxDepth = 32, maxItems = Number.POSITIVE_INFINITY): ParsedPublish {
   if (typeof text !== "string") throw new TypeError("Cannot parse publish body: text must be a string");
   if (!Number.isInteger(maxDepth) || maxDepth < 1) {
     throw new RangeError(`Cannot parse publish body: maxDepth must be an integer >= 1, got ${maxDepth}`);
@@ -98,6 +98,9 @@ export function parsePublishSync(text: string, maxDepth = 32): ParsedPublish {
   }
   if (!isObject(body)) throw new JsonGuardError("not_object", "Body must be a JSON object");
   const isBatch = Array.isArray(body.items);
+  // Refused before any per-item work: a 4 MiB batch of `{}` is a million items to serialize and
+  // to clone back from the worker.
+  if (isBatch && (body.items as unknown[]).length > maxItems) throw new JsonGuardError("too_many_items", `a batch holds at most ${maxItems} items`);
   if (isBatch) {
     for (const item of body.items as unknown[]) if (isObject(item)) serializeItem(item);
   }
@@ -113,6 +116,7 @@ export interface GuardRequest {
   id: number;
   text: string;
   maxDepth: number;
+  maxItems: number;
 }
 
 /** Worker → main thread. `code` is a {@linkcode JsonGuardErrorCode}, or `internal` for anything else. */
@@ -137,10 +141,10 @@ export interface JsonGuardStats {
 /** A worker-backed publish body parser. */
 export interface JsonGuard {
   /**
-   * Parses `text` in the worker, like {@linkcode parsePublishSync}.
+   * Parses `text` in the worker, like {@linkcode parsePublishSync} (`maxItems` for batches).
    * @throws {JsonGuardError} for a refused body; {@linkcode SerializeTimeoutError} past the budget.
    */
-  parsePublish(text: string): Promise<ParsedPublish>;
+  parsePublish(text: string, maxItems?: number): Promise<ParsedPublish>;
   stats(): JsonGuardStats;
   /** Terminates the worker and rejects whatever is pending. Idempotent. */
   close(): void;
@@ -149,6 +153,7 @@ export interface JsonGuard {
 
 interface Pending {
   text: string;
+  maxItems: number;
   resolve: (value: ParsedPublish) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -220,7 +225,7 @@ export function createJsonGuard(options: JsonGuardOptions = {}): JsonGuard {
     entry.reject(new SerializeTimeoutError(timeoutMs));
     if (pending.size === 0) return;
     const fresh = currentWorker();
-    for (const [otherId, other] of pending) fresh.postMessage({ id: otherId, text: other.text, maxDepth } satisfies GuardRequest);
+    for (const [otherId, other] of pending) fresh.postMessage({ id: otherId, text: other.text, maxDepth, maxItems: other.maxItems } satisfies GuardRequest);
   }
 
   function failAll(error: Error): void {
@@ -232,15 +237,15 @@ export function createJsonGuard(options: JsonGuardOptions = {}): JsonGuard {
   }
 
   return {
-    parsePublish(text: string): Promise<ParsedPublish> {
+    parsePublish(text: string, maxItems = Number.POSITIVE_INFINITY): Promise<ParsedPublish> {
       if (closed) return Promise.reject(new TypeError("Cannot parse publish body: JSON guard closed"));
       if (typeof text !== "string") return Promise.reject(new TypeError("Cannot parse publish body: text must be a string"));
       calls++;
       const id = nextId++;
       const { promise, resolve, reject } = Promise.withResolvers<ParsedPublish>();
       const timer = setTimeout(() => timedOut(id), timeoutMs);
-      pending.set(id, { text, resolve, reject, timer });
-      currentWorker().postMessage({ id, text, maxDepth } satisfies GuardRequest);
+      pending.set(id, { text, maxItems, resolve, reject, timer });
+      currentWorker().postMessage({ id, text, maxDepth, maxItems } satisfies GuardRequest);
       return promise;
     },
     stats(): JsonGuardStats {

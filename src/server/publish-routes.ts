@@ -47,16 +47,16 @@ const GUARD_MESSAGES = { bad_json: "body is not valid JSON", too_deep: "body nes
  * path), large ones in the guard's worker under the serializer budget (the slow path), so one
  * pathological payload costs its publisher a 503, not everyone a frozen event loop.
  */
-export async function readPublishBody(ctx: Context, req: Request, limit: number): Promise<ParsedPublish> {
+export async function readPublishBody(ctx: Context, req: Request, limit: number, maxItems?: number): Promise<ParsedPublish> {
   const text = await readText(req, limit);
   const slow = text.length > ctx.config.delivery.slowPathBytes;
   const started = performance.now();
   try {
-    const parsed = slow ? await ctx.jsonGuard.parsePublish(text) : parsePublishSync(text, ctx.config.limits.maxJsonDepth + 2);
+    const parsed = slow ? await ctx.jsonGuard.parsePublish(text, maxItems) : parsePublishSync(text, ctx.config.limits.maxJsonDepth + 2, maxItems);
     ctx.onSerialize?.(slow ? "slow" : "fast", performance.now() - started);
     return parsed;
   } catch (error) {
-    if (error instanceof JsonGuardError) throw new HttpError(400, GUARD_MESSAGES[error.code]);
+    if (error instanceof JsonGuardError) throw new HttpError(400, error.code === "too_many_items" ? error.message : GUARD_MESSAGES[error.code]);
     if (error instanceof SerializeTimeoutError) {
       ctx.onSerializeTimeout?.();
       throw new HttpError(503, `the body could not be processed within ${error.timeoutMs} ms`, { retryAfterS: ctx.config.server.retryAfterS });
@@ -112,7 +112,7 @@ export async function publishRoute(ctx: Context, req: Request): Promise<Response
 export async function publishBatchRoute(ctx: Context, req: Request): Promise<Response> {
   requireKey(req, ctx.config.auth.apiKey);
   const limits = ctx.config.limits;
-  const body = await readPublishBody(ctx, req, limits.maxPublishBodyBytes * 4);
+  const body = await readPublishBody(ctx, req, limits.maxPublishBodyBytes * 4, limits.batchMaxItems);
   const batch = BatchBodySchema.safeParse(body);
   if (!batch.success) return httpError(400, 'body must be {"items":[…]} with 1 or more publish bodies', { extra: { issues: batch.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) } });
   if (batch.data.items.length > limits.batchMaxItems) return httpError(400, `a batch holds at most ${limits.batchMaxItems} items`);
