@@ -191,6 +191,17 @@ describe("publish limits", () => {
     expect(await res.json()).toEqual({ error: "bad_request", message: `a batch holds at most ${LIMITS.batchMaxItems} items` });
   });
 
+  test("a batch of a million empty items is refused 400 by its count, before any per-item work (not a 503 timeout)", async () => {
+    const limit = plain.config.limits.maxPublishBodyBytes * 4;
+    const n = Math.floor((limit - 20) / 3);
+    const res = await post(plain, "/v1/publish/batch", `{"items":[${"{},".repeat(n - 1)}{}]}`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: "bad_request", message: `a batch holds at most ${plain.config.limits.batchMaxItems} items` });
+    // The fast path (small bodies) refuses the same way.
+    const small = await post(limited, "/v1/publish/batch", `{"items":[${"{},".repeat(LIMITS.batchMaxItems)}{}]}`);
+    expect(await small.json()).toEqual({ error: "bad_request", message: `a batch holds at most ${LIMITS.batchMaxItems} items` });
+  });
+
   test("limits.maxPublishBodyBytes: a body at the limit passes; one byte over is 413; a batch may be 4×", async () => {
     const body = (size: number) => {
       const head = '{"channel":"public:size","event":"e","data":"';
