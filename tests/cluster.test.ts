@@ -66,6 +66,19 @@ describeRedis("cluster mode", (redisUrl) => {
     }
   });
 
+  test("a job created through node A can be joined by its owner on node B", async () => {
+    const owner = `owner-${run}`;
+    const res = await fetch(`${a.http}/v1/jobs`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` }, body: JSON.stringify({ owner }) });
+    expect(res.status).toBe(201);
+    const { job } = await res.json();
+    const onB = await connectWelcomed(`${b.ws}?token=${await token(owner)}`);
+    expect(await onB.request({ type: "subscribe", channel: `job:${job}` })).toMatchObject({ type: "subscribed" });
+    const stranger = await connectWelcomed(`${b.ws}?token=${await token(`stranger-${run}`)}`);
+    expect(await stranger.request({ type: "subscribe", channel: `job:${job}` })).toMatchObject({ type: "error", code: "forbidden" });
+    onB.close();
+    stranger.close();
+  });
+
   test("a killed subscriber connection loses nothing", async () => {
     const channel = `public:ck-${run}`;
     const c = await connectWelcomed(`${a.ws}?token=${await token(`ck-${run}`)}`);

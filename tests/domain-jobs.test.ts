@@ -112,3 +112,29 @@ describe("POST /v1/jobs validation", () => {
     }
   });
 });
+
+describe("job owners across a restart", () => {
+  test("a job's owner can still join it after the server restarts on the same data dir", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dataDir = mkdtempSync(join(tmpdir(), "courier-jobs-restart-"));
+    try {
+      const first = await startServer({ dataDir });
+      const res = await createJob(first.http, { owner: "restart-owner" });
+      expect(res.status).toBe(201);
+      const { job } = await res.json();
+      await first.stop();
+      const second = await startServer({ dataDir });
+      try {
+        const c = await client(second, "restart-owner");
+        expect(await c.request({ type: "subscribe", channel: `job:${job}` })).toMatchObject({ type: "subscribed" });
+        c.close();
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

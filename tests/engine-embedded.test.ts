@@ -124,13 +124,14 @@ describe("embedded engine", () => {
     expect(await engine.position("user:a")).toMatchObject({ offset: 2 });
   });
 
-  test("close commits the pending batch, and a reopened store keeps epochs, tops, trims and keys", async () => {
+  test("close commits the pending batch, and a reopened store keeps epochs, tops, trims, keys and records", async () => {
     const dataDir = await tempDir();
     let now = OPTS.now();
     const clock = () => now;
     const first = createEmbeddedEngine({ ...OPTS, historySize: 2, now: clock, dataDir, log: quiet });
     await first.start(() => {});
     await first.publish([item("job:a"), item("job:a"), item("job:a", { idempotencyKey: "k1" })]);
+    await first.putRecord("job:a", "alice", 60_000);
     await first.trim(now);
     const pending = first.publish([item("job:a")]);
     await first.close();
@@ -148,6 +149,7 @@ describe("embedded engine", () => {
     expect(await engine.publish([item("job:a", { idempotencyKey: "k1" })])).toEqual([
       { channel: "job:a", offset: 3, epoch: last!.epoch, duplicate: true },
     ]);
+    expect(await engine.getRecord("job:a")).toBe("alice");
   });
 
   test("a corrupt store file is moved aside and replaced; channels get new epochs", async () => {

@@ -62,7 +62,11 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
     fail: (channel, data) => publish([{ channel, event: "agent_failed", dataJson: JSON.stringify(data), critical: true }]),
     onError: (error, channel, run) => log.warn("agent_failed not stored", { channel, run, error: (error as Error).message }),
   });
-  const registry = new JobRegistry({ ttlMs: config.delivery.criticalRetentionMs, now });
+  const registry = new JobRegistry({
+    ttlMs: config.delivery.criticalRetentionMs,
+    now,
+    records: { put: (key, value, ttlMs) => ctx.engine.putRecord(key, value, ttlMs), get: (key) => ctx.engine.getRecord(key) },
+  });
   const jobs = new Jobs(ctx, { registry, analyze: (request, deadline) => analyzeJob(backend, request, deadline) });
   const tiers = new TierCache({
     provider: options.tierProvider ?? configTierProvider(config.auth.tiers),

@@ -1,10 +1,16 @@
 /**
- * Which user owns which job, for the `job:<id>` permission (PROTOCOL.md §4). Kept in this node's
- * memory with a TTL as long as the job's critical history, so the owner can still replay a finished
- * job's stages. That is enough for the embedded engine (one node). A cluster deployment needs the
- * registry where every node can read it — e.g. a Redis hash `courier:job:<id>` with the same TTL,
- * written before `POST /v1/jobs` answers — or a job subscribed on another node is refused.
+ * Which user owns which job, for the `job:<id>` permission (PROTOCOL.md §4), for as long as the
+ * job's critical history lives, so the owner can still replay a finished job's stages. Owners are
+ * written through to the engine's records (`records`), durable and shared by every node: a job
+ * created on one node can be joined on another, and after a restart. The local map is this node's
+ * cache and the source of the in-flight gauge.
  */
+
+/** Where owners are shared: the engine's `putRecord`/`getRecord`. */
+export interface JobRecords {
+  put(key: string, value: string, ttlMs: number): Promise<void>;
+  get(key: string): Promise<string | null>;
+}
 
 /** One registered job. */
 export interface JobRecord {
@@ -22,6 +28,8 @@ export interface JobRegistryOptions {
   ttlMs?: number;
   /** The clock, in ms. @default Date.now */
   now?: () => number;
+  /** Shared, durable owners; without it the registry is this node's memory only. */
+  records?: JobRecords;
 }
 
 /**
@@ -36,36 +44,42 @@ export class JobRegistry {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #records: JobRecords | undefined;
 
   constructor(options: JobRegistryOptions = {}) {
-    const { ttlMs = 24 * 60 * 60 * 1000, now = Date.now } = options;
+    const { ttlMs = 24 * 60 * 60 * 1000, now = Date.now, records } = options;
+    this.#records = records;
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`Cannot create job registry: ttlMs must be finite and > 0, got ${ttlMs}`);
     this.#ttlMs = ttlMs;
     this.#now = now;
   }
 
   /**
-   * Records a new job.
+   * Records a new job; resolves once its owner is stored where every node can read it.
    *
-   * @throws {RangeError} when the id is already registered.
+   * @throws {RangeError} (synchronously) when the id is already registered.
    * @example
-   * jobs.register({ id: crypto.randomUUID(), owner: "alice", simulated: true });
+   * await jobs.register({ id: crypto.randomUUID(), owner: "alice", simulated: true });
    */
-  register(job: { id: string; owner: string; simulated: boolean }): JobRecord {
+  register(job: { id: string; owner: string; simulated: boolean }): Promise<JobRecord> {
     if (this.#live(job.id)) throw new RangeError(`Cannot register job ${job.id}: it exists`);
     const record: JobRecord = { ...job, createdAt: this.#now() };
     this.#jobs.set(job.id, record);
-    return record;
+    if (!this.#records) return Promise.resolve(record);
+    return this.#records.put(`job:${job.id}`, job.owner, this.#ttlMs).then(() => record);
   }
 
   /**
-   * The owner of a known job, or null (unknown or expired).
+   * The owner of a known job, or null (unknown or expired): from this node's cache, else from the
+   * shared records (a job created on another node, or before a restart).
    *
    * @example
-   * jobs.ownerOf("nope") // null
+   * await jobs.ownerOf("nope") // null
    */
-  ownerOf(id: string): string | null {
-    return this.#live(id)?.owner ?? null;
+  ownerOf(id: string): string | null | Promise<string | null> {
+    const local = this.#live(id)?.owner;
+    if (local !== undefined || !this.#records) return local ?? null;
+    return this.#records.get(`job:${id}`);
   }
 
   /**

@@ -89,7 +89,7 @@ export class Jobs {
     const job = randomUUID();
     const channel = `job:${job}`;
     // Registered before answering: the owner may subscribe the moment it learns the id.
-    this.#registry.register({ id: job, owner, simulated: simulate });
+    await this.#registry.register({ id: job, owner, simulated: simulate });
     // Counted as running before the first await, so concurrent callers see it in `runningFor`.
     const controller = new AbortController();
     if (simulate) this.#running.set(job, { owner, controller });

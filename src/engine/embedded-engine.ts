@@ -231,6 +231,24 @@ class SqliteEngine implements EmbeddedEngine {
     this.#sessions.delete(id);
   }
 
+  async putRecord(key: string, value: string, ttlMs: number): Promise<void> {
+    const store = this.#require("store a record");
+    try {
+      store.putRecord(key, value, this.#opts.now() + ttlMs);
+    } catch (error) {
+      throw new StoreUnavailableError("Cannot store record: store unavailable", { cause: error });
+    }
+  }
+
+  async getRecord(key: string): Promise<string | null> {
+    const store = this.#require("read a record");
+    try {
+      return store.getRecord(key, this.#opts.now());
+    } catch (error) {
+      throw new StoreUnavailableError("Cannot read record: store unavailable", { cause: error });
+    }
+  }
+
   async trim(now: number): Promise<{ dropped: number }> {
     const store = this.#require("trim");
     const o = this.#opts;
@@ -239,6 +257,7 @@ class SqliteEngine implements EmbeddedEngine {
       nonCriticalBefore: now - o.historyTtlMs,
       criticalBefore: now - o.criticalRetentionMs,
     });
+    store.expireRecords(now);
     for (const [channel, max] of trimmed) {
       const state = this.#channels.get(channel);
       if (state !== undefined && max > state.trimmed) state.trimmed = max;

@@ -292,6 +292,19 @@ class RedisEngineImpl implements RedisEngine {
     await this.#run(this.#client().send("DEL", [this.#keys.session(id)]), "delete session");
   }
 
+  async putRecord(key: string, value: string, ttlMs: number): Promise<void> {
+    // As with sessions: expiry judged by the engine clock, Redis' TTL only collects garbage.
+    const stored = `${this.#o.now() + ttlMs}|${value}`;
+    await this.#run(this.#client().send("SET", [this.#keys.record(key), stored, "PX", String(ttlMs + GC_SLACK_MS)]), "store record");
+  }
+
+  async getRecord(key: string): Promise<string | null> {
+    const v = (await this.#run(this.#client().send("GET", [this.#keys.record(key)]), "read record")) as string | null;
+    if (v === null) return null;
+    const bar = v.indexOf("|");
+    return Number(v.slice(0, bar)) <= this.#o.now() ? null : v.slice(bar + 1);
+  }
+
   async trim(now: number): Promise<{ dropped: number }> {
     const cmd = this.#client();
     const o = this.#o;

@@ -53,6 +53,7 @@ export function redisKeys(prefix: string) {
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
     nodes: `${prefix}{conn}:nodes`,
     session: (id: string) => `${prefix}sess:${id}`,
+    record: (key: string) => `${prefix}rec:${key}`,
     stats: `${prefix}{stats}`,
   };
 }

@@ -60,6 +60,11 @@ export interface SqliteStore {
   history(channel: string, after: number, limit: number): StoredEvent[];
   trim(rule: TrimRule): TrimResult;
   idempotencyKeys(since: number): IdempotencyRow[];
+  putRecord(key: string, value: string, expiresAt: number): void;
+  /** The record's value if it has not expired by `now`. */
+  getRecord(key: string, now: number): string | null;
+  /** Drops records expired by `now`. */
+  expireRecords(now: number): number;
   /** Throws when the database cannot answer a query. */
   ping(): void;
   close(): void;
@@ -87,6 +92,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_idem ON events (idem) WHERE idem IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_coalesce ON events (channel, coalesce) WHERE coalesce IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_age ON events (critical, ts);
+CREATE TABLE IF NOT EXISTS records (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  expires INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 /** Errors that mean the file's content is bad, as opposed to a lock, a permission or a full disk. */
@@ -169,6 +179,11 @@ function moveAside(path: string, aside: string): void {
 }
 
 function storeOn(db: Database, path: string): SqliteStore {
+  const upsertRecord = db.query<null, [string, string, number]>(
+    "INSERT INTO records (key, value, expires) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = ?2, expires = ?3",
+  );
+  const selectRecord = db.query<{ value: string }, [string, number]>("SELECT value FROM records WHERE key = ?1 AND expires > ?2");
+  const deleteExpiredRecords = db.query<null, [number]>("DELETE FROM records WHERE expires <= ?1");
   const selectChannel = db.query<ChannelRow, [string]>("SELECT epoch, top, trimmed FROM channels WHERE channel = ?1");
   const insertChannel = db.query<null, [string, string]>(
     "INSERT OR IGNORE INTO channels (channel, epoch, top, trimmed) VALUES (?1, ?2, 0, 0)",
@@ -268,6 +283,9 @@ function storeOn(db: Database, path: string): SqliteStore {
       })),
     trim: (rule) => trim(rule),
     idempotencyKeys: (since) => selectKeys.all(since),
+    putRecord: (key, value, expiresAt) => void upsertRecord.run(key, value, expiresAt),
+    getRecord: (key, now) => selectRecord.get(key, now)?.value ?? null,
+    expireRecords: (now) => deleteExpiredRecords.run(now).changes,
     ping: () => void selectOne.get(),
     close: () => {
       try {

@@ -111,6 +111,13 @@ export interface Engine {
   saveSession(id: string, state: SessionState, ttlMs: number): Promise<void>;
   loadSession(id: string): Promise<SessionState | null>;
   deleteSession(id: string): Promise<void>;
+  /**
+   * Stores a small record every node can read (e.g. a job's owner), durably where the engine is,
+   * until `ttlMs` from now. Resolves once stored.
+   */
+  putRecord(key: string, value: string, ttlMs: number): Promise<void>;
+  /** A record's value, or null when unknown or expired. */
+  getRecord(key: string): Promise<string | null>;
   /** Trims history by count, age and retention; returns how many events were dropped. */
   trim(now: number): Promise<{ dropped: number }>;
   /** Readiness probe: resolves when the engine can store, rejects otherwise. */

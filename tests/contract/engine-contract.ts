@@ -443,6 +443,22 @@ export function engineContract(name: string, make: MakeEngine): void {
       });
     });
 
+    describe("records", () => {
+      test("a record reads back until it expires by the engine clock; a put replaces it", async () => {
+        const { engine, clock } = await setup();
+        const key = unique("job");
+        expect(await engine.getRecord(key)).toBeNull();
+        await engine.putRecord(key, "alice", 1000);
+        expect(await engine.getRecord(key)).toBe("alice");
+        await engine.putRecord(key, "bob|with|bars", 1000);
+        expect(await engine.getRecord(key)).toBe("bob|with|bars");
+        clock.now = T0 + 999;
+        expect(await engine.getRecord(key)).toBe("bob|with|bars");
+        clock.now = T0 + 1001;
+        expect(await engine.getRecord(key)).toBeNull();
+      });
+    });
+
     describe("health", () => {
       test("check resolves on a started engine", async () => {
         const { engine } = await setup();

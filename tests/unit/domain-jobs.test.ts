@@ -24,6 +24,19 @@ describe("JobRegistry", () => {
   });
 });
 
+describe("JobRegistry with shared records", () => {
+  test("another node (or a restarted one) learns the owner from the records", async () => {
+    const shared = new Map<string, string>();
+    const records = { put: async (k: string, v: string) => void shared.set(k, v), get: async (k: string) => shared.get(k) ?? null };
+    const nodeA = new JobRegistry({ records });
+    await nodeA.register({ id: "j9", owner: "alice", simulated: false });
+    expect(shared.get("job:j9")).toBe("alice");
+    const nodeB = new JobRegistry({ records });
+    expect(await nodeB.ownerOf("j9")).toBe("alice");
+    expect(await nodeB.ownerOf("unknown")).toBeNull();
+  });
+});
+
 describe("simulateJob", () => {
   const run = async (analyze: (deadline: Deadline) => Promise<AiAnalysis>, deadline?: Deadline) => {
     const published: PublishItem[] = [];
