@@ -227,6 +227,7 @@ export function hostileRequest(rng: Random, ctx: HttpFuzzContext): HostileReques
       const n = ctx.batchMaxItems;
       const cases: [() => string, number[], string][] = [
         [() => JSON.stringify({ items: [] }), [400], "empty batch"],
+        [() => `{"items":[${"{},".repeat(Math.floor((4 * ctx.maxPublishBodyBytes) / 3) - 20)}{}]}`, [400], "batch of many empty items near the body limit"],
         [() => JSON.stringify({ items: Array.from({ length: n + rng.int(1, 50) }, () => ({ channel: "public:x", event: "e" })) }), [400], "batch over the item limit"],
         [() => JSON.stringify({ items: rng.pick([null, {}, "items", 5, true]) }), [400], "items not an array"],
         [() => JSON.stringify({}), [400], "no items"],
