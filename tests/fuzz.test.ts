@@ -258,9 +258,12 @@ async function wsWorker(
     const state: ConnState = { user, subscribed: new Set(), nextId: 1 };
     let strikes = 0;
     let closedBy: number | null = null;
-    for (let i = rng.int(5, 40); i > 0 && budget.left > 0 && closedBy === null; i--) {
+    // Some connections only make protocol errors, so the strike limit is reached every run.
+    const strikeOut = rng.chance(0.05);
+    for (let i = strikeOut ? limits.protocolErrorStrikes + 5 : rng.int(5, 40); i > 0 && budget.left > 0 && closedBy === null; i--) {
       budget.left--;
-      const frame = hostileFrame(rng, state, limits, liveChannels);
+      let frame = hostileFrame(rng, state, limits, liveChannels);
+      while (strikeOut && frame.expect.kind !== "strike") frame = hostileFrame(rng, state, limits, liveChannels);
       const { got, closed } = await exchange(c, frame, state);
       closedBy = closed;
       let expectation: Expectation = frame.expect;
