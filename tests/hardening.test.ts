@@ -488,23 +488,48 @@ describe("keys, origins and headers", () => {
     for (const c of clients) c.close();
   });
 
+  test("a channel kind named like an Object property is counted, not confused with it", async () => {
+    const own = await startServer();
+    servers.push(own);
+    const c = await connectWelcomed(`${own.ws}?token=${await own.token("proto-user", { channels: ["constructor:x", "__proto__:y"] })}`);
+    await c.request({ type: "subscribe", channel: "constructor:x" });
+    await c.request({ type: "subscribe", channel: "__proto__:y" }).catch(() => null);
+    const stats = await own.stats();
+    expect(stats.subscriptions.constructor).toBe(1);
+    const metrics = await (await fetch(`${own.http}/metrics`)).text();
+    expect(metrics).toContain('courier_subscriptions{kind="constructor"} 1');
+    c.close();
+  });
+
   test("an internal failure answers 500 internal error: no stack, no path, no message; the log line has no stack", async () => {
     const failing = await startServer({
       extensions: () => [
         {
+          routes: {
+            "/boom": {
+              GET: () => {
+                throw new Error("owner lookup failed");
+              },
+            },
+          },
           jobOwner: () => {
-            throw new Error("owner lookup failed");
+            throw new Error("owner store down");
           },
         },
       ],
     });
     servers.push(failing);
-    const res = await fetch(`${failing.http}/v1/history?channel=job:j1&token=${await failing.token("u")}`);
+    const res = await fetch(`${failing.http}/boom`);
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: "internal", message: "internal error" });
     const line = failing.logs.find((l) => l.includes("request failed"));
     expect(JSON.parse(line!)).toMatchObject({ level: "error", error: { name: "Error", message: "owner lookup failed" } });
     expect(line).not.toMatch(/stack|\.ts:\d+|\n/);
+    // A permission check that cannot run is a dependency outage, not a bug: 503 with Retry-After.
+    const history = await fetch(`${failing.http}/v1/history?channel=job:j1&token=${await failing.token("u")}`);
+    expect(history.status).toBe(503);
+    expect(history.headers.get("retry-after")).toBeTruthy();
+    expect(await history.json()).toMatchObject({ error: "unavailable" });
   });
 });
 

@@ -214,7 +214,8 @@ export class Hub {
 
   /** Local subscriber count per channel kind (`user`, `job`, …). */
   subscriptionsByKind(): Record<string, number> {
-    const byKind: Record<string, number> = {};
+    // No prototype: a channel kind such as `constructor` must count, not collide.
+    const byKind: Record<string, number> = Object.create(null);
     for (const [channel, n] of this.#local) {
       const kind = channel.slice(0, channel.indexOf(":"));
       byKind[kind] = (byKind[kind] ?? 0) + n;

@@ -30,7 +30,13 @@ export async function historyRoute(ctx: Context, req: Request, url: URL): Promis
   }
   const channel = parseChannel(url.searchParams.get("channel"));
   if (!channel) throw new HttpError(400, "channel is missing or not a valid channel name");
-  if (!(await mayJoin(principal, channel, ctx.jobOwner))) throw new HttpError(403, `not allowed to read ${channel.channel}`);
+  let allowed: boolean;
+  try {
+    allowed = await mayJoin(principal, channel, ctx.jobOwner);
+  } catch {
+    throw new HttpError(503, "permissions cannot be checked right now", { retryAfterS: ctx.config.server.retryAfterS });
+  }
+  if (!allowed) throw new HttpError(403, `not allowed to read ${channel.channel}`);
   const since = intParam(url, "since", 0, Number.MAX_SAFE_INTEGER);
   const limit = intParam(url, "limit", DEFAULT_LIMIT, ctx.config.delivery.replayLimit) || DEFAULT_LIMIT;
   const epoch = url.searchParams.get("epoch");
