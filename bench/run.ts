@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--full] [--only <scenario>] [--repeat <n>] [--soak]`: runs every scenario against Courier, bare
+ * `bun run bench [--full] [--only <scenario>] [--repeat <n>] [--soak [--soak-minutes <n>]]`: runs every scenario against Courier, bare
  * Bun and Socket.IO in the same run (servers on CPU 0, the load generator on CPU 1), prints the
  * markdown report and writes bench/results/<profile>-latest.{md,svg}.
  *
@@ -15,9 +15,10 @@ import type { LoadResult } from "./load/common.ts";
 import type { WorkerJob } from "./load/worker.ts";
 import { renderChart } from "./lib/chart.ts";
 import type { Measurement } from "./lib/measurement.ts";
-import { cpuShare, nowMs, readLines, sampleProc, spawnPinned, stop, stopAll, type ProcSample } from "./lib/proc.ts";
+import { cpuShare, nowMs, readLines, sampleProc, spawnPinned, stop, stopAll, within, type ProcSample } from "./lib/proc.ts";
 import { machineInfo, renderReport } from "./lib/report.ts";
-import { scenarios, type Profile, type Scenario } from "./lib/scenarios.ts";
+import { renderSoakReport } from "./lib/soak-report.ts";
+import { scenarios, soakScenario, type Profile, type Scenario } from "./lib/scenarios.ts";
 import { LOAD_CPU, ROOT, courierMissing, startServer, type RunningServer } from "./lib/servers.ts";
 import { TARGET_LABELS, type TargetKind } from "./lib/target.ts";
 
@@ -27,10 +28,7 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefi
 /** Runs per (scenario, target); the median one is reported. Bounded: each run starts fresh servers. */
 const repeat = args.includes("--repeat") ? Math.min(5, Math.max(1, Number(args[args.indexOf("--repeat") + 1]) || 1)) : 1;
 
-if (args.includes("--soak")) {
-  console.log("soak: not implemented in this harness yet");
-  process.exit(0);
-}
+const soakMinutes = args.includes("--soak-minutes") ? Math.min(30, Math.max(1, Number(args[args.indexOf("--soak-minutes") + 1]) || 10)) : 10;
 
 let interrupted = false;
 process.on("SIGINT", () => {
@@ -63,6 +61,7 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   const load = spawnPinned({ cmd: ["bun", join(ROOT, "bench/load/worker.ts"), JSON.stringify(job)], cpu: LOAD_CPU, stdin: "pipe", cwd: ROOT });
   const sink = load.stdin as FileSink;
   const marks = new Map<string, Marks>();
+  const ordered: { name: string; server?: ProcSample }[] = [];
   let result: LoadResult | undefined;
   let restartError: string | undefined;
 
@@ -70,7 +69,7 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
     // The resume scenario: SIGKILL, then the same port and data dir, as a supervisor would.
     const killedAt = nowMs();
     server.proc.kill("SIGKILL");
-    await Promise.race([server.proc.exited, Bun.sleep(5_000)]);
+    await within(server.proc.exited, 5_000);
     try {
       server = await startServer(kind, { port: server.port, dataDir, env: scenario.courierEnv?.env });
       sink.write(`RESTARTED ${server.healthyAt} ${server.healthyAt - killedAt}\n`);
@@ -82,22 +81,26 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   };
 
   const reading = readLines(load.stdout, (line) => {
-    if (line.startsWith("MARK ")) marks.set(line.slice(5), { server: sampleProc(server.proc.pid), load: sampleProc(load.pid) });
+    if (line.startsWith("MARK ")) {
+      const sample = { server: sampleProc(server.proc.pid), load: sampleProc(load.pid) };
+      marks.set(line.slice(5), sample);
+      ordered.push({ name: line.slice(5), server: sample.server });
+    }
     else if (line === "KILL") void restart();
     else if (line.startsWith("RESULT ")) result = JSON.parse(line.slice(7)) as LoadResult;
     else if (line.trim()) console.error(`  [load] ${line}`);
   });
   try {
-    const finished = await Promise.race([load.exited.then(() => true), Bun.sleep(scenario.timeoutMs + 10_000).then(() => false)]);
-    if (!finished) result ??= { error: "load generator did not exit in time" };
-    await Promise.race([reading, Bun.sleep(1_000)]);
+    const finished = await within(load.exited, scenario.timeoutMs + 10_000);
+    if (finished === undefined) result ??= { error: "load generator did not exit in time" };
+    await within(reading, 1_000);
   } finally {
     await stop(load);
     await stop(server.proc);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: result?.error ?? restartError };
+  const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: result?.error ?? restartError, marks: ordered };
   if (result?.skipped) Object.assign(measurement, { status: "n/a", note: result.skipped });
   if (kind === "courier" && scenario.courierEnv && result) result.extra = { ...result.extra, config: scenario.courierEnv.why };
   const start = marks.get("start") ?? marks.get("before");
@@ -146,10 +149,23 @@ function summaryLine(m: Measurement): string {
   if (r?.refused) bits.push(`refused ${r.refused}`);
   if (m.serverCpu !== undefined) bits.push(`server CPU ${(m.serverCpu * 100).toFixed(0)}%`);
   if (m.loadCpu !== undefined) bits.push(`load CPU ${(m.loadCpu * 100).toFixed(0)}%`);
+  if (m.elapsedMs !== undefined) bits.push(`[${(m.elapsedMs / 1000).toFixed(1)} s]`);
   return bits.join(", ");
 }
 
+async function soakMain(): Promise<void> {
+  const machine = await machineInfo();
+  const scenario = soakScenario(soakMinutes);
+  console.error(`bench: soak, ${soakMinutes} min against Courier${courierUnavailable ? ` (${courierUnavailable})` : ""}`);
+  const m = await measure(scenario, "courier");
+  const report = renderSoakReport(machine, m);
+  console.log(report);
+  await Bun.write(join(ROOT, "bench", "results", "soak-latest.md"), report);
+  console.error("wrote bench/results/soak-latest.md");
+}
+
 async function main(): Promise<void> {
+  if (args.includes("--soak")) return soakMain();
   const all = scenarios(profile);
   const list = only ? all.filter((s) => s.id === only) : all;
   if (list.length === 0) {
@@ -168,7 +184,9 @@ async function main(): Promise<void> {
       for (const kind of ["courier", "bare", "socketio"] as TargetKind[]) {
         if (interrupted) return;
         if (runs.get(kind)?.[0]?.status === "n/a") continue;
+        const began = performance.now();
         const m = await measure(scenario, kind);
+        m.elapsedMs = performance.now() - began;
         runs.set(kind, [...(runs.get(kind) ?? []), m]);
         console.error(`  ${scenario.id.padEnd(16)} ${TARGET_LABELS[kind].padEnd(9)} ${summaryLine(m)}`);
       }
@@ -192,3 +210,5 @@ try {
 } finally {
   await stopAll();
 }
+// Pending reads of children's pipes must not hold the process open once the report is out.
+process.exit(0);

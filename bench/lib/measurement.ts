@@ -3,6 +3,7 @@
  * once here so the markdown, the goals and the chart read the same numbers.
  */
 import type { LoadResult } from "../load/common.ts";
+import type { ProcSample } from "./proc.ts";
 import type { Scenario } from "./scenarios.ts";
 import type { TargetKind } from "./target.ts";
 
@@ -19,6 +20,10 @@ export interface Measurement {
   loadCpu?: number;
   serverRssMb?: number;
   rssPerConnKb?: number;
+  /** Every mark in order, with the server's sample at it. */
+  marks?: { name: string; server?: ProcSample }[];
+  /** Wall time of the whole measurement, server start to stop. */
+  elapsedMs?: number;
 }
 
 export interface Row {

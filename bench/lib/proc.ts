@@ -70,14 +70,30 @@ export const pinning = TASKSET !== undefined;
 
 const live = new Set<Subprocess>();
 
+/**
+ * `promise`'s value, or `undefined` after `ms`. The timer is cleared either way: a leftover
+ * Bun.sleep keeps the harness alive long after the report is written.
+ */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Kills `proc` by pid: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
 export async function stop(proc: Subprocess, graceMs = 2_000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
-  if (!exited) {
+  const exited = await within(proc.exited, graceMs);
+  if (exited === undefined) {
     proc.kill("SIGKILL");
-    await Promise.race([proc.exited, Bun.sleep(graceMs)]);
+    await within(proc.exited, graceMs);
   }
 }
 

@@ -57,7 +57,7 @@ export function scenarios(profile: Profile): Scenario[] {
       title: "Paced 50k deliveries/s",
       measures: "latency at a load every target can sustain: 500 subscribers × 100 events/s",
       job: "paced",
-      params: { subscribers: 500, ratePerSec: 100, seconds: full ? 10 : 2 },
+      params: { subscribers: 500, ratePerSec: 100, seconds: full ? 10 : 3 },
       targets: ALL,
       timeoutMs: full ? 60_000 : 30_000,
     },
@@ -119,4 +119,17 @@ export function scenarios(profile: Profile): Scenario[] {
       timeoutMs: 90_000,
     },
   ];
+}
+
+/** `--soak`: Courier under steady churn for `minutes`, sampled every minute (every 10 s when shorter than 3 minutes). */
+export function soakScenario(minutes: number): Scenario {
+  return {
+    id: "soak",
+    title: `Soak, ${minutes} min of churn`,
+    measures: "server RSS and CPU per sample while 500 clients stay and 100 users a second come and go",
+    job: "soak",
+    params: { minutes, sampleEveryMs: minutes >= 3 ? 60_000 : 10_000, base: 500, churn: 100, eventsPerCycle: 20 },
+    targets: ["courier"],
+    timeoutMs: minutes * 60_000 + 60_000,
+  };
 }

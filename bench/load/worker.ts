@@ -11,10 +11,11 @@ import { paced, type PacedParams } from "./paced.ts";
 import { publishThroughput, type PublishParams } from "./publish.ts";
 import { resume, type ResumeParams } from "./resume.ts";
 import { roundtrip, type RoundtripParams } from "./roundtrip.ts";
+import { soak, type SoakParams } from "./soak.ts";
 import { storm, type StormParams } from "./storm.ts";
 
 export interface WorkerJob {
-  scenario: "fanout" | "paced" | "idle" | "roundtrip" | "storm" | "publish" | "resume";
+  scenario: "fanout" | "paced" | "idle" | "roundtrip" | "storm" | "publish" | "resume" | "soak";
   target: TargetInfo;
   params: unknown;
   timeoutMs: number;
@@ -36,6 +37,8 @@ function run(job: WorkerJob): Promise<LoadResult> {
       return publishThroughput(job.target, job.params as PublishParams);
     case "resume":
       return resume(job.target, job.params as ResumeParams);
+    case "soak":
+      return soak(job.target, job.params as SoakParams);
   }
 }
 
