@@ -4,6 +4,7 @@
  * one prepared insert, and a publish resolves only once its events are durable (PROTOCOL §5).
  */
 import { eventFrame } from "../protocol/serializer.ts";
+import { startCheckpointer, type Checkpointer } from "./sqlite-checkpointer.ts";
 import { openSqliteStore, type BatchRow, type LogFn, type SqliteStore } from "./sqlite-store.ts";
 import {
   StoreUnavailableError,
@@ -100,6 +101,7 @@ class SqliteEngine implements EmbeddedEngine {
   #store: SqliteStore | null = null;
   #closed = false;
   #deliver: DeliverFn = () => {};
+  #checkpointer: Checkpointer | null = null;
   readonly #channels = new Map<string, ChannelState>();
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
@@ -132,6 +134,7 @@ class SqliteEngine implements EmbeddedEngine {
     }
     this.#deliver = deliver;
     this.#store = store;
+    this.#checkpointer = startCheckpointer({ path: store.path, log: this.#log });
   }
 
   publish(items: PublishItem[]): Promise<PublishOutcome[]> {
@@ -283,6 +286,9 @@ class SqliteEngine implements EmbeddedEngine {
     this.#closed = true;
     if (this.#flushTimer !== null) clearImmediate(this.#flushTimer);
     this.#flush();
+    // Stopped first: the final TRUNCATE checkpoint in store.close() must not race a PASSIVE one.
+    this.#checkpointer?.close();
+    this.#checkpointer = null;
     this.#store?.close();
     this.#store = null;
   }

@@ -70,6 +70,9 @@ export interface SqliteStore {
   close(): void;
 }
 
+/** WAL pages (4 KiB) after which the writer checkpoints itself: ~80 MB, never reached while the worker runs. */
+const BACKSTOP_CHECKPOINT_PAGES = 20_000;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
   channel TEXT PRIMARY KEY,
@@ -148,6 +151,9 @@ function openChecked(path: string): Database {
     db.run("PRAGMA journal_mode = WAL");
     // NORMAL in WAL mode survives a process crash (kill -9); only power loss can undo the last commits.
     db.run("PRAGMA synchronous = NORMAL");
+    // Checkpoints (and their fsync) run on a worker thread (sqlite-checkpointer.ts); this high mark
+    // is only the backstop should that worker stop.
+    db.run(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
     const rows = db.query("PRAGMA quick_check").values();
     if (rows.length !== 1 || rows[0]?.[0] !== "ok") {
       throw Object.assign(new Error(`quick_check failed: ${rows.slice(0, 5).map((r) => r[0]).join("; ")}`), {
