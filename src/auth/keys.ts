@@ -9,6 +9,11 @@ export function bearer(req: Request): string | null {
   return match ? match[1]! : null;
 }
 
+const digest = (key: string) => createHash("sha256").update(key).digest();
+
+/** Digests of the configured keys (one or two per process), so a request hashes only its own. */
+const expectedDigests = new Map<string, Buffer>();
+
 /**
  * Constant-time key comparison. Hashing both sides first makes the comparison length-independent.
  *
@@ -17,7 +22,10 @@ export function bearer(req: Request): string | null {
  */
 export function keyMatches(given: string | null, expected: string | undefined): boolean {
   if (!given || !expected) return false;
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
+  let b = expectedDigests.get(expected);
+  if (!b) {
+    if (expectedDigests.size > 16) expectedDigests.clear();
+    expectedDigests.set(expected, (b = digest(expected)));
+  }
+  return timingSafeEqual(digest(given), b);
 }
