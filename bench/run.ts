@@ -64,6 +64,8 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   const ordered: { name: string; server?: ProcSample }[] = [];
   let result: LoadResult | undefined;
   let restartError: string | undefined;
+  /** Set when the server had exited before the harness stopped it. */
+  let died: string | undefined;
 
   const restart = async () => {
     // The resume scenario: SIGKILL, then the same port and data dir, as a supervisor would.
@@ -96,11 +98,15 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
     await within(reading, 1_000);
   } finally {
     await stop(load);
+    died = server.proc.signalCode !== null ? String(server.proc.signalCode) : server.proc.exitCode === null ? undefined : `exit ${server.proc.exitCode}`;
     await stop(server.proc);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: result?.error ?? restartError, marks: ordered };
+  // A server that died under load is the finding, not the load generator's connection error.
+  const deathNote = died ? `server died (${died}); last output: ${server.tail.slice(-3).join(" | ") || "none"}` : undefined;
+  if (deathNote && result && !result.error) result.extra = { ...result.extra, "server died": deathNote };
+  const measurement: Measurement = { ...base, status: result && !result.error ? "ok" : "error", result, note: (result?.error ? deathNote : undefined) ?? result?.error ?? restartError, marks: ordered };
   if (result?.skipped) Object.assign(measurement, { status: "n/a", note: result.skipped });
   if (kind === "courier" && scenario.courierEnv && result) result.extra = { ...result.extra, config: scenario.courierEnv.why };
   const start = marks.get("start") ?? marks.get("before");

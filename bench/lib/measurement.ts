@@ -44,6 +44,12 @@ const fmtCpu = (v: number) => `${(v * 100).toFixed(0)}%`;
 
 const r = (m: Measurement) => m.result;
 
+/** A number a scenario reported in `extra` (where scenario-specific numbers live). */
+const extra = (m: Measurement, key: string): number | undefined => {
+  const value = m.result?.extra?.[key];
+  return typeof value === "number" ? value : undefined;
+};
+
 function deliveryRows(scenario: string, what = "deliveries/s"): Row[] {
   return [
     { scenario, label: what, better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
@@ -69,6 +75,8 @@ export const ROWS: Row[] = [
   { scenario: "roundtrip", label: "round trip p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
   { scenario: "roundtrip", label: "round trip p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
   { scenario: "roundtrip", label: "round trip max", better: "lower", value: (m) => r(m)?.latency?.max, format: fmtMs },
+  { scenario: "roundtrip", label: "rpc agent.run p50", better: "lower", value: (m) => extra(m, "rpc p50 ms"), format: fmtMs },
+  { scenario: "roundtrip", label: "rpc agent.run p99", better: "lower", value: (m) => extra(m, "rpc p99 ms"), format: fmtMs },
   { scenario: "storm", label: "time to all welcomed", better: "lower", value: (m) => r(m)?.durationMs, format: fmtMs },
   { scenario: "storm", label: "welcomed/s", better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
   { scenario: "storm", label: "connect p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
@@ -83,6 +91,7 @@ export const ROWS: Row[] = [
   { scenario: "publish-critical", label: "publish p50", better: "lower", value: (m) => r(m)?.latency?.p50, format: fmtMs },
   { scenario: "publish-critical", label: "publish p99", better: "lower", value: (m) => r(m)?.latency?.p99, format: fmtMs },
   { scenario: "publish-critical", label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+  { scenario: "resume", label: "kill -9 → port answers", better: "lower", value: (m) => extra(m, "kill → port answers ms"), format: fmtMs },
   { scenario: "resume", label: "reopen → all caught up", better: "lower", value: (m) => r(m)?.durationMs, format: fmtMs },
   { scenario: "resume", label: "clients caught up", better: "higher", value: (m) => r(m)?.count, format: fmtInt },
   { scenario: "resume", label: "lost", better: "lower", value: (m) => r(m)?.lost, format: fmtInt },

@@ -28,6 +28,7 @@ export async function soak(target: TargetInfo, params: SoakParams): Promise<Load
   let cycle = 0;
   let published = 0;
   let churnRefused = 0;
+  let failure: string | undefined;
   while (performance.now() < endAt) {
     if (performance.now() >= nextSample) {
       mark(`sample-${sample++}`);
@@ -38,8 +39,15 @@ export async function soak(target: TargetInfo, params: SoakParams): Promise<Load
     const churned = await connectMany(target, names, { concurrency: 50, channel: () => CHANNEL });
     churnRefused += churned.refused;
     await Promise.all(churned.clients.map((client, i) => client.subscribe(`user:${names[i]}`).catch(() => {})));
-    await publisher.batch(Array.from({ length: params.eventsPerCycle }, (_, k) => ({ channel: CHANNEL, event: "tick", data: payload(k) })));
-    published += params.eventsPerCycle;
+    try {
+      await publisher.batch(Array.from({ length: params.eventsPerCycle }, (_, k) => ({ channel: CHANNEL, event: "tick", data: payload(k) })));
+      published += params.eventsPerCycle;
+    } catch (error) {
+      // Keep the samples taken so far: they show what led up to the failure.
+      failure = `cycle ${cycle}: ${(error as Error).message}`;
+      closeAll(churned.clients);
+      break;
+    }
     closeAll(churned.clients);
     const rest = 1_000 - (performance.now() - cycleStart);
     if (rest > 0) await Bun.sleep(rest);
@@ -54,6 +62,6 @@ export async function soak(target: TargetInfo, params: SoakParams): Promise<Load
     lost: expected - received,
     connections: base.clients.length,
     refused: base.refused,
-    extra: { cycles: cycle, "churned connections": cycle * params.churn, "churn refused": churnRefused },
+    extra: { cycles: cycle, "churned connections": cycle * params.churn, "churn refused": churnRefused, ...(failure ? { "stopped early": failure } : {}) },
   };
 }
