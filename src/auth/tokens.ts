@@ -94,6 +94,9 @@ function toTokenError(error: unknown): TokenError {
   return new TokenError("malformed", "the token could not be read");
 }
 
+/** Most tokens carry no `channels` claim: they share one empty set instead of one per connection. */
+const NO_CHANNELS: ReadonlySet<string> = new Set<string>();
+
 function principalOf(payload: JWTPayload): Principal {
   const sub = payload.sub;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > 128 || !/^[A-Za-z0-9_\-.@=]+$/.test(sub)) {
@@ -111,7 +114,7 @@ function principalOf(payload: JWTPayload): Principal {
     user: sub,
     tier: (rawTier as Tier | undefined) ?? "starter",
     tierFromToken: rawTier !== undefined,
-    channels: new Set((rawChannels as string[] | undefined) ?? []),
+    channels: rawChannels === undefined || (rawChannels as string[]).length === 0 ? NO_CHANNELS : new Set(rawChannels as string[]),
     exp: payload.exp!,
   };
 }
