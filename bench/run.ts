@@ -87,10 +87,13 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
       const sample = { server: sampleProc(server.proc.pid), load: sampleProc(load.pid) };
       marks.set(line.slice(5), sample);
       ordered.push({ name: line.slice(5), server: sample.server });
+    } else if (line === "KILL") {
+      void restart();
+    } else if (line.startsWith("RESULT ")) {
+      result = JSON.parse(line.slice(7)) as LoadResult;
+    } else if (line.trim()) {
+      console.error(`  [load] ${line}`);
     }
-    else if (line === "KILL") void restart();
-    else if (line.startsWith("RESULT ")) result = JSON.parse(line.slice(7)) as LoadResult;
-    else if (line.trim()) console.error(`  [load] ${line}`);
   });
   try {
     const finished = await within(load.exited, scenario.timeoutMs + 10_000);
