@@ -26,6 +26,10 @@ async function createEngine(config: Config, log: Logger): Promise<Engine> {
   return createEmbeddedEngine({ ...options, dataDir: config.store.dataDir });
 }
 
+function describe(error: unknown): { name: string; message: string } {
+  return error instanceof Error ? { name: error.name, message: error.message } : { name: "NonError", message: String(error).slice(0, 200) };
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -38,6 +42,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger({ level: config.log.level });
+  // One stray promise must not take every connection down with it: log it (name and message only,
+  // never a stack or a secret) and keep serving.
+  process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: describe(reason) }));
+  process.on("uncaughtException", (error) => log.error("uncaught exception", { error: describe(error) }));
   const telemetry = createTelemetry({
     enabled: config.telemetry.enabled,
     nodeId: config.cluster.nodeId!,
