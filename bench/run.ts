@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--full] [--only <scenario>] [--repeat <n>] [--soak [--soak-minutes <n>]]`: runs every scenario against Courier, bare
+ * `bun run bench [--full] [--only <scenario>[,<scenario>…]] [--repeat <n>] [--soak [--soak-minutes <n>]]`: runs every scenario against Courier, bare
  * Bun and Socket.IO in the same run (servers on CPU 0, the load generator on CPU 1), prints the
  * markdown report and writes bench/results/<profile>-latest.{md,svg}.
  *
@@ -176,7 +176,8 @@ async function soakMain(): Promise<void> {
 async function main(): Promise<void> {
   if (args.includes("--soak")) return soakMain();
   const all = scenarios(profile);
-  const list = only ? all.filter((s) => s.id === only) : all;
+  const wanted = only?.split(",");
+  const list = wanted ? all.filter((s) => wanted.includes(s.id)) : all;
   if (list.length === 0) {
     console.error(`unknown scenario "${only}"; one of: ${all.map((s) => s.id).join(", ")}`);
     process.exit(2);
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
   const report = renderReport(profile, machine, list, measurements, performance.now() - started);
   console.log(report);
   // A single-scenario run must not overwrite the full picture.
-  const name = only ? `${profile}-${only}` : `${profile}-latest`;
+  const name = only ? `${profile}-${only.replaceAll(",", "+")}` : `${profile}-latest`;
   const dir = join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
   await Bun.write(join(dir, `${name}.md`), report);

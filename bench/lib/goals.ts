@@ -2,7 +2,7 @@
  * Courier's performance goals, judged against the same run's baselines. A report, not a test: a FAIL
  * is printed, never thrown.
  */
-import type { Measurement } from "./measurement.ts";
+import { cpuPerThousand, type Measurement } from "./measurement.ts";
 import type { TargetKind } from "./target.ts";
 
 export interface Verdict {
@@ -26,6 +26,10 @@ export function verdicts(find: Lookup): Verdict[] {
   const rate = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.rate;
   const p99 = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.latency?.p99;
   const resume = find("resume", "courier")?.result;
+  const cpu = (scenario: string) => {
+    const m = find(scenario, "courier");
+    return m ? cpuPerThousand(m) : undefined;
+  };
   return [
     judge("fan-out, one publish per turn ≥ 0.9× bare Bun", [rate("fanout-turn", "courier"), rate("fanout-turn", "bare")], (c, b) => c / b >= 0.9, (c, b) => `${x(c / b)} bare Bun`),
     judge(
@@ -33,6 +37,13 @@ export function verdicts(find: Lookup): Verdict[] {
       [rate("fanout-burst", "courier"), rate("fanout-burst", "bare"), rate("fanout-burst", "socketio")],
       (c, b, s) => c / b >= 0.8 && c / s >= 10,
       (c, b, s) => `${x(c / b)} bare Bun, ${x(c / s)} Socket.IO`,
+    ),
+    judge(
+      "metrics cost < 3 % (bursts fan-out, server CPU per delivery, telemetry on vs off)",
+      [cpu("fanout-burst"), cpu("fanout-burst-notelemetry"), rate("fanout-burst", "courier"), rate("fanout-burst-notelemetry", "courier")],
+      (on, off) => on / off <= 1.03,
+      (on, off, rOn, rOff) =>
+        `CPU per 1k deliveries ${on.toFixed(3)} ms on vs ${off.toFixed(3)} ms off (${(((on - off) / off) * 100).toFixed(1)} %); throughput on ÷ off ${x(rOn / rOff)}`,
     ),
     judge("paced 50k/s p99 ≤ 1.1× bare Bun", [p99("paced", "courier"), p99("paced", "bare")], (c, b) => c / b <= 1.1, (c, b) => `${c.toFixed(2)} ms vs ${b.toFixed(2)} ms (${x(c / b)})`),
     judge("≤ 3 KB per idle connection", [find("idle", "courier")?.rssPerConnKb], (kb) => kb <= 3, (kb) => {

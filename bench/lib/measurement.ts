@@ -50,6 +50,16 @@ const extra = (m: Measurement, key: string): number | undefined => {
   return typeof value === "number" ? value : undefined;
 };
 
+/**
+ * Server CPU time per 1,000 deliveries: what a delivery costs the server, whoever bounds the run
+ * (throughput alone cannot show a server-side cost while the load generator is the limit).
+ */
+export function cpuPerThousand(m: Measurement): number | undefined {
+  const result = m.result;
+  if (m.serverCpu === undefined || !result?.count || result.durationMs === undefined) return undefined;
+  return ((m.serverCpu * result.durationMs) / result.count) * 1000;
+}
+
 function deliveryRows(scenario: string, what = "deliveries/s"): Row[] {
   return [
     { scenario, label: what, better: "higher", value: (m) => r(m)?.rate, format: fmtRate },
@@ -59,6 +69,7 @@ function deliveryRows(scenario: string, what = "deliveries/s"): Row[] {
     { scenario, label: "lost", better: "lower", value: (m) => r(m)?.lost, format: fmtInt },
     { scenario, label: "duplicated", better: "lower", value: (m) => r(m)?.dup, format: fmtInt },
     { scenario, label: "server CPU", better: "lower", value: (m) => m.serverCpu, format: fmtCpu },
+    { scenario, label: "server CPU ms per 1k deliveries", better: "lower", value: cpuPerThousand, format: fmtMs },
     { scenario, label: "load-generator CPU", better: "lower", value: (m) => m.loadCpu, format: fmtCpu },
     { scenario, label: "server RSS", better: "lower", value: (m) => m.serverRssMb, format: fmtMb },
   ];
@@ -67,6 +78,7 @@ function deliveryRows(scenario: string, what = "deliveries/s"): Row[] {
 export const ROWS: Row[] = [
   ...deliveryRows("fanout-turn"),
   ...deliveryRows("fanout-burst"),
+  ...deliveryRows("fanout-burst-notelemetry"),
   ...deliveryRows("paced"),
   { scenario: "idle", label: "RSS per connection", better: "lower", value: (m) => m.rssPerConnKb, format: fmtKb },
   { scenario: "idle", label: "connections accepted", better: "higher", value: (m) => r(m)?.connections, format: fmtInt },

@@ -53,6 +53,16 @@ export function scenarios(profile: Profile): Scenario[] {
       timeoutMs: full ? 120_000 : 45_000,
     },
     {
+      id: "fanout-burst-notelemetry",
+      title: "Fan-out, bursts of 10, telemetry off",
+      measures: "the bursts scenario against Courier with every metric instrument a no-op: the cost of telemetry",
+      job: "fanout",
+      params: { subscribers: 1000, events: full ? 1000 : 200, burst: 10 },
+      targets: ["courier"],
+      timeoutMs: full ? 120_000 : 45_000,
+      courierEnv: { env: { COURIER_TELEMETRY: "off" }, why: "Courier ran with COURIER_TELEMETRY=off" },
+    },
+    {
       id: "paced",
       title: "Paced 50k deliveries/s",
       measures: "latency at a steady 50k deliveries/s offered (500 subscribers × 100 events/s): well below both Bun servers' capacity; Socket.IO saturates here on 2 cores",

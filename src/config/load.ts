@@ -62,6 +62,8 @@ export function parseConfig(name: Environment, overrides: Record<string, unknown
   set("cluster", "redisUrl", env.COURIER_REDIS_URL);
   set("cluster", "nodeId", env.COURIER_NODE_ID);
   set("telemetry", "otlpEndpoint", env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  // A benchmarking switch (the cost of metrics), not part of the protocol's env vars.
+  if (env.COURIER_TELEMETRY === "off") set("telemetry", "enabled", false);
 
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {

@@ -25,6 +25,11 @@ describe("config files", () => {
     expect(config.auth.adminKey).toBe("a".repeat(20));
   });
 
+  test("COURIER_TELEMETRY=off turns metrics off (a benchmarking switch)", async () => {
+    expect((await loadConfig({ COURIER_ENV: "test" })).telemetry.enabled).toBe(true);
+    expect((await loadConfig({ COURIER_ENV: "test", COURIER_TELEMETRY: "off" })).telemetry.enabled).toBe(false);
+  });
+
   test("a bad field names the field and never echoes the value", () => {
     expect(() => parseConfig("test", { limits: { connectionsPerUser: 0 } })).toThrow(/limits\.connectionsPerUser/);
     try {
