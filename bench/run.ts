@@ -175,6 +175,10 @@ async function soakMain(): Promise<void> {
 
 async function main(): Promise<void> {
   if (args.includes("--soak")) return soakMain();
+  if (args.includes("--cluster")) {
+    await import("./cluster.ts");
+    return;
+  }
   const all = scenarios(profile);
   const wanted = only?.split(",");
   const list = wanted ? all.filter((s) => wanted.includes(s.id)) : all;

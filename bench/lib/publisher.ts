@@ -33,8 +33,9 @@ export class Publisher {
   readonly #headers: Record<string, string>;
 
   constructor(target: TargetInfo) {
-    this.#single = target.base + publishPath(target.kind, false);
-    this.#batch = target.base + publishPath(target.kind, true);
+    const base = target.publishBase ?? target.base;
+    this.#single = base + publishPath(target.kind, false);
+    this.#batch = base + publishPath(target.kind, true);
     this.#headers = { "content-type": "application/json" };
     if (target.kind === "courier") this.#headers.authorization = `Bearer ${process.env.COURIER_API_KEY ?? COURIER_TEST_API_KEY}`;
   }

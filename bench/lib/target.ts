@@ -8,6 +8,8 @@ export interface TargetInfo {
   kind: TargetKind;
   /** `http://127.0.0.1:<port>` */
   base: string;
+  /** Where publishes go when not `base` (cluster runs: publish on node A, subscribe on node B). */
+  publishBase?: string;
 }
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
