@@ -39,10 +39,8 @@ export class CriticalTracker {
     const outcome: AckOutcome = { confirmed: 0, totalMs: 0, samplesMs: [] };
     const list = this.#lists.get(channel);
     if (!list) return outcome;
-    for (const entry of list) {
-      if (entry.offset <= from) continue;
-      if (entry.offset > to) break;
-      const ms = Math.max(0, now - entry.ts);
+    for (let i = firstAbove(list, from); i < list.length && list[i]!.offset <= to; i++) {
+      const ms = Math.max(0, now - list[i]!.ts);
       outcome.confirmed++;
       outcome.totalMs += ms;
       outcome.samplesMs.push(ms);
@@ -52,20 +50,20 @@ export class CriticalTracker {
 
   /**
    * The earliest publish time of a critical event with offset in (after, upTo], or null.
-   * `upTo` bounds it to what the connection can have received.
+   * `upTo` bounds it to what the connection can have received. O(log n): the sweep asks this for
+   * every subscription every second.
    */
   oldestUnacked(channel: string, after: number, upTo: number): { ts: number; count: number } | null {
     const list = this.#lists.get(channel);
     if (!list) return null;
-    let first: Entry | undefined;
-    let count = 0;
-    for (const entry of list) {
-      if (entry.offset <= after) continue;
-      if (entry.offset > upTo) break;
-      first ??= entry;
-      count++;
-    }
-    return first ? { ts: first.ts, count } : null;
+    const first = firstAbove(list, after);
+    const end = firstAbove(list, upTo);
+    return first < end ? { ts: list[first]!.ts, count: end - first } : null;
+  }
+
+  /** Forgets a channel nobody here subscribes to any more. */
+  drop(channel: string): void {
+    this.#lists.delete(channel);
   }
 
   /** Drops entries older than `before` (they can no longer be overdue-but-unseen) and empty lists. */
@@ -77,4 +75,16 @@ export class CriticalTracker {
       if (list.length === 0) this.#lists.delete(channel);
     }
   }
+}
+
+/** Index of the first entry with offset > `offset` (entries are in offset order). */
+function firstAbove(list: readonly Entry[], offset: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.offset <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -71,14 +71,19 @@ export class Hub {
   /** The engine's delivery callback: committed events of one channel, in order. */
   readonly deliver = (channel: string, events: StoredEvent[], epoch?: string): void => {
     if (events.length === 0) return;
-    if (epoch !== undefined) {
-      const known = this.#epochs.get(channel);
-      this.#epochs.set(channel, epoch);
-      if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch);
+    // The embedded engine delivers every channel: per-channel state is kept only for channels this
+    // node watches (and forgotten when the last subscriber leaves), so it never grows with the
+    // number of channels ever published. The buffer keeps recent events of all, under its cap.
+    if (this.#watching.has(channel)) {
+      if (epoch !== undefined) {
+        const known = this.#epochs.get(channel);
+        this.#epochs.set(channel, epoch);
+        if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch);
+      }
+      this.#delivered.set(channel, events[events.length - 1]!.offset);
+      for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
     }
     this.#buffer.push(channel, events);
-    this.#delivered.set(channel, events[events.length - 1]!.offset);
-    for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
     const subscribers = this.#local.get(channel) ?? 0;
     const server = this.#server;
     if (server && subscribers > 0) {
@@ -237,12 +242,11 @@ export class Hub {
     if (this.#watching.has(channel)) {
       this.#watching.delete(channel);
       this.#engine.unwatch(channel);
-      if (this.#engine.kind !== "embedded") {
-        // Deliveries stop while unwatched: the buffer would no longer be contiguous.
-        this.#buffer.drop(channel);
-        this.#delivered.delete(channel);
-        this.#epochs.delete(channel);
-      }
+      this.#delivered.delete(channel);
+      this.#epochs.delete(channel);
+      this.#critical.drop(channel);
+      // Cluster deliveries stop while unwatched: the buffer would no longer be contiguous.
+      if (this.#engine.kind !== "embedded") this.#buffer.drop(channel);
     }
   }
 
