@@ -8,7 +8,6 @@
  * run. It is per node: in cluster mode a run is tracked by the node that stored its start.
  */
 import type { PublishItem } from "../engine/types.ts";
-import { dataOf } from "./publish-observer.ts";
 
 const TERMINAL = new Set(["agent_completed", "agent_failed"]);
 /** Longest run id tracked: ids come from backends, and a key must stay small. */
@@ -31,7 +30,7 @@ export interface AgentRunTrackerOptions {
  *
  * @example
  * const tracker = new AgentRunTracker({ timeoutMs: 15_000, fail: (channel, data) => publishFailed(channel, data) });
- * observePublishes(ctx, (items) => tracker.observe(items));
+ * // as an Extension: published: (items) => tracker.observe(items)
  */
 export class AgentRunTracker {
   readonly #timeoutMs: number;
@@ -140,4 +139,20 @@ export class AgentRunTracker {
 
 function keyOf(channel: string, run: string): string {
   return `${channel}\n${run}`;
+}
+
+/**
+ * The JSON object in an item's `dataJson`, or null when it is not an object. Only called for the
+ * few event names a listener cares about, so ordinary publishes are never parsed twice.
+ *
+ * @example
+ * dataOf({ dataJson: '{"run":"r1"}' } as PublishItem) // { run: "r1" }
+ */
+export function dataOf(item: PublishItem): Record<string, unknown> | null {
+  try {
+    const data: unknown = JSON.parse(item.dataJson);
+    return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }

@@ -13,10 +13,8 @@ import { AgentBackend, isAgentFailure } from "./agent-backend.ts";
 import { AgentRunTracker } from "./agent-tracker.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { Jobs } from "./jobs.ts";
-import { observePublishes } from "./publish-observer.ts";
 import { signalsRoute } from "./signals.ts";
 import { TierCache, configTierProvider, type TierProvider } from "./tier-cache.ts";
-import { useTierCache } from "./use-tier-cache.ts";
 
 export { signalChannelsFor } from "./signals.ts";
 export type { TierProvider } from "./tier-cache.ts";
@@ -105,7 +103,6 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
     return agentRpc(call);
   };
 
-  const undo: Array<() => void> = [];
   let sweep: ReturnType<typeof setInterval> | undefined;
   return [
     {
@@ -115,6 +112,18 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
       },
       rpc,
       jobOwner: (id) => registry.ownerOf(id),
+      tierOf: (user) => tiers.tierOf(user),
+      // Backends may publish agent and job events themselves: both trackers watch every stored one.
+      published: (items) => {
+        tracker.observe(items);
+        jobs.observe(items);
+      },
+      connectionOpened: (data) => {
+        if (!data.principal.tierFromToken) tiers.opened(data.principal.user);
+      },
+      connectionClosed: (data) => {
+        if (!data.principal.tierFromToken) tiers.closed(data.principal.user);
+      },
       jobsInFlight: () => registry.inFlight(),
       breakers: backend ? [breaker] : [],
       stats: () => ({
@@ -122,14 +131,7 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
         agent: { backend: backend !== null, activeRuns: tracker.active, timedOut: tracker.failed },
         tiers: { cached: tiers.size, providerCalls: tiers.providerCalls },
       }),
-      start(ctx) {
-        undo.push(
-          observePublishes(ctx, (items) => {
-            tracker.observe(items);
-            jobs.observe(items);
-          }),
-          useTierCache(ctx, tiers),
-        );
+      start() {
         tiers.start();
         sweep = setInterval(() => registry.sweep(), 60_000);
         sweep.unref?.();
@@ -140,7 +142,6 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
         jobs.stop();
         tracker.stop();
         tiers.stop();
-        for (const fn of undo.splice(0)) fn();
       },
     },
   ];

@@ -109,7 +109,7 @@ export class Jobs {
    * Ends jobs whose terminal event was stored (from the simulator or a backend).
    *
    * @example
-   * observePublishes(ctx, (items) => jobs.observe(items));
+   * // as an Extension: published: (items) => jobs.observe(items)
    */
   observe(items: readonly PublishItem[]): void {
     for (const item of items) {

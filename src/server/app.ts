@@ -34,6 +34,12 @@ export interface Extension {
   staticRoutes?: Record<string, unknown>;
   rpc?: RpcHandler;
   jobOwner?: JobOwnerLookup;
+  /** The tier of a user whose token names none (a cached provider); null leaves it to the next. */
+  tierOf?: (user: string) => Tier | null | Promise<Tier | null>;
+  /** Sees every publish the store accepted, whoever published it (API, simulator, agent). */
+  published?(items: readonly PublishItem[], outcomes: readonly PublishOutcome[]): void;
+  connectionOpened?(data: ConnData): void;
+  connectionClosed?(data: ConnData): void;
   jobsInFlight?: () => number;
   stats?: () => Record<string, unknown>;
   checks?: ReadinessCheck[];
@@ -102,6 +108,16 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const jsonGuard = createJsonGuard({ timeoutMs: config.delivery.serializeTimeoutMs, maxDepth: config.limits.maxJsonDepth + 2 });
   let server!: Server<ConnData>;
   const extensions: Extension[] = [];
+  /** Calls a hook on every extension; a throwing hook is logged and never breaks the caller. */
+  const notify = (hook: string, call: (ext: Extension) => void) => {
+    for (const ext of extensions) {
+      try {
+        call(ext);
+      } catch (error) {
+        log.error("extension hook failed", { hook, error: (error as Error).message });
+      }
+    }
+  };
   const ctx: Context = {
     config,
     engine,
@@ -121,7 +137,13 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       guardJwks: (fetch) => jwksBreaker.execute(fetch),
     }),
     // Own keys only: a user named `__proto__` or `constructor` must not get Object's members as a tier.
-    tierOf: (user) => (Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null),
+    tierOf: async (user) => {
+      for (const ext of extensions) {
+        const tier = await ext.tierOf?.(user);
+        if (tier) return tier;
+      }
+      return Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null;
+    },
     jobOwner: async (id) => {
       for (const ext of extensions) {
         const owner = await ext.jobOwner?.(id);
@@ -135,6 +157,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
         const outcomes = await storeBreaker.execute(() => engine.publish(items));
         for (const item of items) metrics.publishes.add(1, { kind: channelKind(item.channel), class: item.critical ? "critical" : "normal" });
         stats.publishes += items.length;
+        notify("published", (ext) => ext.published?.(items, outcomes));
         return outcomes;
       } catch (error) {
         if (error instanceof BreakerOpenError) throw new StoreUnavailableError(error.message, { cause: error });
@@ -143,11 +166,15 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     },
     onUpgradeRefused: (reason) => metrics.connectionAttempts.add(1, { result: reason as never }),
     onResume: (hit) => metrics.sessionResumes.add(1, { result: hit ? "hit" : "miss" }),
-    onOpen: (_data, connectMs) => {
+    onOpen: (data, connectMs) => {
       metrics.connectionAttempts.add(1, { result: "accepted" });
       metrics.connectDuration.record(connectMs / 1000);
+      notify("connectionOpened", (ext) => ext.connectionOpened?.(data));
     },
-    onClosed: (_data, code) => metrics.closes.add(1, { code }),
+    onClosed: (data, code) => {
+      metrics.closes.add(1, { code });
+      notify("connectionClosed", (ext) => ext.connectionClosed?.(data));
+    },
     onReject: (reason) => {
       stats.rejectedFrames++;
       metrics.framesRejected.add(1, { reason });
