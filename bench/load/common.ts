@@ -5,7 +5,7 @@
  */
 import { connect, tokensFor, type BenchClient } from "../lib/clients.ts";
 import { nowMs } from "../lib/proc.ts";
-import type { Summary } from "../lib/stats.ts";
+import { Samples, type Summary } from "../lib/stats.ts";
 import type { TargetInfo } from "../lib/target.ts";
 
 export interface LoadResult {
@@ -117,4 +117,70 @@ export async function settle(done: () => boolean, progress: () => number, idleMs
 
 export function closeAll(clients: BenchClient[]): void {
   for (const client of clients) client.close();
+}
+
+/**
+ * What every subscriber of a delivery scenario records: each (client, seq) counted once, duplicates
+ * counted apart, latency on this clock and from the server's `ts`. Warm-up events (seq < 0) and
+ * anything outside `0..events-1` are only counted as `warm`.
+ */
+export class DeliveryTracker {
+  readonly #seen: Uint8Array;
+  readonly #events: number;
+  readonly #offset: number;
+  readonly latency: Samples;
+  readonly tsLatency: Samples;
+  unique = 0;
+  dup = 0;
+  warm = 0;
+  lastAt = 0;
+
+  constructor(clients: BenchClient[], events: number, clockOffsetMs: number) {
+    this.#events = events;
+    this.#offset = clockOffsetMs;
+    this.#seen = new Uint8Array(clients.length * events);
+    this.latency = new Samples(clients.length * events);
+    this.tsLatency = new Samples(clients.length * events);
+    clients.forEach((client, i) => {
+      const base = i * events;
+      client.onEvent = (seq, sentAt, ts) => this.#record(base, seq, sentAt, ts);
+    });
+  }
+
+  #record(base: number, seq: number, sentAt: number, ts: number): void {
+    if (seq < 0 || seq >= this.#events) {
+      this.warm++;
+      return;
+    }
+    const now = nowMs();
+    if (this.#seen[base + seq] !== 0) {
+      this.dup++;
+      return;
+    }
+    this.#seen[base + seq] = 1;
+    this.unique++;
+    this.lastAt = now;
+    this.latency.add(now - sentAt);
+    this.tsLatency.add(now - ts + this.#offset);
+  }
+
+  /** The scenario's result over `durationMs`, for `connections` subscribers. */
+  result(durationMs: number, connections: number, refused: number, extra?: LoadResult["extra"]): LoadResult {
+    const expected = connections * this.#events;
+    const result: LoadResult = {
+      count: this.unique,
+      expected,
+      durationMs,
+      rate: (this.unique / durationMs) * 1000,
+      latency: this.latency.summary(),
+      tsLatency: this.tsLatency.summary(),
+      clockOffsetMs: this.#offset,
+      lost: expected - this.unique,
+      dup: this.dup,
+      connections,
+      refused,
+    };
+    if (extra) result.extra = extra;
+    return result;
+  }
 }

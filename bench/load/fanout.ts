@@ -5,9 +5,8 @@
  */
 import { Publisher, payload, type PublishItem } from "../lib/publisher.ts";
 import { nowMs } from "../lib/proc.ts";
-import { Samples } from "../lib/stats.ts";
 import type { TargetInfo } from "../lib/target.ts";
-import { clockOffset, closeAll, connectMany, mark, settle, users, type LoadResult } from "./common.ts";
+import { DeliveryTracker, clockOffset, closeAll, connectMany, mark, settle, users, type LoadResult } from "./common.ts";
 
 export interface FanoutParams {
   subscribers: number;
@@ -25,38 +24,13 @@ export async function fanout(target: TargetInfo, params: FanoutParams): Promise<
   if (clients.length === 0) return { error: `no subscriber connected: ${firstError}`, refused };
   const offset = await clockOffset(clients[0]!);
 
-  const seen = new Uint8Array(clients.length * events);
-  const latency = new Samples(clients.length * events);
-  const tsLatency = new Samples(clients.length * events);
-  let unique = 0;
-  let dup = 0;
-  let warm = 0;
-  let lastAt = 0;
-  clients.forEach((client, i) => {
-    const base = i * events;
-    client.onEvent = (seq, sentAt, ts) => {
-      if (seq < 0) {
-        warm++;
-        return;
-      }
-      const now = nowMs();
-      if (seen[base + seq] !== 0) {
-        dup++;
-        return;
-      }
-      seen[base + seq] = 1;
-      unique++;
-      lastAt = now;
-      latency.add(now - sentAt);
-      tsLatency.add(now - ts + offset);
-    };
-  });
+  const track = new DeliveryTracker(clients, events, offset);
 
   const publisher = new Publisher(target);
   const item = (seq: number): PublishItem => ({ channel: CHANNEL, event: "tick", data: payload(seq) });
   // Warm-up with seq -1: JIT, TCP windows and the publish path, outside the measured window.
   for (let i = 0; i < WARMUP; i++) await publisher.publish(item(-1));
-  await settle(() => warm >= WARMUP * clients.length, () => warm, 1_000, 5_000);
+  await settle(() => track.warm >= WARMUP * clients.length, () => track.warm, 1_000, 5_000);
 
   mark("start");
   const started = nowMs();
@@ -65,21 +39,8 @@ export async function fanout(target: TargetInfo, params: FanoutParams): Promise<
     else await publisher.batch(Array.from({ length: Math.min(burst, events - seq) }, (_, k) => item(seq + k)));
   }
   const expected = clients.length * events;
-  await settle(() => unique >= expected, () => unique + dup);
+  await settle(() => track.unique >= expected, () => track.unique + track.dup);
   mark("end");
-  const durationMs = lastAt - started;
   closeAll(clients);
-  return {
-    count: unique,
-    expected,
-    durationMs,
-    rate: (unique / durationMs) * 1000,
-    latency: latency.summary(),
-    tsLatency: tsLatency.summary(),
-    clockOffsetMs: offset,
-    lost: expected - unique,
-    dup,
-    connections: clients.length,
-    refused,
-  };
+  return track.result(track.lastAt - started, clients.length, refused);
 }

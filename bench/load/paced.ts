@@ -4,10 +4,8 @@
  * capacity and the numbers are latency, not queueing.
  */
 import { Publisher, payload } from "../lib/publisher.ts";
-import { nowMs } from "../lib/proc.ts";
-import { Samples } from "../lib/stats.ts";
 import type { TargetInfo } from "../lib/target.ts";
-import { clockOffset, closeAll, connectMany, mark, settle, users, type LoadResult } from "./common.ts";
+import { DeliveryTracker, clockOffset, closeAll, connectMany, mark, settle, users, type LoadResult } from "./common.ts";
 
 export interface PacedParams {
   subscribers: number;
@@ -23,30 +21,12 @@ export async function paced(target: TargetInfo, params: PacedParams): Promise<Lo
   if (clients.length === 0) return { error: `no subscriber connected: ${firstError}`, refused };
   const offset = await clockOffset(clients[0]!);
 
-  const seen = new Uint8Array(clients.length * events);
-  const latency = new Samples(clients.length * events);
-  const tsLatency = new Samples(clients.length * events);
-  let unique = 0;
-  let dup = 0;
-  clients.forEach((client, i) => {
-    const base = i * events;
-    client.onEvent = (seq, sentAt, ts) => {
-      if (seq < 0 || seq >= events) return;
-      const now = nowMs();
-      if (seen[base + seq] !== 0) {
-        dup++;
-        return;
-      }
-      seen[base + seq] = 1;
-      unique++;
-      latency.add(now - sentAt);
-      tsLatency.add(now - ts + offset);
-    };
-  });
+  const track = new DeliveryTracker(clients, events, offset);
 
   const publisher = new Publisher(target);
-  for (let i = 0; i < 10; i++) await publisher.publish({ channel: CHANNEL, event: "tick", data: payload(-1) });
-  await Bun.sleep(200);
+  const WARMUP = 10;
+  for (let i = 0; i < WARMUP; i++) await publisher.publish({ channel: CHANNEL, event: "tick", data: payload(-1) });
+  await settle(() => track.warm >= WARMUP * clients.length, () => track.warm, 1_000, 5_000);
 
   mark("start");
   const intervalMs = 1000 / params.ratePerSec;
@@ -63,22 +43,9 @@ export async function paced(target: TargetInfo, params: PacedParams): Promise<Lo
   }
   await Promise.all(inFlight);
   const expected = clients.length * events;
-  await settle(() => unique >= expected, () => unique + dup);
+  await settle(() => track.unique >= expected, () => track.unique + track.dup);
   mark("end");
   const durationMs = performance.now() - started;
   closeAll(clients);
-  return {
-    count: unique,
-    expected,
-    durationMs,
-    rate: (unique / durationMs) * 1000,
-    latency: latency.summary(),
-    tsLatency: tsLatency.summary(),
-    clockOffsetMs: offset,
-    lost: expected - unique,
-    dup,
-    connections: clients.length,
-    refused,
-    extra: { "offered deliveries/s": clients.length * params.ratePerSec, "failed publishes": failed },
-  };
+  return track.result(durationMs, clients.length, refused, { "offered deliveries/s": clients.length * params.ratePerSec, "failed publishes": failed });
 }
