@@ -257,7 +257,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       slowConsumerCloses: stats.slowConsumerCloses,
       rejectedFrames: stats.rejectedFrames,
       refusedUpgrades: stats.refusedUpgrades,
-      breakers: Object.fromEntries(breakers.map((b) => [b.snapshot().name, b.snapshot()])),
+      breakers: Object.fromEntries(breakers.map((b) => [b.name, b.snapshot()])),
       ...Object.assign({}, ...extensions.map((e) => e.stats?.() ?? {})),
     };
   };
