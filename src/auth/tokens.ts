@@ -4,7 +4,8 @@
  * algorithm confusion are refused by the library, not by us.
  */
 import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
-import { TIERS, type Tier } from "../protocol/codes.ts";
+import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
+import { isUserId, USER_ID_RULE } from "../protocol/user-id.ts";
 
 export interface Principal {
   user: string;
@@ -99,11 +100,11 @@ const NO_CHANNELS: ReadonlySet<string> = new Set<string>();
 
 function principalOf(payload: JWTPayload): Principal {
   const sub = payload.sub;
-  if (typeof sub !== "string" || sub.length === 0 || sub.length > 128 || !/^[A-Za-z0-9_\-.@=]+$/.test(sub)) {
-    throw new TokenError("bad_claims", 'the token\'s "sub" claim must be 1–128 of A-Z a-z 0-9 _ - . @ =');
+  if (!isUserId(sub)) {
+    throw new TokenError("bad_claims", `the token's "sub" claim must be ${USER_ID_RULE}`);
   }
   const rawTier = payload.tier;
-  if (rawTier !== undefined && !(TIERS as readonly unknown[]).includes(rawTier)) {
+  if (rawTier !== undefined && !isTier(rawTier)) {
     throw new TokenError("bad_claims", `the token's "tier" claim must be one of ${TIERS.join(", ")}`);
   }
   const rawChannels = payload.channels;

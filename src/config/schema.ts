@@ -3,6 +3,7 @@
  * only overrides; the env vars of PROTOCOL.md §1 override both (see `load.ts`).
  */
 import { z } from "zod";
+import { TIERS } from "../protocol/codes.ts";
 
 const ms = (d: number) => z.number().int().min(0).default(d);
 const positive = (d: number) => z.number().int().min(1).default(d);
@@ -79,7 +80,7 @@ export const ConfigSchema = z
         /** Lifetime of tokens made by `/dev/token` and `bun run token`. */
         devTokenTtlS: positive(3600),
         /** Tier per user, used when a token carries no `tier` claim. */
-        tiers: z.record(z.string(), z.enum(["starter", "pro", "enterprise"])).default({}),
+        tiers: z.record(z.string(), z.enum(TIERS)).default({}),
       })
       .prefault({}),
     delivery: z

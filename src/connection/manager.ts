@@ -5,7 +5,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { CloseCode } from "../protocol/codes.ts";
-import type { Tier } from "../protocol/codes.ts";
+import { TIERS, type Tier } from "../protocol/codes.ts";
 import type { ConnData } from "./conn-data.ts";
 
 export interface SweepOptions {
@@ -73,7 +73,7 @@ export class ConnectionManager {
   }
 
   byTier(): Record<Tier, number> {
-    const counts: Record<Tier, number> = { starter: 0, pro: 0, enterprise: 0 };
+    const counts = Object.fromEntries(TIERS.map((tier) => [tier, 0])) as Record<Tier, number>;
     for (const ws of this.#all) counts[ws.data.principal.tier]++;
     return counts;
   }

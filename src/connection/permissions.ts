@@ -1,6 +1,6 @@
 /** Who may join which channel (PROTOCOL.md §4). */
 import type { Principal } from "../auth/tokens.ts";
-import { TIERS, tierReaches, type Tier } from "../protocol/codes.ts";
+import { isTier, tierReaches } from "../protocol/codes.ts";
 import type { ChannelName } from "../protocol/channel.ts";
 
 /** Looks up a job's owner; null when the job is unknown. */
@@ -22,7 +22,7 @@ export async function mayJoin(principal: Principal, channel: ChannelName, jobOwn
     case "user":
       return channel.name === principal.user;
     case "signals":
-      return (TIERS as readonly string[]).includes(channel.name) && tierReaches(principal.tier, channel.name as Tier);
+      return isTier(channel.name) && tierReaches(principal.tier, channel.name);
     case "job":
       return (await jobOwner(channel.name)) === principal.user;
     default:

@@ -4,7 +4,7 @@
  * joined), asked in batches (every user asked within one turn goes into one provider call),
  * refreshed in the background, and dropped when the user's last connection closes.
  */
-import { TIERS, type Tier } from "../protocol/codes.ts";
+import { isTier, type Tier } from "../protocol/codes.ts";
 
 /**
  * Answers the tiers of several users at once; a user left out (or null) keeps the default tier.
@@ -250,7 +250,7 @@ export class TierCache {
       const raw = await Promise.race([this.#provider(users, signal), timedOut]);
       const entries = raw instanceof Map ? [...raw] : Object.entries(raw as Record<string, Tier | null | undefined>);
       const answers = new Map<string, Tier | null>();
-      for (const [user, tier] of entries) answers.set(user, (TIERS as readonly unknown[]).includes(tier) ? (tier as Tier) : null);
+      for (const [user, tier] of entries) answers.set(user, isTier(tier) ? tier : null);
       return answers;
     } finally {
       signal.removeEventListener("abort", onAbort);

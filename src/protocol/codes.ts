@@ -69,6 +69,11 @@ export type NotRecoveredReason = (typeof NotRecoveredReason)[keyof typeof NotRec
 export const TIERS = ["starter", "pro", "enterprise"] as const;
 export type Tier = (typeof TIERS)[number];
 
+/** Whether `value` names a tier. */
+export function isTier(value: unknown): value is Tier {
+  return (TIERS as readonly unknown[]).includes(value);
+}
+
 /** Whether `tier` reaches `required` (`enterprise` reaches `pro`, `starter` does not). */
 export function tierReaches(tier: Tier, required: Tier): boolean {
   return TIERS.indexOf(tier) >= TIERS.indexOf(required);
