@@ -96,6 +96,9 @@ const CHANNEL_CACHE_SOFT_MAX = 100_000;
 
 class SqliteEngine implements EmbeddedEngine {
   readonly kind = "embedded" as const;
+  readonly name = "store" as const;
+  readonly deliversAll = true;
+  readonly sharedAcrossNodes = false;
   readonly #opts: EmbeddedEngineOptions;
   readonly #log: LogFn;
   #store: SqliteStore | null = null;

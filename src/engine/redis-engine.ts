@@ -20,6 +20,7 @@ import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
 import {
   StoreUnavailableError,
+  type ClusterStats,
   type DeliverFn,
   type Engine,
   type EngineOptions,
@@ -58,13 +59,10 @@ export interface RedisEngineOptions extends EngineOptions {
 }
 
 /** The Redis engine with the cluster-wide extras. */
-export interface RedisEngine extends Engine {
+export interface RedisEngine extends Engine, ClusterStats {
   readonly kind: "redis";
   readonly nodeId: string;
-  /** Stores this node's stats for `clusterStats`, visible for `ttlMs` (server time). */
-  reportStats(stats: object, ttlMs: number): Promise<void>;
-  /** The live stats reports of every node, this one included. */
-  clusterStats(): Promise<Array<{ node: string; stats: unknown }>>;
+  readonly cluster: ClusterStats;
 }
 
 /**
@@ -83,6 +81,10 @@ export function createRedisEngine(opts: RedisEngineOptions): RedisEngine {
 
 class RedisEngineImpl implements RedisEngine {
   readonly kind = "redis";
+  readonly name = "redis";
+  readonly deliversAll = false;
+  readonly sharedAcrossNodes = true;
+  readonly cluster: ClusterStats = this;
   readonly nodeId: string;
   #o: Required<Omit<RedisEngineOptions, "log" | "keyPrefix">> & { log: LogFn };
   #keys: ReturnType<typeof redisKeys>;

@@ -80,8 +80,18 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export interface Engine {
-  readonly kind: "embedded" | "redis";
+/**
+ * Streams: offsets, storage, history and delivery to this node (centrifuge's `Broker`). The hub
+ * and the publisher take this port.
+ */
+export interface Broker {
+  /** Names the store's breaker and readiness check. */
+  readonly name: "store" | "redis";
+  /**
+   * True when every publish reaches `deliver` whether or not this node watches the channel (the
+   * embedded engine); false when only watched channels are delivered (a cluster engine).
+   */
+  readonly deliversAll: boolean;
   /** Opens storage and subscriptions; call once before anything else. */
   start(deliver: DeliverFn): Promise<void>;
   /**
@@ -105,12 +115,35 @@ export interface Engine {
   watch(channel: string): Promise<number>;
   /** This node's last local subscriber of `channel` left. */
   unwatch(channel: string): void;
-  /** Takes one of `max` connection slots for `user`; false when all are taken. */
-  acquireConnection(user: string, max: number): Promise<boolean>;
-  releaseConnection(user: string): Promise<void>;
+  /** Trims history by count, age and retention; returns how many events were dropped. */
+  trim(now: number): Promise<{ dropped: number }>;
+  /** Readiness probe: resolves when the engine can store, rejects otherwise. */
+  check(): Promise<void>;
+  /** Flushes pending writes and closes. */
+  close(): Promise<void>;
+}
+
+/** Where sessions (PROTOCOL.md §6) are kept between connections. `src/server/sessions.ts` takes it. */
+export interface SessionStore {
+  /**
+   * True when another node may resume a session saved here (Redis): state is then saved as it
+   * changes, not only on close, so a node that dies does not lose it.
+   */
+  readonly sharedAcrossNodes: boolean;
   saveSession(id: string, state: SessionState, ttlMs: number): Promise<void>;
   loadSession(id: string): Promise<SessionState | null>;
   deleteSession(id: string): Promise<void>;
+}
+
+/** Per-user connection limits, counted where every node sees them. The upgrade takes it. */
+export interface ConnectionSlots {
+  /** Takes one of `max` connection slots for `user`; false when all are taken. */
+  acquireConnection(user: string, max: number): Promise<boolean>;
+  releaseConnection(user: string): Promise<void>;
+}
+
+/** Small shared records (a job's owner). The job registry takes it. */
+export interface RecordStore {
   /**
    * Stores a small record every node can read (e.g. a job's owner), durably where the engine is,
    * until `ttlMs` from now. Resolves once stored.
@@ -118,12 +151,22 @@ export interface Engine {
   putRecord(key: string, value: string, ttlMs: number): Promise<void>;
   /** A record's value, or null when unknown or expired. */
   getRecord(key: string): Promise<string | null>;
-  /** Trims history by count, age and retention; returns how many events were dropped. */
-  trim(now: number): Promise<{ dropped: number }>;
-  /** Readiness probe: resolves when the engine can store, rejects otherwise. */
-  check(): Promise<void>;
-  /** Flushes pending writes and closes. */
-  close(): Promise<void>;
+}
+
+/** An optional ability of cluster engines: every node's stats, for `/ws/stats?scope=cluster`. */
+export interface ClusterStats {
+  /** Stores this node's stats for `clusterStats`, visible for `ttlMs` (server time). */
+  reportStats(stats: object, ttlMs: number): Promise<void>;
+  /** The live stats reports of every node, this one included. */
+  clusterStats(): Promise<Array<{ node: string; stats: unknown }>>;
+}
+
+/** A whole engine: every port, and the optional abilities it has. Consumers take one port each. */
+export interface Engine extends Broker, SessionStore, ConnectionSlots, RecordStore {
+  /** For logs and `/ws/stats` only: code decides on the ports' fields, never on this. */
+  readonly kind: "embedded" | "redis";
+  /** Present on engines that span nodes. */
+  readonly cluster?: ClusterStats;
 }
 
 /** Retention and timing every engine takes; values come from `config.delivery`. */

@@ -192,6 +192,19 @@ export function engineContract(name: string, make: MakeEngine): void {
         engine.unwatch(other);
       });
 
+      test("deliversAll says whether a channel this node does not watch reaches deliver", async () => {
+        const { engine, d } = await setup();
+        const quiet = unique("user:");
+        const watched = unique("user:");
+        await engine.watch(watched);
+        await engine.publish([item(quiet)]);
+        await engine.publish([item(watched)]);
+        await d.until(watched, 1);
+        if (engine.deliversAll) await d.until(quiet, 1);
+        expect({ deliversAll: engine.deliversAll, quietDelivered: d.of(quiet).length > 0 }).toEqual({ deliversAll: engine.deliversAll, quietDelivered: engine.deliversAll });
+        engine.unwatch(watched);
+      });
+
       test("successive publishes are delivered in offset order", async () => {
         const { engine, d } = await setup();
         const ch = unique("user:");
