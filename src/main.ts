@@ -1,5 +1,5 @@
 /**
- * `bun run start`: the only place that builds real clocks, stores and meters. Loads the config
+ * `bun run start`: the only place that builds real clocks, stores, meters and the scheduler. Loads the config
  * (exit 1 with one line naming the field when it is bad), picks the engine (Redis when
  * `COURIER_REDIS_URL` is set, else the embedded store), starts the server, drains on SIGTERM.
  */
@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { createEmbeddedEngine, type Engine } from "./engine/index.ts";
 import { startCourier } from "./server/app.ts";
+import { systemScheduler } from "./server/scheduler.ts";
 import { createLogger, createTelemetry, type Logger } from "./telemetry/index.ts";
 import { createExtensions } from "./domain/index.ts";
 
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
     otlpIntervalMs: config.telemetry.otlpIntervalMs,
   });
   const engine = await createEngine(config, log);
-  const courier = await startCourier({ config, engine, log, telemetry, extensions: createExtensions });
+  const courier = await startCourier({ config, engine, log, telemetry, now: Date.now, scheduler: systemScheduler, extensions: createExtensions });
 
   let draining = false;
   const drain = async (signal: string) => {

@@ -64,12 +64,3 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     slotTransferred: false,
   };
 }
-
-/** The session state to save for `data`. */
-export function sessionStateOf(data: ConnData): SessionState {
-  const channels: SessionState["channels"] = {};
-  for (const [channel, sub] of data.subs) {
-    if (sub.ready) channels[channel] = { epoch: sub.epoch, from: sub.from, acked: sub.acked };
-  }
-  return { user: data.principal.user, channels };
-}

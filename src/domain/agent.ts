@@ -7,8 +7,8 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../protocol/codes.ts";
 import { Deadline } from "../resilience/index.ts";
-import type { RpcHandler } from "../server/context.ts";
-import { RpcError } from "../server/websocket.ts";
+import { RpcError } from "../protocol/rpc-error.ts";
+import type { RpcHandler } from "../server/extension.ts";
 import { AgentBackend, AgentRejectedError, AgentTimeoutError, AgentUnavailableError } from "./agent-backend.ts";
 import type { AgentRunTracker } from "./agent-tracker.ts";
 import { runDemoAgent } from "./demo-agent.ts";

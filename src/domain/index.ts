@@ -3,11 +3,11 @@
  * extension wires them to the context; `options` lets tests inject the tier provider, the breaker's
  * clock and `fetch`.
  */
-import type { Extension } from "../server/app.ts";
-import type { Context, RpcHandler } from "../server/context.ts";
-import { RpcError } from "../server/websocket.ts";
+import type { Extension, ExtensionContext, RpcHandler } from "../server/extension.ts";
 import { ErrorCode } from "../protocol/codes.ts";
+import { RpcError } from "../protocol/rpc-error.ts";
 import { CircuitBreaker } from "../resilience/index.ts";
+import type { PublishItem } from "../engine/types.ts";
 import { analyzeJob, createAgentRpc } from "./agent.ts";
 import { AgentBackend, isAgentFailure } from "./agent-backend.ts";
 import { AgentRunTracker } from "./agent-tracker.ts";
@@ -40,7 +40,7 @@ export interface DomainOptions {
  * @example
  * startCourier({ ..., extensions: (ctx) => createExtensions(ctx, { tierProvider: myProvider }) });
  */
-export function createExtensions(ctx: Context, options: DomainOptions = {}): Extension[] {
+export function createExtensions(ctx: ExtensionContext, options: DomainOptions = {}): Extension[] {
   const { config, log } = ctx;
   const now = options.now ?? ctx.now;
   const stopping = new AbortController();
@@ -54,7 +54,7 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
     onStateChange: (from, to) => log.warn("breaker state", { breaker: "agent", from, to }),
   });
   const backend = config.agent.url ? new AgentBackend({ url: config.agent.url, breaker, fetch: options.fetch }) : null;
-  const publish: Context["publish"] = (items) => ctx.publish(items);
+  const publish = (items: PublishItem[]) => ctx.publisher.publish(items);
   const tracker = new AgentRunTracker({
     timeoutMs: config.agent.executionTimeoutMs,
     fail: (channel, data) => publish([{ channel, event: "agent_failed", dataJson: JSON.stringify(data), critical: true }]),
@@ -63,7 +63,7 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
   const registry = new JobRegistry({
     ttlMs: config.delivery.criticalRetentionMs,
     now,
-    records: { put: (key, value, ttlMs) => ctx.engine.putRecord(key, value, ttlMs), get: (key) => ctx.engine.getRecord(key) },
+    records: { put: (key, value, ttlMs) => ctx.records.putRecord(key, value, ttlMs), get: (key) => ctx.records.getRecord(key) },
   });
   const jobs = new Jobs(ctx, { registry, analyze: (request, deadline) => analyzeJob(backend, request, deadline) });
   const tiers = new TierCache({
@@ -72,7 +72,7 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
     onError: (error) => log.warn("tier provider failed", { error: (error as Error).message }),
     onChange: (changed) => {
       // New tiers apply to later subscribes of open connections; channels already joined stay.
-      for (const ws of ctx.manager.connections()) {
+      for (const ws of ctx.connections()) {
         const principal = ws.data.principal;
         if (!principal.tierFromToken && changed.has(principal.user)) principal.tier = changed.get(principal.user) ?? "starter";
       }
@@ -108,7 +108,7 @@ export function createExtensions(ctx: Context, options: DomainOptions = {}): Ext
     {
       routes: {
         "/v1/jobs": { POST: jobs.route },
-        "/v1/signals": { POST: signalsRoute },
+        "/v1/signals": { POST: (req) => signalsRoute(ctx, req) },
       },
       rpc,
       jobOwner: (id) => registry.ownerOf(id),

@@ -7,18 +7,15 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { PublishItem } from "../engine/types.ts";
-import { StoreUnavailableError } from "../engine/types.ts";
+import { USER_ID_RULE, isUserId } from "../protocol/user-id.ts";
 import { Deadline } from "../resilience/index.ts";
-import type { Context } from "../server/context.ts";
-import { HttpError, json } from "../server/http.ts";
-import { readJson, requireKey } from "../server/publish-routes.ts";
+import type { ExtensionContext } from "../server/extension.ts";
+import { HttpError, json, readJson, requireKey } from "../server/http.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { JobAbortedError, simulateJob, type AiAnalysis } from "./job-simulator.ts";
 
-/** Same grammar as a token's `sub`. */
-const USER = /^[A-Za-z0-9_\-.@=]{1,128}$/;
 const JobBodySchema = z.object({
-  owner: z.string().regex(USER, "must be 1–128 of A-Z a-z 0-9 _ - . @ = (a user id)"),
+  owner: z.string().refine(isUserId, `must be ${USER_ID_RULE} (a user id)`),
   simulate: z.boolean().optional(),
 });
 const BODY_LIMIT = 4 * 1024;
@@ -50,12 +47,12 @@ export interface JobsOptions {
  * const { job, epoch } = await jobs.create("alice", true);
  */
 export class Jobs {
-  readonly #ctx: Context;
+  readonly #ctx: ExtensionContext;
   readonly #registry: JobRegistry;
   readonly #options: JobsOptions;
   readonly #running = new Map<string, { owner: string; controller: AbortController }>();
 
-  constructor(ctx: Context, options: JobsOptions) {
+  constructor(ctx: ExtensionContext, options: JobsOptions) {
     this.#ctx = ctx;
     this.#registry = options.registry;
     this.#options = options;
@@ -95,7 +92,7 @@ export class Jobs {
     if (simulate) this.#running.set(job, { owner, controller });
     let epoch: string;
     try {
-      ({ epoch } = await this.#ctx.engine.position(channel));
+      ({ epoch } = await this.#ctx.broker.position(channel));
     } catch (error) {
       this.#running.delete(job);
       this.#registry.finish(job);
@@ -132,19 +129,15 @@ export class Jobs {
    * `POST /v1/jobs`: API key; body `{"owner","simulate"?}` → 201 `{"job","channel","epoch"}`.
    * Subscribe to `channel` with `since: {offset: 0, epoch}` to see every event from the first stage.
    */
-  route = async (ctx: Context, req: Request): Promise<Response> => {
+  route = async (req: Request): Promise<Response> => {
+    const ctx = this.#ctx;
     requireKey(req, ctx.config.auth.apiKey);
     const parsed = JobBodySchema.safeParse(await readJson(req, BODY_LIMIT, ctx.config.limits.maxJsonDepth));
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
       throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
     }
-    try {
-      return json(await this.create(parsed.data.owner, parsed.data.simulate === true), 201);
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) throw new HttpError(503, "the store is unavailable; no job was created", { retryAfterS: ctx.config.server.retryAfterS });
-      throw error;
-    }
+    return json(await this.create(parsed.data.owner, parsed.data.simulate === true), 201);
   };
 
   #simulate(job: string, owner: string, controller: AbortController): void {
@@ -152,7 +145,7 @@ export class Jobs {
     simulateJob({
       job,
       owner,
-      publish: (items) => this.#ctx.publish(items),
+      publish: (items) => this.#ctx.publisher.publish(items),
       speed: config.jobs.simulatorSpeed,
       analyze: (deadline) => this.#options.analyze({ job, owner }, deadline),
       deadline: Deadline.after(this.#options.jobBudgetMs ?? 5 * 60_000),

@@ -3,11 +3,9 @@
  * `signals:<tier>`: the store is the durable signal store, and fan-out is the hub's ordinary
  * channel delivery, so nothing here looks at users or tiers per broadcast.
  */
-import { TIERS, type Tier } from "../protocol/codes.ts";
-import { StoreUnavailableError } from "../engine/types.ts";
-import type { Context } from "../server/context.ts";
-import { HttpError, json } from "../server/http.ts";
-import { readPublishBody, requireKey, toItem } from "../server/publish-routes.ts";
+import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
+import type { ExtensionContext } from "../server/extension.ts";
+import { HttpError, json, readPublishBody, requireKey, toItem } from "../server/http.ts";
 
 /**
  * The channel that carries signals of `tier`.
@@ -32,7 +30,7 @@ export function signalChannelsFor(tier: Tier): string[] {
 /**
  * `POST /v1/signals`: API key; body `{"tier","event"?,"data"}` (event defaults to `signal`; an
  * `Idempotency-Key` header works as on `/v1/publish`) → 201 `{"channel","offset","epoch"}` once the
- * signal is stored durably (critical), before and whatever its fan-out; 503 when it cannot be stored.
+ * signal is stored durably (critical), before and whatever its fan-out; 503 (the server's error mapper) when it cannot be stored.
  *
  * Who receives it: every user of that tier or higher. Delivery is by subscription, and explicit —
  * nothing joins a user automatically. A user of tier T subscribes to each `signals:<tier>` for the
@@ -45,25 +43,18 @@ export function signalChannelsFor(tier: Tier): string[] {
  *   body: JSON.stringify({ tier: "pro", event: "price_alert", data: { symbol: "ACME" } }) });
  * // 201 {"channel":"signals:pro","offset":12,"epoch":"…"}
  */
-export async function signalsRoute(ctx: Context, req: Request): Promise<Response> {
+export async function signalsRoute(ctx: ExtensionContext, req: Request): Promise<Response> {
   requireKey(req, ctx.config.auth.apiKey);
   const body = await readPublishBody(ctx, req, ctx.config.limits.maxPublishBodyBytes);
   const tier = body.tier;
-  if (typeof tier !== "string" || !(TIERS as readonly string[]).includes(tier)) {
+  if (!isTier(tier)) {
     throw new HttpError(400, `tier: must be one of ${TIERS.join(", ")}`, { extra: { issues: [{ path: "tier", message: `must be one of ${TIERS.join(", ")}` }] } });
   }
   const item = toItem(
-    ctx,
-    { channel: signalChannel(tier as Tier), event: body.event ?? "signal", dataJson: body.dataJson ?? "null", critical: true },
+    ctx.criticalEvents,
+    { channel: signalChannel(tier), event: body.event ?? "signal", dataJson: body.dataJson ?? "null", critical: true },
     req.headers.get("idempotency-key"),
   );
-  try {
-    const [outcome] = await ctx.publish([item]);
-    return json({ channel: outcome!.channel, offset: outcome!.offset, epoch: outcome!.epoch }, 201);
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) {
-      throw new HttpError(503, "the signal could not be stored; nothing was published", { retryAfterS: ctx.config.server.retryAfterS });
-    }
-    throw error;
-  }
+  const [outcome] = await ctx.publisher.publish([item]);
+  return json({ channel: outcome!.channel, offset: outcome!.offset, epoch: outcome!.epoch }, 201);
 }

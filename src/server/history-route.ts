@@ -5,7 +5,6 @@
 import { bearer } from "../auth/keys.ts";
 import { TokenError } from "../auth/tokens.ts";
 import { mayJoin } from "../connection/permissions.ts";
-import { StoreUnavailableError } from "../engine/types.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { NotRecoveredReason } from "../protocol/codes.ts";
 import type { Context } from "./context.ts";
@@ -32,7 +31,7 @@ export async function historyRoute(ctx: Context, req: Request, url: URL): Promis
   if (!channel) throw new HttpError(400, "channel is missing or not a valid channel name");
   let allowed: boolean;
   try {
-    allowed = await mayJoin(principal, channel, ctx.jobOwner);
+    allowed = await mayJoin(principal, channel, ctx.extensions.jobOwner);
   } catch {
     throw new HttpError(503, "permissions cannot be checked right now", { retryAfterS: ctx.config.server.retryAfterS });
   }
@@ -41,13 +40,7 @@ export async function historyRoute(ctx: Context, req: Request, url: URL): Promis
   const limit = intParam(url, "limit", DEFAULT_LIMIT, ctx.config.delivery.replayLimit) || DEFAULT_LIMIT;
   const epoch = url.searchParams.get("epoch");
 
-  let page;
-  try {
-    page = await ctx.engine.history(channel.channel, since, limit);
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) throw new HttpError(503, "history is unavailable", { retryAfterS: ctx.config.server.retryAfterS });
-    throw error;
-  }
+  const page = await ctx.broker.history(channel.channel, since, limit);
   let reason: string | null = null;
   if (epoch && epoch !== page.epoch) reason = NotRecoveredReason.EpochChanged;
   else if (since > page.offset) reason = NotRecoveredReason.OffsetAhead;

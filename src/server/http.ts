@@ -1,5 +1,15 @@
-/** JSON answers and errors exactly as PROTOCOL.md §2 says: `{"error","message"}`, never a stack. */
+/**
+ * HTTP edges shared by every route, the server's and the extensions': JSON answers and errors
+ * exactly as PROTOCOL.md §2 says (`{"error","message"}`, never a stack), and the body readers.
+ */
+import { bearer, keyMatches } from "../auth/keys.ts";
+import type { Config } from "../config/schema.ts";
+import type { PublishItem } from "../engine/types.ts";
 import { ErrorCode } from "../protocol/codes.ts";
+import { exceedsDepth } from "../protocol/json-depth.ts";
+import { JsonGuardError, SerializeTimeoutError, parsePublishSync, type JsonGuard, type ParsedPublish } from "../protocol/json-guard.ts";
+import { PublishBodySchema } from "../protocol/publish.ts";
+import type { ServerEvents } from "./server-events.ts";
 
 // Every JSON answer: never sniffed as HTML by a browser, never cached (answers can be per-user).
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
@@ -58,4 +68,93 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** What the body readers need: limits, the off-thread parser and where its timings go. */
+export interface BodyContext {
+  readonly config: Config;
+  /** Parses large publish bodies off the event loop under the serializer budget. */
+  readonly jsonGuard: JsonGuard;
+  readonly events: Pick<ServerEvents, "serialized" | "serializeTimedOut">;
+}
+
+/** Reads a body within `limit` bytes as text: 413 past it. */
+export async function readText(req: Request, limit: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+  const bytes = await req.bytes();
+  if (bytes.byteLength > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Reads a JSON object body (400 when it is not JSON, whatever its content type).
+ *
+ * @example
+ * const body = await readJson(req, 64 * 1024, 32);
+ */
+export async function readJson(req: Request, limit: number, maxDepth: number): Promise<Record<string, unknown>> {
+  const text = await readText(req, limit);
+  if (exceedsDepth(text, maxDepth)) throw new HttpError(400, `body nests deeper than ${maxDepth}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+const GUARD_MESSAGES = { bad_json: "body is not valid JSON", too_deep: "body nests too deeply", not_object: "body must be a JSON object" } as const;
+
+/**
+ * Reads a publish body and serializes each `data` once: small bodies on this thread (the fast
+ * path), large ones in the guard's worker under the serializer budget (the slow path), so one
+ * pathological payload costs its publisher a 503, not everyone a frozen event loop.
+ */
+export async function readPublishBody(ctx: BodyContext, req: Request, limit: number, maxItems?: number): Promise<ParsedPublish> {
+  const text = await readText(req, limit);
+  const slow = text.length > ctx.config.delivery.slowPathBytes;
+  const started = performance.now();
+  try {
+    const parsed = slow ? await ctx.jsonGuard.parsePublish(text, maxItems) : parsePublishSync(text, ctx.config.limits.maxJsonDepth + 2, maxItems);
+    ctx.events.serialized(slow ? "slow" : "fast", performance.now() - started);
+    return parsed;
+  } catch (error) {
+    if (error instanceof JsonGuardError) throw new HttpError(400, error.code === "too_many_items" ? error.message : GUARD_MESSAGES[error.code]);
+    if (error instanceof SerializeTimeoutError) {
+      ctx.events.serializeTimedOut();
+      throw new HttpError(503, `the body could not be processed within ${error.timeoutMs} ms`, { retryAfterS: ctx.config.server.retryAfterS });
+    }
+    throw error;
+  }
+}
+
+/** 401 unless the request carries `key` as its bearer. */
+export function requireKey(req: Request, key: string | undefined): void {
+  if (!keyMatches(bearer(req), key)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)");
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
+export function toItem(criticalEvents: ReadonlySet<string>, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {
+  const result = PublishBodySchema.safeParse(body);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => ({ path: (where ? [where, ...i.path] : i.path).join("."), message: i.message }));
+    throw new HttpError(400, `${where ? where + ": " : ""}${issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; ")}`, { extra: { issues } });
+  }
+  const b = result.data;
+  const key = idempotencyKey ?? b.idempotencyKey;
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+  const item: PublishItem = {
+    channel: b.channel,
+    event: b.event,
+    dataJson: b.dataJson,
+    critical: b.critical === true || criticalEvents.has(b.event),
+  };
+  if (b.coalesce !== undefined) item.coalesce = b.coalesce;
+  if (key !== undefined) item.idempotencyKey = key;
+  return item;
 }

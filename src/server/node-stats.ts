@@ -10,6 +10,8 @@ export class NodeStats {
   publishes = 0;
   rejectedFrames = 0;
   refusedUpgrades = 0;
+  /** Non-critical events the periodic trim dropped from history. */
+  trimmedDropped = 0;
 
   confirmations() {
     return {

@@ -2,23 +2,17 @@
  * `GET /v1/ws` (PROTOCOL.md §3): every refusal happens here, as HTTP, before the upgrade —
  * 401 bad token, 429 per-user limit, 503 not ready / draining / node full.
  */
-import { randomUUID } from "node:crypto";
 import { bearer } from "../auth/keys.ts";
 import { TokenError } from "../auth/tokens.ts";
-import { newConnData, sessionStateOf } from "../connection/conn-data.ts";
-import type { SessionState } from "../engine/types.ts";
-import { CloseCode } from "../protocol/codes.ts";
+import { newConnData } from "../connection/conn-data.ts";
 import type { Context } from "./context.ts";
 import { httpError } from "./http.ts";
 
-const SESSION_ID = /^[A-Za-z0-9-]{8,64}$/;
-
 export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Response | undefined> {
-  const { config, stats } = ctx;
+  const { config } = ctx;
   const retryAfterS = config.server.retryAfterS;
   const refuse = (status: number, message: string, reason: string) => {
-    stats.refusedUpgrades++;
-    ctx.onUpgradeRefused?.(reason);
+    ctx.events.upgradeRefused(reason);
     return httpError(status, message, { retryAfterS });
   };
   if (!ctx.gate.accepting()) return refuse(503, "not accepting connections right now", "unavailable");
@@ -36,42 +30,20 @@ export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Res
   }
   if (!principal.tierFromToken) {
     try {
-      principal.tier = (await ctx.tierOf?.(principal.user)) ?? principal.tier;
+      principal.tier = (await ctx.tierOf(principal.user)) ?? principal.tier;
     } catch {
       // A failing tier provider must not refuse the user: the default tier is the safe side.
     }
   }
   if (ctx.manager.size >= config.limits.connectionsPerNode) return refuse(503, "this node is full", "unavailable");
 
-  let sessionId: string = randomUUID();
-  let resume: SessionState | null = null;
-  let takeover;
-  const asked = url.searchParams.get("session");
-  if (asked !== null) {
-    let state: SessionState | null = null;
-    if (SESSION_ID.test(asked)) state = await ctx.engine.loadSession(asked).catch(() => null);
-    const local = ctx.manager.session(asked);
-    if (local && !local.data.closed && local.data.principal.user === principal.user) {
-      // The previous connection is still open here: its state is fresher than the stored one.
-      state = sessionStateOf(local.data);
-      takeover = local;
-    }
-    if (state && state.user === principal.user) {
-      sessionId = asked;
-      resume = state;
-      stats.resumeHits++;
-      ctx.onResume?.(true);
-    } else {
-      takeover = undefined;
-      stats.resumeMisses++;
-      ctx.onResume?.(false);
-    }
-  }
+  // PROTOCOL §6: a hit resumes (taking over the session if it is still open here), a miss starts fresh.
+  const { sessionId, state: resume, takeover } = await ctx.sessions.resume(url.searchParams.get("session"), principal.user);
 
   if (!takeover) {
     let ok: boolean;
     try {
-      ok = await ctx.engine.acquireConnection(principal.user, config.limits.connectionsPerUser);
+      ok = await ctx.slots.acquireConnection(principal.user, config.limits.connectionsPerUser);
     } catch {
       return refuse(503, "connection limits are unavailable", "unavailable");
     }
@@ -79,12 +51,9 @@ export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Res
   }
   const data = newConnData(principal, sessionId, resume, ctx.now(), config.limits.frameBurst);
   ctx.manager.reserve();
-  if (takeover) {
-    takeover.data.slotTransferred = true;
-    takeover.close(CloseCode.Normal, "session taken over");
-  }
+  if (takeover) ctx.sessions.takeOver(takeover);
   if (ctx.server().upgrade(req, { data })) return undefined;
   ctx.manager.unreserve();
-  if (!takeover) await ctx.engine.releaseConnection(principal.user).catch(() => {});
+  if (!takeover) await ctx.slots.releaseConnection(principal.user).catch(() => {});
   return httpError(400, "expected a WebSocket upgrade");
 }

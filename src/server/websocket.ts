@@ -4,15 +4,15 @@
  */
 import type { ServerWebSocket, WebSocketHandler } from "bun";
 import type { ConnData, Subscription } from "../connection/conn-data.ts";
-import { sessionStateOf } from "../connection/conn-data.ts";
 import { mayJoin } from "../connection/permissions.ts";
 import { take } from "../connection/rate-limit.ts";
-import { StoreUnavailableError, type SessionState } from "../engine/types.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
 import { ClientFrameSchema, errorFrame, isRequestId, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
 import { exceedsDepth } from "../protocol/json-depth.ts";
 import type { Context } from "./context.ts";
+import { toErrorFrame } from "./error-response.ts";
+import { restoreSubscriptions } from "./sessions.ts";
 
 type WS = ServerWebSocket<ConnData>;
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
@@ -23,16 +23,6 @@ type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
  * tests/hardening.test.ts fails if it changes).
  */
 const BUN_TOO_BIG = "Received too big message";
-
-export class RpcError extends Error {
-  override name = "RpcError";
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
   const { config } = ctx;
@@ -64,22 +54,27 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         node: config.cluster.nodeId!,
       };
       ws.send(JSON.stringify(welcome));
-      ctx.onOpen?.(data, now - data.upgradeAt);
+      ctx.events.opened(data, now - data.upgradeAt);
       const resume = data.resume;
       data.resume = null;
-      if (resume) void restore(ctx, ws, resume);
+      if (resume) {
+        void restoreSubscriptions(ws, resume, {
+          mayJoin: (channel) => mayJoin(ws.data.principal, channel, ctx.extensions.jobOwner),
+          join: (channel, since) => void join(ctx, ws, channel, since),
+        });
+      }
     },
 
     message(ws, message) {
       const data = ws.data;
       data.lastSeen = ctx.now();
       if (typeof message !== "string") {
-        ctx.onReject?.("binary");
+        ctx.events.rejected("binary");
         ws.close(CloseCode.UnsupportedData, "binary frames are not supported");
         return;
       }
       if (!take(data, data.lastSeen, config.limits.framesPerSecond, config.limits.frameBurst)) {
-        ctx.onReject?.("rate_limited");
+        ctx.events.rejected("rate_limited");
         if (++data.rateStrikes > config.limits.rateLimitStrikes) {
           ws.close(CloseCode.TooManyFrames, "too many frames");
         } else {
@@ -104,17 +99,11 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       const data = ws.data;
       data.closed = true;
       ctx.manager.remove(ws);
-      if (!data.slotTransferred) {
-        if (data.subs.size > 0) {
-          ctx.engine.saveSession(data.sessionId, sessionStateOf(data), config.delivery.resumeWindowMs).catch((error) => {
-            ctx.log.warn("session not saved", { error: (error as Error).message });
-          });
-        }
-        ctx.engine.releaseConnection(data.principal.user).catch(() => {});
-      }
+      ctx.sessions.closed(data);
+      if (!data.slotTransferred) ctx.slots.releaseConnection(data.principal.user).catch(() => {});
       for (const [channel, sub] of data.subs) if (sub.ready) ctx.hub.leave(ws, channel);
-      if (reason === BUN_TOO_BIG) ctx.onReject?.("too_large");
-      ctx.onClosed?.(data, code);
+      if (reason === BUN_TOO_BIG) ctx.events.rejected("too_large");
+      ctx.events.closed(data, code);
     },
   };
 }
@@ -142,7 +131,7 @@ function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
 }
 
 function protocolError(ctx: Context, ws: WS, message: string, id: RequestId | undefined, reason: string): null {
-  ctx.onReject?.(reason);
+  ctx.events.rejected(reason);
   if (++ws.data.protocolErrors > ctx.config.limits.protocolErrorStrikes) {
     ws.close(CloseCode.ProtocolErrors, "too many protocol errors");
   } else {
@@ -173,7 +162,7 @@ async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promi
   const data = ws.data;
   if (data.subs.has(channel.channel)) return void ws.send(errorFrame(ErrorCode.BadRequest, `already subscribed to ${channel.channel}`, frame.id));
   if (data.subs.size >= ctx.config.limits.subscriptionsPerConnection) {
-    ctx.onReject?.("subscriptions_limit");
+    ctx.events.rejected("subscriptions_limit");
     return void ws.send(errorFrame(ErrorCode.LimitExceeded, `at most ${ctx.config.limits.subscriptionsPerConnection} subscriptions per connection`, frame.id));
   }
   // Hold the slot while permissions and history are read, so a duplicate subscribe is refused.
@@ -181,7 +170,7 @@ async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promi
   data.subs.set(channel.channel, placeholder);
   let allowed = false;
   try {
-    allowed = await mayJoin(data.principal, channel, ctx.jobOwner);
+    allowed = await mayJoin(data.principal, channel, ctx.extensions.jobOwner);
   } catch {
     /* an unreachable owner lookup refuses, below */
   }
@@ -192,7 +181,7 @@ async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promi
   await join(ctx, ws, channel.channel, frame.since ?? null, frame.id, placeholder);
 }
 
-/** Joins and records the subscription; also used to restore a resumed session. */
+/** Joins and records the subscription; also how a resumed session's channels are restored. */
 async function join(
   ctx: Context,
   ws: WS,
@@ -216,26 +205,7 @@ async function join(
     data.dirty = true;
   } catch (error) {
     if (data.subs.get(channel) === slot) data.subs.delete(channel);
-    const unavailable = error instanceof StoreUnavailableError;
-    if (!unavailable) ctx.log.error("join failed", { channel, error: (error as Error).message });
-    send(ws, errorFrame(unavailable ? ErrorCode.Unavailable : ErrorCode.Internal, unavailable ? "history is unavailable, retry" : "could not subscribe", id));
-  }
-}
-
-/**
- * Re-joins a resumed session's channels, replaying after the last ack (or, never acknowledged,
- * after where the subscription started). Permissions are checked again: the new token may grant less.
- */
-async function restore(ctx: Context, ws: WS, resume: SessionState): Promise<void> {
-  for (const [name, s] of Object.entries(resume.channels)) {
-    const channel = parseChannel(name);
-    const allowed = channel !== null && (await mayJoin(ws.data.principal, channel, ctx.jobOwner).catch(() => false));
-    if (ws.data.closed) return;
-    if (!allowed) {
-      ws.send(errorFrame(ErrorCode.Forbidden, `not allowed to join ${name}`));
-      continue;
-    }
-    void join(ctx, ws, name, { offset: s.acked > 0 ? s.acked : s.from, epoch: s.epoch });
+    send(ws, toErrorFrame(error, { id, unavailable: "history is unavailable, retry", internal: "could not subscribe", what: "join", fields: { channel }, log: ctx.log }).frame);
   }
 }
 
@@ -261,30 +231,26 @@ function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
   const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from), to);
   sub.acked = to;
   ws.data.dirty = true;
-  if (outcome.confirmed > 0) {
-    ctx.stats.confirmed += outcome.confirmed;
-    ctx.stats.confirmTotalMs += outcome.totalMs;
-    ctx.onConfirmed?.(outcome.samplesMs);
-  }
+  if (outcome.confirmed > 0) ctx.events.confirmed(outcome);
 }
 
 async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
   const started = ctx.now();
-  if (!ctx.rpc) {
-    ctx.onRpc?.(frame.method, ErrorCode.NotFound, 0);
+  if (!ctx.extensions.rpc) {
+    ctx.events.rpc(frame.method, ErrorCode.NotFound, 0);
     return void ws.send(errorFrame(ErrorCode.NotFound, `unknown method "${frame.method.slice(0, 64)}"`, frame.id));
   }
   const deadlineMs = ctx.config.agent.rpcTimeoutMs;
   let result = "ok";
   try {
-    const data = await ctx.rpc({ user: ws.data.principal.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
+    const data = await ctx.extensions.rpc({ user: ws.data.principal.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
     send(ws, JSON.stringify({ type: "result", id: frame.id, data: data ?? null }));
   } catch (error) {
-    const code = error instanceof RpcError ? error.code : ErrorCode.Internal;
-    result = code;
-    send(ws, errorFrame(code, error instanceof RpcError ? error.message : "rpc failed", frame.id));
+    const answer = toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "rpc failed", what: "rpc", fields: { method: frame.method.slice(0, 64) }, log: ctx.log });
+    result = answer.code;
+    send(ws, answer.frame);
   } finally {
-    ctx.onRpc?.(frame.method, result, ctx.now() - started);
+    ctx.events.rpc(frame.method, result, ctx.now() - started);
   }
 }
 

@@ -3,7 +3,7 @@
  * memory) so the page and its assets carry our security headers, which a bare HTML import cannot.
  */
 import { join } from "node:path";
-import type { Extension } from "../server/app.ts";
+import type { Extension } from "../server/extension.ts";
 
 /** The token travels in the page URL: never leak it as a referrer, never let the page be framed. */
 export const PAGE_SECURITY_HEADERS = {

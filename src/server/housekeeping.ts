@@ -1,0 +1,180 @@
+/**
+ * Everything the server does on a timer, behind `start(scheduler)` / `stop()`: the connection sweep
+ * (heartbeats, token expiry, slow consumers, confirmation probes, dirty sessions) with the hub's
+ * prune and the buffer counters, the history trim, the cluster stats report, the readiness loop and
+ * the readiness opener; and the slow-consumer sweep a backpressured publish asks for. The scheduler
+ * is injected, so tests drive every loop by hand.
+ */
+import type { Config } from "../config/schema.ts";
+import type { ConnData } from "../connection/conn-data.ts";
+import type { ConnectionManager, SweepHooks, SweepOptions } from "../connection/manager.ts";
+import type { Hub } from "../delivery/hub.ts";
+import type { Broker, ClusterStats } from "../engine/types.ts";
+import { runChecks, type ReadinessCheck, type ReadinessGate, type ReadinessResult } from "../resilience/index.ts";
+import type { Logger, Metrics } from "../telemetry/index.ts";
+import type { NodeStats } from "./node-stats.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { ServerEvents } from "./server-events.ts";
+
+/** Connection sweep period. */
+export const SWEEP_MS = 1000;
+/** Readiness loop period (and the opener's, while the node waits for its store). */
+export const READINESS_LOOP_MS = 2000;
+/** How soon after backpressure the slow-consumer sweep runs: one sweep serves a burst of publishes. */
+export const SLOW_SWEEP_DELAY_MS = 50;
+
+/** Options for {@linkcode Housekeeping}. */
+export interface HousekeepingOptions {
+  config: Config;
+  now: () => number;
+  manager: Pick<ConnectionManager, "sweep" | "sweepSlow">;
+  hub: Pick<Hub, "prune" | "bufferStats" | "oldestUnacked">;
+  broker: Pick<Broker, "name" | "trim" | "check">;
+  /** Present on cluster engines: this node's stats are reported there. */
+  cluster?: ClusterStats;
+  /** This node's `/ws/stats` body, for the cluster report. */
+  statsReport: () => object;
+  /** Checks besides the store's (the extensions'). */
+  checks: () => ReadinessCheck[];
+  gate: ReadinessGate;
+  metrics: Pick<Metrics, "bufferEvents">;
+  stats: NodeStats;
+  events: Pick<ServerEvents, "sweptClose">;
+  /** Saves a session whose state changed (cluster engines); see `Sessions.onDirty`. */
+  onDirty?: (data: ConnData) => void;
+  log: Logger;
+}
+
+/**
+ * The server's periodic work.
+ *
+ * @example
+ * const housekeeping = new Housekeeping({ config, now, manager, hub, broker: engine, ... });
+ * await housekeeping.start(systemScheduler); // loops running, gate open once the store answers
+ * housekeeping.stop();
+ */
+export class Housekeeping {
+  readonly #o: HousekeepingOptions;
+  readonly #hooks: SweepHooks;
+  readonly #sweepOptions: SweepOptions;
+  #scheduler: Scheduler | undefined;
+  #cancels: (() => void)[] = [];
+  /** Buffer counters already added to the metric: each sweep adds only the change. */
+  readonly #bufferSeen = { criticalKept: 0, nonCriticalDropped: 0, overflows: 0 };
+  #slowSweepQueued = false;
+  #probing = false;
+
+  constructor(options: HousekeepingOptions) {
+    this.#o = options;
+    this.#hooks = {
+      oldestUnacked: (channel, after) => options.hub.oldestUnacked(channel, after),
+      onClose: (code, _data, detail) => options.events.sweptClose(code, detail),
+      onDirty: options.onDirty,
+    };
+    const { config } = options;
+    this.#sweepOptions = {
+      heartbeatMs: config.server.heartbeatS * 1000,
+      confirmTimeoutMs: config.delivery.confirmTimeoutMs,
+      probeTimeoutMs: config.delivery.probeTimeoutMs,
+      slowConsumerBytes: config.limits.slowConsumerBytes,
+    };
+  }
+
+  /** Starts every loop, runs the first readiness check, and opens the gate once the store answers. */
+  async start(scheduler: Scheduler): Promise<void> {
+    const { config, cluster } = this.#o;
+    this.#scheduler = scheduler;
+    this.#cancels.push(
+      scheduler.every(SWEEP_MS, () => this.#sweep()),
+      scheduler.every(config.store.cleanupIntervalMs, () => this.#trim()),
+      scheduler.every(READINESS_LOOP_MS, () => this.#probeInBackground()),
+    );
+    // Cluster mode: each node reports into the engine with a TTL, for `/ws/stats?scope=cluster`.
+    if (cluster) this.#cancels.push(scheduler.every(config.cluster.statsIntervalMs, () => this.#report(cluster)));
+    const first = await this.probe();
+    if (first.status !== "not_ready") this.#o.gate.markReady();
+    else this.#openLater(scheduler);
+  }
+
+  /** Cancels every loop; a queued slow sweep is dropped. */
+  stop(): void {
+    for (const cancel of this.#cancels.splice(0)) cancel();
+    this.#scheduler = undefined;
+  }
+
+  /** Runs the readiness checks now and records the result in the gate (`/ready` and the loop). */
+  async probe(): Promise<ReadinessResult> {
+    const { config, broker, gate } = this.#o;
+    const checks: ReadinessCheck[] = [
+      { name: broker.name, timeoutMs: config.resilience.readinessGroupsMs.store, required: true, run: () => broker.check() },
+      ...this.#o.checks(),
+    ];
+    const result = await runChecks(checks, { budgetMs: config.resilience.readinessBudgetMs });
+    gate.record(result);
+    return result;
+  }
+
+  /** A publish met backpressure: check for slow consumers soon, once for a whole burst. */
+  slowSweepSoon(): void {
+    const scheduler = this.#scheduler;
+    if (this.#slowSweepQueued || !scheduler) return;
+    this.#slowSweepQueued = true;
+    const cancel = scheduler.after(SLOW_SWEEP_DELAY_MS, () => {
+      this.#slowSweepQueued = false;
+      this.#cancels = this.#cancels.filter((c) => c !== cancel);
+      this.#o.manager.sweepSlow(this.#o.config.limits.slowConsumerBytes, this.#hooks);
+    });
+    this.#cancels.push(cancel);
+  }
+
+  #sweep(): void {
+    const { config, manager, hub, metrics } = this.#o;
+    const t = this.#o.now();
+    manager.sweep(t, this.#sweepOptions, this.#hooks);
+    hub.prune(t - Math.max(60_000, 4 * config.delivery.confirmTimeoutMs));
+    const buffer = hub.bufferStats();
+    const seen = this.#bufferSeen;
+    metrics.bufferEvents.add(buffer.criticalKept - seen.criticalKept, { outcome: "critical_kept" });
+    metrics.bufferEvents.add(buffer.nonCriticalDropped - seen.nonCriticalDropped, { outcome: "noncritical_dropped" });
+    metrics.bufferEvents.add(buffer.overflows - seen.overflows, { outcome: "overflow" });
+    Object.assign(seen, { criticalKept: buffer.criticalKept, nonCriticalDropped: buffer.nonCriticalDropped, overflows: buffer.overflows });
+  }
+
+  #trim(): void {
+    const { broker, stats, metrics, log } = this.#o;
+    broker.trim(this.#o.now()).then(
+      ({ dropped }) => {
+        stats.trimmedDropped += dropped;
+        if (dropped > 0) metrics.bufferEvents.add(dropped, { outcome: "noncritical_dropped" });
+      },
+      (error) => log.warn("trim failed", { error: (error as Error).message }),
+    );
+  }
+
+  #report(cluster: ClusterStats): void {
+    cluster
+      .reportStats(this.#o.statsReport(), 3 * this.#o.config.cluster.statsIntervalMs)
+      .catch((error) => this.#o.log.debug("stats report failed", { error: (error as Error).message }));
+  }
+
+  /** One readiness check at a time, none once draining. */
+  #probeInBackground(): void {
+    if (this.#probing || this.#o.gate.phase === "draining") return;
+    this.#probing = true;
+    this.probe().finally(() => (this.#probing = false));
+  }
+
+  /** Not ready at start: the loop keeps checking, and this opens the gate when the store answers. */
+  #openLater(scheduler: Scheduler): void {
+    const { gate } = this.#o;
+    const cancel = scheduler.every(READINESS_LOOP_MS, () => {
+      const last = gate.lastResult;
+      if (last && last.status !== "not_ready" && gate.phase === "starting") {
+        gate.markReady();
+        cancel();
+        this.#cancels = this.#cancels.filter((c) => c !== cancel);
+      }
+    });
+    this.#cancels.push(cancel);
+  }
+}

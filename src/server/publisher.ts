@@ -1,0 +1,59 @@
+/**
+ * The publish pipeline, named: the store's breaker → `Broker.publish` (offsets, storage, group
+ * commit, then `deliver` → `Hub.deliver` → Bun's `server.publish`) → metrics → extensions'
+ * `published`. The publish routes and the domain (jobs, signals, agent) all go through here.
+ * Per publish the cost is constant: one breaker call, one counter add per item, one notify; never
+ * anything per subscriber.
+ */
+import { StoreUnavailableError, type Broker, type PublishItem, type PublishOutcome } from "../engine/types.ts";
+import { channelKind } from "../protocol/channel.ts";
+import { BreakerOpenError, type CircuitBreaker } from "../resilience/index.ts";
+import type { Metrics } from "../telemetry/index.ts";
+import type { ExtensionSet } from "./extension.ts";
+import type { NodeStats } from "./node-stats.ts";
+
+/** Options for {@linkcode Publisher}. */
+export interface PublisherOptions {
+  broker: Pick<Broker, "publish">;
+  /** The store's breaker: an open one refuses at once instead of waiting on a store that is down. */
+  breaker: CircuitBreaker;
+  metrics: Pick<Metrics, "publishes">;
+  stats: NodeStats;
+  /** Sees every stored publish, whoever published it. */
+  extensions: Pick<ExtensionSet, "published">;
+}
+
+/**
+ * Stores events and tells who must know.
+ *
+ * @example
+ * const publisher = new Publisher({ broker: engine, breaker, metrics, stats, extensions });
+ * const [outcome] = await publisher.publish([{ channel: "user:a", event: "hi", dataJson: "{}", critical: false }]);
+ */
+export class Publisher {
+  readonly #options: PublisherOptions;
+
+  constructor(options: PublisherOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Publishes `items` all-or-nothing.
+   *
+   * @throws {StoreUnavailableError} when the store refused or its breaker is open: nothing was stored.
+   */
+  async publish(items: PublishItem[]): Promise<PublishOutcome[]> {
+    const { broker, breaker, metrics, stats, extensions } = this.#options;
+    let outcomes: PublishOutcome[];
+    try {
+      outcomes = await breaker.execute(() => broker.publish(items));
+    } catch (error) {
+      if (error instanceof BreakerOpenError) throw new StoreUnavailableError(error.message, { cause: error });
+      throw error;
+    }
+    for (const item of items) metrics.publishes.add(1, { kind: channelKind(item.channel), class: item.critical ? "critical" : "normal" });
+    stats.publishes += items.length;
+    extensions.published(items, outcomes);
+    return outcomes;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The server's outcomes, each counted once where it happens, never per delivery: the one place
+ * that turns them into `/ws/stats` counters, OpenTelemetry instruments and extension hooks. The
+ * upgrade, the WebSocket handler, the hub, the sweeps and the body readers call it; before this
+ * file the same wiring was written as closures in three places of `app.ts`.
+ */
+import type { ConnData } from "../connection/conn-data.ts";
+import type { AckOutcome } from "../delivery/critical-tracker.ts";
+import { CloseCode } from "../protocol/codes.ts";
+import type { ConnectionManager } from "../connection/manager.ts";
+import type { Hub } from "../delivery/hub.ts";
+import { CIRCUIT_STATE_VALUE, type CircuitBreaker, type ReadinessGate } from "../resilience/index.ts";
+import type { ConnectionResult, GaugeSource, Metrics } from "../telemetry/index.ts";
+import type { ExtensionSet } from "./extension.ts";
+import type { NodeStats } from "./node-stats.ts";
+
+/** Every outcome the server reports. */
+export interface ServerEvents {
+  upgradeRefused(reason: string): void;
+  resumed(hit: boolean): void;
+  opened(data: ConnData, connectMs: number): void;
+  closed(data: ConnData, code: number): void;
+  /** A frame refused (bad JSON, rate limit, …); the connection may stay. */
+  rejected(reason: string): void;
+  confirmed(outcome: AckOutcome): void;
+  rpc(method: string, result: string, ms: number): void;
+  serialized(path: "fast" | "slow", ms: number): void;
+  serializeTimedOut(): void;
+  /** One hub fan-out batch of `events` to `subscribers` local subscribers. */
+  fannedOut(events: number, subscribers: number, latencyMs: number): void;
+  replayed(events: number): void;
+  /** A sweep closed a connection (slow consumer, stale, unconfirmed critical events). */
+  sweptClose(code: CloseCode, detail?: { unconfirmed?: number }): void;
+}
+
+/**
+ * The events of one server, recorded into `metrics` and `stats` and passed on to `extensions`.
+ *
+ * @example
+ * const events = serverEvents(telemetry.metrics, stats, extensions);
+ * events.rejected("bad_json");
+ */
+export function serverEvents(metrics: Metrics, stats: NodeStats, extensions: Pick<ExtensionSet, "connectionOpened" | "connectionClosed">): ServerEvents {
+  return {
+    upgradeRefused(reason) {
+      stats.refusedUpgrades++;
+      metrics.connectionAttempts.add(1, { result: reason as ConnectionResult });
+    },
+    resumed(hit) {
+      if (hit) stats.resumeHits++;
+      else stats.resumeMisses++;
+      metrics.sessionResumes.add(1, { result: hit ? "hit" : "miss" });
+    },
+    opened(data, connectMs) {
+      metrics.connectionAttempts.add(1, { result: "accepted" });
+      metrics.connectDuration.record(connectMs / 1000);
+      extensions.connectionOpened(data);
+    },
+    closed(data, code) {
+      metrics.closes.add(1, { code });
+      extensions.connectionClosed(data);
+    },
+    rejected(reason) {
+      stats.rejectedFrames++;
+      metrics.framesRejected.add(1, { reason });
+    },
+    confirmed(outcome) {
+      stats.confirmed += outcome.confirmed;
+      stats.confirmTotalMs += outcome.totalMs;
+      metrics.confirmations.add(outcome.samplesMs.length, { result: "confirmed" });
+      for (const ms of outcome.samplesMs) metrics.confirmationTime.record(ms / 1000);
+    },
+    rpc(method, result, ms) {
+      metrics.rpcDuration.record(ms / 1000, { method: method.slice(0, 32), result });
+    },
+    serialized(path, ms) {
+      metrics.serializerDuration.record(ms / 1000, { path });
+    },
+    serializeTimedOut() {
+      metrics.serializerTimeouts.add(1);
+    },
+    fannedOut(events, subscribers, latencyMs) {
+      if (subscribers > 0) metrics.deliveries.add(events * subscribers);
+      metrics.fanoutLatency.record(Math.max(0, latencyMs) / 1000);
+    },
+    replayed(events) {
+      metrics.replayedEvents.add(events);
+    },
+    sweptClose(code, detail) {
+      if (code === CloseCode.SlowConsumer) {
+        stats.slowConsumerCloses++;
+        metrics.backpressureCloses.add(1);
+      }
+      if (code === CloseCode.Stale && detail?.unconfirmed) {
+        stats.timedOut += detail.unconfirmed;
+        metrics.confirmations.add(detail.unconfirmed, { result: "timed_out" });
+      }
+    },
+  };
+}
+
+/** Series that should read 0 rather than be absent until their first event. */
+export function zeroSeries(metrics: Metrics): void {
+  for (const result of ["accepted", "unauthorized", "user_limit", "unavailable"] as const) metrics.connectionAttempts.add(0, { result });
+  for (const result of ["confirmed", "timed_out"] as const) metrics.confirmations.add(0, { result });
+  for (const result of ["hit", "miss"] as const) metrics.sessionResumes.add(0, { result });
+  for (const outcome of ["critical_kept", "noncritical_dropped", "overflow"] as const) metrics.bufferEvents.add(0, { outcome });
+  metrics.backpressureCloses.add(0);
+  metrics.serializerTimeouts.add(0);
+  metrics.replayedEvents.add(0);
+  metrics.deliveries.add(0);
+}
+
+/** The parts the observable gauges read at each scrape or export. */
+export interface GaugeParts {
+  manager: Pick<ConnectionManager, "byTier">;
+  hub: Pick<Hub, "subscriptionsByKind">;
+  breakers: () => readonly CircuitBreaker[];
+  gate: ReadinessGate;
+  extensions: Pick<ExtensionSet, "jobsInFlight">;
+}
+
+/**
+ * The gauges' source for `telemetry.observe`.
+ *
+ * @example
+ * telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
+ */
+export function gaugeSource({ manager, hub, breakers, gate, extensions }: GaugeParts): GaugeSource {
+  return {
+    connectionsByTier: () => manager.byTier(),
+    subscriptionsByKind: () => hub.subscriptionsByKind(),
+    breakerStates: () =>
+      Object.fromEntries(
+        breakers().map((b) => {
+          const s = b.snapshot();
+          return [s.name, CIRCUIT_STATE_VALUE[s.state]];
+        }),
+      ),
+    ready: () => ({ status: gate.phase === "ready" ? (gate.lastResult?.status ?? "ready") : gate.phase, value: gate.accepting() ? 1 : 0 }),
+    jobsInFlight: () => extensions.jobsInFlight(),
+  };
+}
