@@ -63,7 +63,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
   const registry = new JobRegistry({
     ttlMs: config.delivery.criticalRetentionMs,
     now,
-    records: { put: (key, value, ttlMs) => ctx.records.putRecord(key, value, ttlMs), get: (key) => ctx.records.getRecord(key) },
+    records: ctx.records,
   });
   const jobs = new Jobs(ctx, { registry, analyze: (request, deadline) => analyzeJob(backend, request, deadline) });
   const tiers = new TierCache({

@@ -5,12 +5,7 @@
  * created on one node can be joined on another, and after a restart. The local map is this node's
  * cache and the source of the in-flight gauge.
  */
-
-/** Where owners are shared: the engine's `putRecord`/`getRecord`. */
-export interface JobRecords {
-  put(key: string, value: string, ttlMs: number): Promise<void>;
-  get(key: string): Promise<string | null>;
-}
+import type { RecordStore } from "../engine/types.ts";
 
 /** One registered job. */
 export interface JobRecord {
@@ -29,7 +24,7 @@ export interface JobRegistryOptions {
   /** The clock, in ms. @default Date.now */
   now?: () => number;
   /** Shared, durable owners; without it the registry is this node's memory only. */
-  records?: JobRecords;
+  records?: RecordStore;
 }
 
 /**
@@ -44,7 +39,7 @@ export class JobRegistry {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #records: JobRecords | undefined;
+  readonly #records: RecordStore | undefined;
 
   constructor(options: JobRegistryOptions = {}) {
     const { ttlMs = 24 * 60 * 60 * 1000, now = Date.now, records } = options;
@@ -66,7 +61,7 @@ export class JobRegistry {
     const record: JobRecord = { ...job, createdAt: this.#now() };
     this.#jobs.set(job.id, record);
     if (!this.#records) return Promise.resolve(record);
-    return this.#records.put(`job:${job.id}`, job.owner, this.#ttlMs).then(() => record);
+    return this.#records.putRecord(`job:${job.id}`, job.owner, this.#ttlMs).then(() => record);
   }
 
   /**
@@ -79,7 +74,7 @@ export class JobRegistry {
   ownerOf(id: string): string | null | Promise<string | null> {
     const local = this.#live(id)?.owner;
     if (local !== undefined || !this.#records) return local ?? null;
-    return this.#records.get(`job:${id}`);
+    return this.#records.getRecord(`job:${id}`);
   }
 
   /**

@@ -27,7 +27,7 @@ describe("JobRegistry", () => {
 describe("JobRegistry with shared records", () => {
   test("another node (or a restarted one) learns the owner from the records", async () => {
     const shared = new Map<string, string>();
-    const records = { put: async (k: string, v: string) => void shared.set(k, v), get: async (k: string) => shared.get(k) ?? null };
+    const records = { putRecord: async (k: string, v: string) => void shared.set(k, v), getRecord: async (k: string) => shared.get(k) ?? null };
     const nodeA = new JobRegistry({ records });
     await nodeA.register({ id: "j9", owner: "alice", simulated: false });
     expect(shared.get("job:j9")).toBe("alice");
