@@ -1,0 +1,287 @@
+/** The server's periodic work, driven by a fake scheduler: every loop "not yet" at `period - 1`, "now" at `period`. */
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../src/config/load.ts";
+import type { ConnData } from "../../src/connection/conn-data.ts";
+import type { SweepHooks, SweepOptions } from "../../src/connection/manager.ts";
+import type { ClusterStats } from "../../src/engine/types.ts";
+import { CloseCode } from "../../src/protocol/codes.ts";
+import { ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
+import { Housekeeping, READINESS_LOOP_MS, SLOW_SWEEP_DELAY_MS, SWEEP_MS, type HousekeepingOptions } from "../../src/server/housekeeping.ts";
+import { NodeStats } from "../../src/server/node-stats.ts";
+import type { Scheduler } from "../../src/server/scheduler.ts";
+import { createLogger } from "../../src/telemetry/index.ts";
+import testConfig from "../../config/test.json";
+
+const config = parseConfig("test", { ...testConfig, cluster: { ...testConfig.cluster, nodeId: "n1" } });
+
+/** Runs what is due as the test moves time; records what is scheduled and what is cancelled. */
+class FakeScheduler implements Scheduler {
+  now = 0;
+  readonly #tasks = new Set<{ at: number; ms: number; repeat: boolean; fn: () => void }>();
+
+  every(ms: number, fn: () => void): () => void {
+    return this.#add(ms, fn, true);
+  }
+
+  after(ms: number, fn: () => void): () => void {
+    return this.#add(ms, fn, false);
+  }
+
+  /** Scheduled tasks not cancelled nor run out. */
+  get pending(): number {
+    return this.#tasks.size;
+  }
+
+  advance(ms: number): void {
+    const until = this.now + ms;
+    for (;;) {
+      let next: { at: number; ms: number; repeat: boolean; fn: () => void } | undefined;
+      for (const task of this.#tasks) if (task.at <= until && (!next || task.at < next.at)) next = task;
+      if (!next) break;
+      this.now = next.at;
+      if (next.repeat) next.at += next.ms;
+      else this.#tasks.delete(next);
+      next.fn();
+    }
+    this.now = until;
+  }
+
+  #add(ms: number, fn: () => void, repeat: boolean): () => void {
+    const task = { at: this.now + ms, ms, repeat, fn };
+    this.#tasks.add(task);
+    return () => void this.#tasks.delete(task);
+  }
+}
+
+/** A gate whose `record` can be awaited: the readiness loop runs in the background. */
+class WatchedGate extends ReadinessGate {
+  #waiters: ((result: ReadinessResult) => void)[] = [];
+  override record(result: ReadinessResult): void {
+    super.record(result);
+    for (const resolve of this.#waiters.splice(0)) resolve(result);
+  }
+  nextRecord(): Promise<ReadinessResult> {
+    const { promise, resolve } = Promise.withResolvers<ReadinessResult>();
+    this.#waiters.push(resolve);
+    return promise;
+  }
+}
+
+function setup(overrides: Partial<HousekeepingOptions> = {}) {
+  const scheduler = new FakeScheduler();
+  const calls = {
+    sweeps: [] as { now: number; options: SweepOptions }[],
+    slowSweeps: [] as number[],
+    prunes: [] as number[],
+    bufferEvents: [] as { n: number; outcome: string }[],
+    checks: 0,
+    closes: [] as { code: CloseCode; detail?: { unconfirmed?: number } }[],
+  };
+  const buffer = { criticalKept: 0, nonCriticalDropped: 0, overflows: 0, bytes: 0, channels: 0 };
+  let storeUp = true;
+  let trimmed: Promise<{ dropped: number }> = Promise.resolve({ dropped: 0 });
+  const logs: string[] = [];
+  const gate = new WatchedGate();
+  const stats = new NodeStats();
+  let hooks: SweepHooks | undefined;
+  const options: HousekeepingOptions = {
+    config,
+    now: () => 1_000_000 + scheduler.now,
+    manager: {
+      sweep: (now, sweepOptions, h) => {
+        hooks = h;
+        calls.sweeps.push({ now, options: sweepOptions });
+      },
+      sweepSlow: (bytes) => void calls.slowSweeps.push(bytes),
+    },
+    hub: {
+      prune: (before) => void calls.prunes.push(before),
+      bufferStats: () => ({ ...buffer }),
+      oldestUnacked: () => ({ ts: 1, count: 2 }),
+    },
+    broker: {
+      name: "store",
+      trim: () => trimmed,
+      check: async () => {
+        calls.checks++;
+        if (!storeUp) throw new Error("store down");
+      },
+    },
+    statsReport: () => ({ node: "n1" }),
+    checks: () => [],
+    gate,
+    metrics: { bufferEvents: { add: (n: number, attrs?: { outcome: string }) => void calls.bufferEvents.push({ n, outcome: attrs!.outcome }) } as never },
+    stats,
+    events: { sweptClose: (code, detail) => void calls.closes.push({ code, detail }) },
+    log: createLogger({ level: "debug", sink: (line) => logs.push(line) }),
+    ...overrides,
+  };
+  const housekeeping = new Housekeeping(options);
+  return {
+    housekeeping,
+    scheduler,
+    calls,
+    buffer,
+    gate,
+    stats,
+    logs,
+    hooks: () => hooks!,
+    storeDown: (down: boolean) => (storeUp = !down),
+    trimAnswers: (answer: Promise<{ dropped: number }>) => (trimmed = answer),
+  };
+}
+
+describe("Housekeeping", () => {
+  test("sweeps every SWEEP_MS by the injected clock, prunes the hub and adds only the buffer counters' change", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    h.buffer.criticalKept = 3;
+    h.buffer.overflows = 1;
+    h.scheduler.advance(SWEEP_MS - 1);
+    expect(h.calls.sweeps).toEqual([]);
+    h.scheduler.advance(1);
+    expect(h.calls.sweeps).toEqual([
+      { now: 1_000_000 + SWEEP_MS, options: { heartbeatMs: config.server.heartbeatS * 1000, confirmTimeoutMs: config.delivery.confirmTimeoutMs, probeTimeoutMs: config.delivery.probeTimeoutMs, slowConsumerBytes: config.limits.slowConsumerBytes } },
+    ]);
+    expect(h.calls.prunes).toEqual([1_000_000 + SWEEP_MS - Math.max(60_000, 4 * config.delivery.confirmTimeoutMs)]);
+    h.buffer.criticalKept = 5;
+    h.scheduler.advance(SWEEP_MS);
+    expect(h.calls.bufferEvents.filter((e) => e.n !== 0)).toEqual([
+      { n: 3, outcome: "critical_kept" },
+      { n: 1, outcome: "overflow" },
+      { n: 2, outcome: "critical_kept" },
+    ]);
+    h.housekeeping.stop();
+  });
+
+  test("the sweep's hooks report closes as events and ask the hub for unacknowledged events", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    h.scheduler.advance(SWEEP_MS);
+    h.hooks().onClose?.(CloseCode.SlowConsumer, {} as ConnData);
+    h.hooks().onClose?.(CloseCode.Stale, {} as ConnData, { unconfirmed: 4 });
+    expect(h.calls.closes).toEqual([{ code: CloseCode.SlowConsumer, detail: undefined }, { code: CloseCode.Stale, detail: { unconfirmed: 4 } }]);
+    expect(h.hooks().oldestUnacked("public:a", 0)).toEqual({ ts: 1, count: 2 });
+    expect(h.hooks().onDirty).toBeUndefined();
+    h.housekeeping.stop();
+  });
+
+  test("trim runs every cleanupIntervalMs; what it dropped reaches the stats and the metric, a failure the log", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    const dropped = Promise.resolve({ dropped: 7 });
+    h.trimAnswers(dropped);
+    h.scheduler.advance(config.store.cleanupIntervalMs - 1);
+    expect(h.stats.trimmedDropped).toBe(0);
+    h.scheduler.advance(1);
+    await dropped;
+    expect(h.stats.trimmedDropped).toBe(7);
+    expect(h.calls.bufferEvents).toContainEqual({ n: 7, outcome: "noncritical_dropped" });
+    const failed = Promise.reject(new Error("disk gone"));
+    h.trimAnswers(failed);
+    h.scheduler.advance(config.store.cleanupIntervalMs);
+    await failed.catch(() => {});
+    await Promise.resolve();
+    expect(h.logs.some((l) => l.includes("trim failed") && l.includes("disk gone"))).toBe(true);
+    expect(h.stats.trimmedDropped).toBe(7);
+    h.housekeeping.stop();
+  });
+
+  test("the cluster report runs only on an engine with the ability, with this node's stats and 3× the interval as TTL", async () => {
+    const plain = setup();
+    await plain.housekeeping.start(plain.scheduler);
+    const loops = plain.scheduler.pending;
+    plain.housekeeping.stop();
+
+    const reports: { stats: object; ttlMs: number }[] = [];
+    const cluster: ClusterStats = { reportStats: async (stats, ttlMs) => void reports.push({ stats, ttlMs }), clusterStats: async () => [] };
+    const h = setup({ cluster });
+    await h.housekeeping.start(h.scheduler);
+    expect(h.scheduler.pending).toBe(loops + 1);
+    h.scheduler.advance(config.cluster.statsIntervalMs - 1);
+    expect(reports).toEqual([]);
+    h.scheduler.advance(1);
+    expect(reports).toEqual([{ stats: { node: "n1" }, ttlMs: 3 * config.cluster.statsIntervalMs }]);
+    h.housekeeping.stop();
+  });
+
+  test("start opens the gate at once when the store answers", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    expect({ phase: h.gate.phase, status: h.gate.lastResult?.status }).toEqual({ phase: "ready", status: "ready" });
+    h.housekeeping.stop();
+  });
+
+  test("a node whose store is down starts closed; the loop opens it once a check passes, then the opener stops", async () => {
+    const h = setup();
+    h.storeDown(true);
+    await h.housekeeping.start(h.scheduler);
+    expect({ phase: h.gate.phase, status: h.gate.lastResult?.status }).toEqual({ phase: "starting", status: "not_ready" });
+    const loopsWithOpener = h.scheduler.pending;
+    h.storeDown(false);
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(READINESS_LOOP_MS);
+    expect((await recorded).status).toBe("ready");
+    expect(h.gate.phase).toBe("starting");
+    h.scheduler.advance(READINESS_LOOP_MS);
+    expect(h.gate.phase).toBe("ready");
+    expect(h.scheduler.pending).toBe(loopsWithOpener - 1);
+    h.housekeeping.stop();
+  });
+
+  test("the readiness loop runs one check at a time", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    const before = h.calls.checks;
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(READINESS_LOOP_MS);
+    // The check is still in flight: the next period must not start a second one.
+    h.scheduler.advance(READINESS_LOOP_MS);
+    await recorded;
+    expect(h.calls.checks).toBe(before + 1);
+    h.housekeeping.stop();
+  });
+
+  test("the readiness loop checks nothing once draining", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    const before = h.calls.checks;
+    h.gate.markDraining();
+    h.scheduler.advance(10 * READINESS_LOOP_MS);
+    // A check started by the loop would have reached the store before this one returns.
+    await h.housekeeping.probe();
+    expect(h.calls.checks).toBe(before + 1);
+    h.housekeeping.stop();
+  });
+
+  test("a burst of backpressure queues one slow-consumer sweep, SLOW_SWEEP_DELAY_MS later", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    h.housekeeping.slowSweepSoon();
+    h.housekeeping.slowSweepSoon();
+    h.scheduler.advance(SLOW_SWEEP_DELAY_MS - 1);
+    expect(h.calls.slowSweeps).toEqual([]);
+    h.housekeeping.slowSweepSoon();
+    h.scheduler.advance(1);
+    expect(h.calls.slowSweeps).toEqual([config.limits.slowConsumerBytes]);
+    h.housekeeping.slowSweepSoon();
+    h.scheduler.advance(SLOW_SWEEP_DELAY_MS);
+    expect(h.calls.slowSweeps).toEqual([config.limits.slowConsumerBytes, config.limits.slowConsumerBytes]);
+    h.housekeeping.stop();
+  });
+
+  test("stop cancels every loop and a queued slow sweep; nothing runs after it", async () => {
+    const h = setup();
+    h.storeDown(true);
+    await h.housekeeping.start(h.scheduler);
+    h.housekeeping.slowSweepSoon();
+    expect(h.scheduler.pending).toBeGreaterThan(0);
+    h.housekeeping.stop();
+    expect(h.scheduler.pending).toBe(0);
+    const checks = h.calls.checks;
+    h.scheduler.advance(60_000);
+    expect({ sweeps: h.calls.sweeps.length, slow: h.calls.slowSweeps.length, checks: h.calls.checks - checks }).toEqual({ sweeps: 0, slow: 0, checks: 0 });
+    h.housekeeping.slowSweepSoon();
+    expect(h.scheduler.pending).toBe(0);
+  });
+});
