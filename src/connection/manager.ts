@@ -119,6 +119,20 @@ export class ConnectionManager {
     }
   }
 
+  /**
+   * Drain: tells every open connection to reconnect (`after` spread over `spreadMs`, so they do
+   * not all come back at the same moment) and closes it with 1012. Returns how many were told.
+   */
+  reconnectAll(spreadMs: number): number {
+    const connections = [...this.#all];
+    connections.forEach((ws, i) => {
+      const after = Math.round((spreadMs * i) / Math.max(1, connections.length));
+      ws.send(JSON.stringify({ type: "reconnect", reason: "restart", after }));
+      ws.close(CloseCode.ServiceRestart, "server restart");
+    });
+    return connections.length;
+  }
+
   /** Slow-consumer check alone, run when a publish reports backpressure. */
   sweepSlow(slowConsumerBytes: number, hooks: SweepHooks): void {
     for (const ws of this.#all) {

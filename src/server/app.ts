@@ -1,8 +1,9 @@
 /**
- * Assembles Courier around one `Bun.serve` from named parts: the publisher (publisher.ts), the
- * sessions (sessions.ts), the extensions (extension.ts), the routes (ops-routes.ts and the
- * publish/history routes in a route-table.ts), the periodic work (housekeeping.ts), and the
- * graceful drain. Everything with I/O or time is passed in; `src/main.ts` builds the real ones.
+ * Assembles Courier around one `Bun.serve` from named parts — the publisher (publisher.ts), the
+ * sessions (sessions.ts), the extensions (extension.ts), the routes (ops-routes.ts, the publish and
+ * history routes, all in one route-table.ts with one error mapper), the periodic work
+ * (housekeeping.ts) — and drains it. Everything with I/O or time is passed in; `src/main.ts`
+ * builds the real ones.
  */
 import type { Server } from "bun";
 import type { Config } from "../config/schema.ts";
@@ -13,7 +14,6 @@ import type { ConnData } from "../connection/conn-data.ts";
 import { Hub } from "../delivery/hub.ts";
 import { CircuitBreaker, ReadinessGate } from "../resilience/index.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
-import { CloseCode } from "../protocol/codes.ts";
 import type { Logger, Telemetry } from "../telemetry/index.ts";
 import type { Context } from "./context.ts";
 import { toErrorResponse } from "./error-response.ts";
@@ -124,22 +124,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   extensions.add([await statusPage(), ...(deps.extensions?.(ctx) ?? [])]);
   const breakers = [storeBreaker, ...(config.auth.jwksUrl ? [jwksBreaker] : []), ...extensions.breakers()];
   const report = () => statsReport({ node: config.cluster.nodeId, engine: engine.kind, gate, manager, hub, stats, breakers: () => breakers, extensions });
-  const housekeeping = new Housekeeping({
-    config,
-    now,
-    manager,
-    hub,
-    gate,
-    metrics,
-    stats,
-    events,
-    log,
-    broker: engine,
-    cluster: engine.cluster,
-    statsReport: report,
-    checks: () => extensions.checks(),
-    onDirty: sessions.onDirty,
-  });
+  const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, cluster: engine.cluster, statsReport: report, checks: () => extensions.checks(), onDirty: sessions.onDirty });
 
   const errors = { log, retryAfterS: config.server.retryAfterS };
   const table = new RouteTable({ metrics, errors });
@@ -193,14 +178,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     ctx,
     async drain() {
       if (gate.phase !== "draining") gate.markDraining();
-      const connections = [...manager.connections()];
-      const spread = config.server.drainSpreadMs;
-      log.info("draining", { connections: connections.length, spreadMs: spread });
-      connections.forEach((ws, i) => {
-        const after = Math.round((spread * i) / Math.max(1, connections.length));
-        ws.send(JSON.stringify({ type: "reconnect", reason: "restart", after }));
-        ws.close(CloseCode.ServiceRestart, "server restart");
-      });
+      const told = manager.reconnectAll(config.server.drainSpreadMs);
+      log.info("draining", { connections: told, spreadMs: config.server.drainSpreadMs });
       await shutdown(false);
       await telemetry.shutdown();
       log.info("drained");
