@@ -7,7 +7,7 @@ import type { VerifyToken } from "../auth/tokens.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
-import type { ConnectionSlots } from "../engine/types.ts";
+import type { Broker, ConnectionSlots } from "../engine/types.ts";
 import type { Tier } from "../protocol/codes.ts";
 import type { ExtensionContext, ExtensionSet } from "./extension.ts";
 import type { NodeStats } from "./node-stats.ts";
@@ -25,6 +25,8 @@ export interface Context extends ExtensionContext {
   readonly stats: NodeStats;
   readonly verify: VerifyToken;
   readonly gate: Gate;
+  /** History for the polling route. */
+  readonly broker: Pick<Broker, "position" | "history">;
   readonly slots: ConnectionSlots;
   readonly sessions: Sessions;
   readonly events: ServerEvents;
