@@ -96,6 +96,7 @@ const CHANNEL_CACHE_SOFT_MAX = 100_000;
 
 class SqliteEngine implements EmbeddedEngine {
   readonly kind = "embedded" as const;
+  readonly deliversAll = true;
   readonly #opts: EmbeddedEngineOptions;
   readonly #log: LogFn;
   #store: SqliteStore | null = null;

@@ -83,6 +83,7 @@ export function createRedisEngine(opts: RedisEngineOptions): RedisEngine {
 
 class RedisEngineImpl implements RedisEngine {
   readonly kind = "redis";
+  readonly deliversAll = false;
   readonly nodeId: string;
   #o: Required<Omit<RedisEngineOptions, "log" | "keyPrefix">> & { log: LogFn };
   #keys: ReturnType<typeof redisKeys>;

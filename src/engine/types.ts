@@ -82,6 +82,8 @@ export class StoreUnavailableError extends Error {
 
 export interface Engine {
   readonly kind: "embedded" | "redis";
+  /** True when every publish reaches `deliver` whether or not the channel is watched on this node (embedded). */
+  readonly deliversAll: boolean;
   /** Opens storage and subscriptions; call once before anything else. */
   start(deliver: DeliverFn): Promise<void>;
   /**
