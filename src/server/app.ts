@@ -13,6 +13,7 @@ import { ConnectionManager } from "../connection/manager.ts";
 import { sessionStateOf, type ConnData } from "../connection/conn-data.ts";
 import type { JobOwnerLookup } from "../connection/permissions.ts";
 import { Hub } from "../delivery/hub.ts";
+import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
 import { BreakerOpenError, CircuitBreaker, CIRCUIT_STATE_VALUE, ReadinessGate, runChecks, type ReadinessCheck, type ReadinessResult } from "../resilience/index.ts";
 import { channelKind } from "../protocol/channel.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
@@ -91,7 +92,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const breakers: CircuitBreaker[] = [storeBreaker];
   if (config.auth.jwksUrl) breakers.push(jwksBreaker);
 
-  const hub = new Hub({
+  const hub = new Hub<BunSocket>({
     engine,
     now,
     recentPerChannel: config.delivery.recentPerChannel,
@@ -360,7 +361,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     error: (error) => toErrorResponse(error, log),
     websocket: websocketHandler(ctx),
   });
-  hub.attach(server);
+  hub.attach(bunTransport(server));
   for (const ext of extensions) await ext.start?.(ctx);
 
   telemetry.observe({

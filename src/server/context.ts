@@ -5,6 +5,7 @@ import type { Engine, PublishItem, PublishOutcome } from "../engine/types.ts";
 import type { JsonGuard } from "../protocol/json-guard.ts";
 import type { VerifyToken } from "../auth/tokens.ts";
 import type { Hub } from "../delivery/hub.ts";
+import type { BunSocket } from "../delivery/bun-transport.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { JobOwnerLookup } from "../connection/permissions.ts";
@@ -23,7 +24,7 @@ export interface Gate {
 export interface Context {
   config: Config;
   engine: Engine;
-  hub: Hub;
+  hub: Hub<BunSocket>;
   manager: ConnectionManager;
   stats: NodeStats;
   log: Logger;
