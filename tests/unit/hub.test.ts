@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { Hub, MAX_JOIN_READS } from "../../src/delivery/hub.ts";
 import { NotRecoveredReason } from "../../src/protocol/codes.ts";
+import type { Since } from "../../src/protocol/frames.ts";
 import { FakeBroker, FakeSocket, FakeTransport } from "./hub-fakes.ts";
 
 const CH = "user:a";
@@ -44,6 +45,14 @@ async function joined(s: ReturnType<typeof setup>): Promise<FakeSocket> {
   return socket;
 }
 
+/** Starts a join after `since` and answers its watch; resolves once the first history read is pending. */
+async function joiningSince(s: ReturnType<typeof setup>, since: Since, id?: number) {
+  const socket = new FakeSocket();
+  const joining = s.hub.join(socket, CH, since, id);
+  s.broker.answerWatch(await s.broker.watches.next());
+  return { socket, joining, read: await s.broker.histories.next() };
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("join without since", () => {
@@ -72,10 +81,7 @@ describe("join with since", () => {
   test("live publishes while history() is pending come from the buffer: one read, no gap, no duplicate", async () => {
     const s = setup();
     s.broker.publish(CH, 5);
-    const socket = new FakeSocket();
-    const joining = s.hub.join(socket, CH, { offset: 2, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    const read = await s.broker.histories.next();
+    const { socket, joining, read } = await joiningSince(s, { offset: 2, epoch: "e1" });
     const pageAtCall = s.broker.page(2, 100);
     s.broker.publish(CH, 3);
     read.resolve(pageAtCall);
@@ -91,10 +97,7 @@ describe("join with since", () => {
   test("a page read ahead of this node's delivery is cut at what was delivered; the rest arrives live", async () => {
     const s = setup({ deliversAll: false });
     s.broker.publish(CH, 5);
-    const socket = new FakeSocket();
-    const joining = s.hub.join(socket, CH, { offset: 2, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    const read = await s.broker.histories.next();
+    const { socket, joining, read } = await joiningSince(s, { offset: 2, epoch: "e1" });
     s.broker.append(CH, 2);
     s.broker.deliverThrough(CH, 6);
     s.broker.answerHistory(read);
@@ -108,9 +111,7 @@ describe("join with since", () => {
   test("an offset up to what was delivered is not ahead, even when the page was read before it", async () => {
     const s = setup();
     s.broker.publish(CH, 5);
-    const joining = s.hub.join(new FakeSocket(), CH, { offset: 7, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    const read = await s.broker.histories.next();
+    const { joining, read } = await joiningSince(s, { offset: 7, epoch: "e1" });
     const pageAtCall = s.broker.page(7, 100);
     s.broker.publish(CH, 3);
     read.resolve(pageAtCall);
@@ -125,10 +126,8 @@ describe("join with since", () => {
     ] as const) {
       const s = setup();
       s.broker.publish(CH, 5);
-      const socket = new FakeSocket();
-      const joining = s.hub.join(socket, CH, since, 1);
-      s.broker.answerWatch(await s.broker.watches.next());
-      s.broker.answerHistory(await s.broker.histories.next());
+      const { socket, joining, read } = await joiningSince(s, since, 1);
+      s.broker.answerHistory(read);
       const result = await joining;
       s.broker.publish(CH, 1);
 
@@ -141,10 +140,8 @@ describe("join with since", () => {
     const s = setup();
     s.broker.publish(CH, 8);
     s.broker.trimmedThrough = 4;
-    const socket = new FakeSocket();
-    const joining = s.hub.join(socket, CH, { offset: 1, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    s.broker.answerHistory(await s.broker.histories.next());
+    const { socket, joining, read } = await joiningSince(s, { offset: 1, epoch: "e1" });
+    s.broker.answerHistory(read);
     const result = await joining;
 
     expect(result).toEqual({
@@ -225,9 +222,7 @@ describe("join with since", () => {
 
   test("a tail trimmed away during the join, or a replay at its limit, gives recovered:false", async () => {
     const trimmed = setup({ recentPerChannel: 2 });
-    const joining = trimmed.hub.join(new FakeSocket(), CH, { offset: 0, epoch: "e1" });
-    trimmed.broker.answerWatch(await trimmed.broker.watches.next());
-    const first = await trimmed.broker.histories.next();
+    const { joining, read: first } = await joiningSince(trimmed, { offset: 0, epoch: "e1" });
     trimmed.broker.publish(CH, 10);
     first.resolve(trimmed.broker.page(0, 2));
     trimmed.broker.trimmedThrough = 6;
@@ -235,10 +230,7 @@ describe("join with since", () => {
     expect((await joining)?.subscribed).toMatchObject({ recovered: false, reason: NotRecoveredReason.HistoryTrimmed });
 
     const limited = setup({ recentPerChannel: 2, replayLimit: 3 });
-    const socket = new FakeSocket();
-    const joiningLimited = limited.hub.join(socket, CH, { offset: 0, epoch: "e1" });
-    limited.broker.answerWatch(await limited.broker.watches.next());
-    const read = await limited.broker.histories.next();
+    const { socket, joining: joiningLimited, read } = await joiningSince(limited, { offset: 0, epoch: "e1" });
     limited.broker.publish(CH, 10);
     limited.broker.answerHistory(read);
     expect((await joiningLimited)?.subscribed).toMatchObject({ recovered: false, reason: NotRecoveredReason.HistoryTrimmed, offset: 10 });
@@ -251,10 +243,7 @@ describe("a socket closing mid-join", () => {
   test("while history() is pending: null, nothing written, and the channel released and unwatched", async () => {
     const s = setup();
     s.broker.publish(CH, 3);
-    const socket = new FakeSocket();
-    const joining = s.hub.join(socket, CH, { offset: 1, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    const read = await s.broker.histories.next();
+    const { socket, joining, read } = await joiningSince(s, { offset: 1, epoch: "e1" });
     s.transport.close(socket);
     s.broker.answerHistory(read);
 
@@ -268,10 +257,7 @@ describe("a socket closing mid-join", () => {
 
   test("while a second history() read is pending: null and released", async () => {
     const s = setup({ recentPerChannel: 2 });
-    const socket = new FakeSocket();
-    const joining = s.hub.join(socket, CH, { offset: 0, epoch: "e1" });
-    s.broker.answerWatch(await s.broker.watches.next());
-    const first = await s.broker.histories.next();
+    const { socket, joining, read: first } = await joiningSince(s, { offset: 0, epoch: "e1" });
     s.broker.publish(CH, 10);
     first.resolve(s.broker.page(0, 2));
     const second = await s.broker.histories.next();
