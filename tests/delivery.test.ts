@@ -253,20 +253,32 @@ describe("confirmations", () => {
     c.close();
   });
 
+  // The sweep's boundaries are unit-tested with a fake clock (tests/unit/connection-sweep.test.ts);
+  // here the real server runs on an injected clock that the test moves past each timeout, so
+  // nothing waits for a timeout in real time (only for the next one-second sweep).
   test("unacknowledged critical events + no pong closes 4408; a client that acks is never probed", async () => {
-    const silent = await rawConnect(await url("half-open"));
-    const acker = await rawConnect(await url("acker"));
+    const clock = { t: Date.now(), now: () => clock.t };
+    await using timed = await startServer({ now: clock.now });
+    const { confirmTimeoutMs, probeTimeoutMs } = timed.config.delivery;
+    const silent = await rawConnect(`${timed.ws}?token=${await timed.token("half-open")}`);
+    const acker = await rawConnect(`${timed.ws}?token=${await timed.token("acker")}`);
     for (const [client, channel] of [[silent, "user:half-open"], [acker, "user:acker"]] as const) {
       await client.next((f) => f.type === "welcome");
       client.send({ type: "subscribe", id: 1, channel });
       await client.next((f) => f.type === "subscribed");
-      await server.publish({ channel, event: "agent_started" });
+      await timed.publish({ channel, event: "agent_started" });
       await client.next((f) => f.type === "event");
     }
     acker.send({ type: "ack", channel: "user:acker", offset: 1 });
+    acker.send({ type: "ping", id: 2 });
+    await acker.next((f) => f.type === "pong" && f.id === 2);
+
+    clock.t += confirmTimeoutMs + 1;
+    await silent.pinged(1);
+    clock.t += probeTimeoutMs + 1;
     expect(await silent.closed).toBe(CloseCode.Stale);
-    expect(silent.pings).toBeGreaterThan(0);
-    expect((await server.stats()).confirmations.timedOut).toBeGreaterThan(0);
+    expect(silent.pings).toBe(1);
+    expect((await timed.stats()).confirmations.timedOut).toBe(1);
     // The sweeps that probed and closed the silent client ran past the acker's timeout too.
     expect(acker.pings).toBe(0);
     expect(acker.socket.destroyed).toBe(false);

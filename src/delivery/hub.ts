@@ -1,30 +1,36 @@
 /**
  * The hub: the one place where stored events meet sockets. Per publish it does a constant amount
- * of work (the engine stores, then `deliver` calls `server.publish` once per event: Bun's native
- * topic fan-out writes to every subscriber). Per subscriber it does nothing on that path.
+ * of work (the engine stores, then `deliver` calls the transport's `publish` once per event: Bun's
+ * native topic fan-out writes to every subscriber). Per subscriber it does nothing on that path.
  *
  * Joining a channel closes the race between reading history and joining the live topic: the node
  * watches the channel first (so everything after W reaches `deliver`), reads history, then in one
  * synchronous step replays history up to what was delivered, adds the buffered tail, and joins
  * the topic. Anything later arrives live: no gap, no duplicate.
+ *
+ * Sockets are reached through a `HubTransport` (Bun's in `bun-transport.ts`), so the join's races
+ * are unit-tested with a fake transport and a fake broker (tests/unit/hub.test.ts).
  */
-import type { Server, ServerWebSocket } from "bun";
 import type { Engine, StoredEvent } from "../engine/types.ts";
 import { NotRecoveredReason } from "../protocol/codes.ts";
 import type { Since, SubscribedFrame, RequestId } from "../protocol/frames.ts";
-import type { ConnData } from "../connection/conn-data.ts";
+import { recoveryVerdict, type RecoveryVerdict } from "../protocol/recovery.ts";
 import { RecentBuffer } from "./recent-buffer.ts";
 import { CriticalTracker, type AckOutcome } from "./critical-tracker.ts";
+import type { HubTransport } from "./hub-transport.ts";
+
+/** What the hub asks of the engine: positions, history and watching channels. */
+export type HubBroker = Pick<Engine, "position" | "history" | "watch" | "unwatch" | "deliversAll">;
 
 export interface HubOptions {
-  engine: Engine;
+  engine: HubBroker;
   now: () => number;
   recentPerChannel: number;
   memoryCapBytes: number;
   replayLimit: number;
   /** Called after each fan-out batch: events, local subscribers, publish → fan-out ms of the first. */
   onFanout?: (channel: string, events: number, subscribers: number, latencyMs: number) => void;
-  /** `server.publish` reported backpressure on some subscriber. */
+  /** The transport's `publish` reported backpressure on some subscriber. */
   onBackpressure?: () => void;
   onReplay?: (events: number) => void;
 }
@@ -37,10 +43,21 @@ export interface JoinResult {
 }
 
 /** History pages re-read at most this often in one join, should the buffer not cover the tail. */
-const MAX_JOIN_READS = 4;
+export const MAX_JOIN_READS = 4;
 
-export class Hub {
-  readonly #engine: Engine;
+/** A join that could not read the whole tail: what was read is replayed, the rest is lost. */
+const TAIL_LOST: RecoveryVerdict = { recovered: false, reason: NotRecoveredReason.HistoryTrimmed, replay: true };
+
+/**
+ * `S` is the transport's socket handle.
+ *
+ * @example
+ * const hub = new Hub<BunSocket>({ engine, now: Date.now, recentPerChannel: 256, memoryCapBytes: 64 << 20, replayLimit: 1000 });
+ * await engine.start(hub.deliver);
+ * hub.attach(bunTransport(Bun.serve({ ... })));
+ */
+export class Hub<S> {
+  readonly #engine: HubBroker;
   readonly #now: () => number;
   readonly #replayLimit: number;
   readonly #buffer: RecentBuffer;
@@ -54,7 +71,7 @@ export class Hub {
   /** Channels being watched: resolves once delivery is complete above the returned offset. */
   readonly #watching = new Map<string, Promise<number>>();
   readonly #options: HubOptions;
-  #server: Server<ConnData> | null = null;
+  #transport: HubTransport<S> | null = null;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -64,8 +81,9 @@ export class Hub {
     this.#buffer = new RecentBuffer({ perChannel: options.recentPerChannel, capBytes: options.memoryCapBytes });
   }
 
-  attach(server: Server<ConnData>): void {
-    this.#server = server;
+  /** Connects the hub to its sockets; until then deliveries only fill the buffer. */
+  attach(transport: HubTransport<S>): void {
+    this.#transport = transport;
   }
 
   /** The engine's delivery callback: committed events of one channel, in order. */
@@ -85,10 +103,10 @@ export class Hub {
     }
     this.#buffer.push(channel, events);
     const subscribers = this.#local.get(channel) ?? 0;
-    const server = this.#server;
-    if (server && subscribers > 0) {
+    const transport = this.#transport;
+    if (transport && subscribers > 0) {
       let worst = 1;
-      for (const e of events) worst = Math.min(worst, server.publish(channel, e.frame, false));
+      for (const e of events) worst = Math.min(worst, transport.publish(channel, e.frame));
       // -1: queued under backpressure somewhere. Never republish on 0 (BUN-NOTES).
       if (worst === -1) this.#options.onBackpressure?.();
     }
@@ -96,11 +114,13 @@ export class Hub {
   };
 
   /**
-   * Joins `ws` to `channel`, replaying after `since` when given. The caller has checked
+   * Joins `socket` to `channel`, replaying after `since` when given. The caller has checked
    * permissions. Sends `subscribed`, the replay, and leaves the socket on the live topic.
    * Returns null if the socket closed meanwhile.
    */
-  async join(ws: ServerWebSocket<ConnData>, channel: string, since: Since | null, id?: RequestId): Promise<JoinResult | null> {
+  async join(socket: S, channel: string, since: Since | null, id?: RequestId): Promise<JoinResult | null> {
+    const transport = this.#transport;
+    if (!transport) throw new TypeError("Cannot join: the hub has no transport attached");
     this.#retain(channel);
     let joined = false;
     try {
@@ -108,24 +128,25 @@ export class Hub {
       const top = () => Math.max(this.#delivered.get(channel) ?? 0, watchedFrom);
       if (!since) {
         const { epoch } = await this.#engine.position(channel);
-        if (ws.data.closed) return null;
+        if (transport.isClosed(socket)) return null;
         if (!this.#epochs.has(channel)) this.#epochs.set(channel, epoch);
         const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
-        joined = this.#subscribe(ws, frame, [], id);
+        joined = subscribe(transport, socket, frame, [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
       }
 
       const page = await this.#engine.history(channel, since.offset, this.#replayLimit);
-      if (ws.data.closed) return null;
+      if (transport.isClosed(socket)) return null;
       if (!this.#epochs.has(channel)) this.#epochs.set(channel, page.epoch);
       const frame: SubscribedFrame = { type: "subscribed", channel, epoch: page.epoch, offset: top(), recovered: false };
-      if (page.epoch !== since.epoch || since.offset > Math.max(page.offset, top())) {
-        frame.reason = page.epoch !== since.epoch ? NotRecoveredReason.EpochChanged : NotRecoveredReason.OffsetAhead;
-        joined = this.#subscribe(ws, frame, [], id);
+      // What this node delivered counts as the top too: the page may have been read before it.
+      let verdict = recoveryVerdict(since, { epoch: page.epoch, offset: Math.max(page.offset, top()), trimmedThrough: page.trimmedThrough });
+      if (!verdict.replay) {
+        frame.reason = verdict.reason;
+        joined = subscribe(transport, socket, frame, [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
       }
 
-      let recovered = since.offset >= page.trimmedThrough;
       let replay = page.events;
       for (let reads = 1; ; reads++) {
         const delivered = top();
@@ -142,32 +163,23 @@ export class Hub {
         }
         // The buffer no longer reaches back to the cursor (a long read under heavy publishing).
         if (reads >= MAX_JOIN_READS || replay.length >= this.#replayLimit) {
-          recovered = false;
+          verdict = TAIL_LOST;
           break;
         }
         const more = await this.#engine.history(channel, cursor, this.#replayLimit - replay.length);
-        if (ws.data.closed) return null;
-        if (more.trimmedThrough > cursor) recovered = false;
+        if (transport.isClosed(socket)) return null;
+        if (!recoveryVerdict({ offset: cursor }, more).recovered) verdict = TAIL_LOST;
         replay = replay.concat(more.events);
       }
       frame.offset = top();
-      frame.recovered = recovered;
-      if (!recovered) frame.reason = NotRecoveredReason.HistoryTrimmed;
-      joined = this.#subscribe(ws, frame, replay, id);
+      frame.recovered = verdict.recovered;
+      if (!verdict.recovered) frame.reason = verdict.reason;
+      joined = subscribe(transport, socket, frame, replay, id);
       if (replay.length > 0) this.#options.onReplay?.(replay.length);
       return { subscribed: frame, from: since.offset, acked: since.offset };
     } finally {
       if (!joined) this.#release(channel);
     }
-  }
-
-  /** Sends `subscribed` and the replay, then joins the live topic, all in one synchronous step. */
-  #subscribe(ws: ServerWebSocket<ConnData>, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
-    if (id !== undefined) frame.id = id;
-    ws.send(JSON.stringify(frame));
-    for (const e of replay) ws.send(e.frame);
-    ws.subscribe(frame.channel);
-    return true;
   }
 
   /**
@@ -179,7 +191,7 @@ export class Hub {
     this.#buffer.drop(channel);
     this.#delivered.set(channel, 0);
     const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: 0, recovered: false, reason: NotRecoveredReason.EpochChanged };
-    if ((this.#local.get(channel) ?? 0) > 0) this.#server?.publish(channel, JSON.stringify(frame), false);
+    if ((this.#local.get(channel) ?? 0) > 0) this.#transport?.publish(channel, JSON.stringify(frame));
   }
 
   /** The epoch this node last saw for `channel`, if any. */
@@ -187,9 +199,10 @@ export class Hub {
     return this.#epochs.get(channel);
   }
 
-  /** Removes `ws` from `channel`'s live topic. */
-  leave(ws: ServerWebSocket<ConnData>, channel: string): void {
-    if (!ws.data.closed) ws.unsubscribe(channel);
+  /** Removes `socket` from `channel`'s live topic. */
+  leave(socket: S, channel: string): void {
+    const transport = this.#transport;
+    if (transport && !transport.isClosed(socket)) transport.unsubscribe(socket, channel);
     this.#release(channel);
   }
 
@@ -246,7 +259,7 @@ export class Hub {
       this.#epochs.delete(channel);
       this.#critical.drop(channel);
       // Cluster deliveries stop while unwatched: the buffer would no longer be contiguous.
-      if (this.#engine.kind !== "embedded") this.#buffer.drop(channel);
+      if (!this.#engine.deliversAll) this.#buffer.drop(channel);
     }
   }
 
@@ -262,4 +275,13 @@ export class Hub {
     }
     return watching;
   }
+}
+
+/** Sends `subscribed` and the replay, then joins the live topic, all in one synchronous step. */
+function subscribe<S>(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
+  if (id !== undefined) frame.id = id;
+  transport.send(socket, JSON.stringify(frame));
+  for (const e of replay) transport.send(socket, e.frame);
+  transport.subscribe(socket, frame.channel);
+  return true;
 }

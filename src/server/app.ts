@@ -12,6 +12,7 @@ import { createTokenVerifier } from "../auth/tokens.ts";
 import { ConnectionManager } from "../connection/manager.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import { Hub } from "../delivery/hub.ts";
+import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
 import { CircuitBreaker, ReadinessGate } from "../resilience/index.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
 import type { Logger, Telemetry } from "../telemetry/index.ts";
@@ -79,7 +80,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const storeBreaker = new CircuitBreaker({ ...breakerOptions(config, log, engine.name), isFailure: (e) => e instanceof StoreUnavailableError });
   const jwksBreaker = new CircuitBreaker(breakerOptions(config, log, "jwks"));
   // Built before housekeeping, which it asks for slow-consumer sweeps: the hook runs only once serving.
-  const hub: Hub = new Hub({
+  const hub: Hub<BunSocket> = new Hub<BunSocket>({
     engine,
     now,
     recentPerChannel: config.delivery.recentPerChannel,
@@ -152,7 +153,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     error: (error) => toErrorResponse(error, errors),
     websocket: websocketHandler(ctx),
   });
-  hub.attach(server);
+  hub.attach(bunTransport(server));
   await extensions.start();
   telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
   zeroSeries(metrics);

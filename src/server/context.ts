@@ -7,6 +7,7 @@ import type { VerifyToken } from "../auth/tokens.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
+import type { BunSocket } from "../delivery/bun-transport.ts";
 import type { Broker, ConnectionSlots } from "../engine/types.ts";
 import type { Tier } from "../protocol/codes.ts";
 import type { ExtensionContext, ExtensionSet } from "./extension.ts";
@@ -20,7 +21,7 @@ export interface Gate {
 }
 
 export interface Context extends ExtensionContext {
-  readonly hub: Hub;
+  readonly hub: Hub<BunSocket>;
   readonly manager: ConnectionManager;
   readonly stats: NodeStats;
   readonly verify: VerifyToken;

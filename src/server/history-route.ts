@@ -6,7 +6,7 @@ import { bearer } from "../auth/keys.ts";
 import { TokenError } from "../auth/tokens.ts";
 import { mayJoin } from "../connection/permissions.ts";
 import { parseChannel } from "../protocol/channel.ts";
-import { NotRecoveredReason } from "../protocol/codes.ts";
+import { recoveryVerdict } from "../protocol/recovery.ts";
 import type { Context } from "./context.ts";
 import { HttpError, rawJson } from "./http.ts";
 
@@ -41,13 +41,11 @@ export async function historyRoute(ctx: Context, req: Request, url: URL): Promis
   const epoch = url.searchParams.get("epoch");
 
   const page = await ctx.broker.history(channel.channel, since, limit);
-  let reason: string | null = null;
-  if (epoch && epoch !== page.epoch) reason = NotRecoveredReason.EpochChanged;
-  else if (since > page.offset) reason = NotRecoveredReason.OffsetAhead;
-  else if (since < page.trimmedThrough) reason = NotRecoveredReason.HistoryTrimmed;
-  const replay = reason === NotRecoveredReason.EpochChanged || reason === NotRecoveredReason.OffsetAhead ? [] : page.events;
+  // An empty `epoch=` names no epoch, as an absent one.
+  const verdict = recoveryVerdict({ offset: since, epoch: epoch || null }, page);
+  const replay = verdict.replay ? page.events : [];
   const head =
-    `{"channel":${JSON.stringify(channel.channel)},"epoch":${JSON.stringify(page.epoch)},"offset":${page.offset},"recovered":${reason === null}` +
-    (reason ? `,"reason":"${reason}"` : "");
+    `{"channel":${JSON.stringify(channel.channel)},"epoch":${JSON.stringify(page.epoch)},"offset":${page.offset},"recovered":${verdict.recovered}` +
+    (verdict.recovered ? "" : `,"reason":"${verdict.reason}"`);
   return rawJson(`${head},"events":[${replay.map((e) => e.frame).join(",")}]}`);
 }

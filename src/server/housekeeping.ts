@@ -28,7 +28,7 @@ export interface HousekeepingOptions {
   config: Config;
   now: () => number;
   manager: Pick<ConnectionManager, "sweep" | "sweepSlow">;
-  hub: Pick<Hub, "prune" | "bufferStats" | "oldestUnacked">;
+  hub: Pick<Hub<unknown>, "prune" | "bufferStats" | "oldestUnacked">;
   broker: Pick<Broker, "name" | "trim" | "check">;
   /** Present on cluster engines: this node's stats are reported there. */
   cluster?: ClusterStats;

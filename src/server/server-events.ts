@@ -114,7 +114,7 @@ export function zeroSeries(metrics: Metrics): void {
 /** The parts the observable gauges read at each scrape or export. */
 export interface GaugeParts {
   manager: Pick<ConnectionManager, "byTier">;
-  hub: Pick<Hub, "subscriptionsByKind">;
+  hub: Pick<Hub<unknown>, "subscriptionsByKind">;
   breakers: () => readonly CircuitBreaker[];
   gate: ReadinessGate;
   extensions: Pick<ExtensionSet, "jobsInFlight">;

@@ -11,7 +11,7 @@ export interface StatsSources {
   engine: string;
   gate: ReadinessGate;
   manager: Pick<ConnectionManager, "size" | "users" | "byTier">;
-  hub: Pick<Hub, "bufferStats" | "subscriptionsByKind">;
+  hub: Pick<Hub<unknown>, "bufferStats" | "subscriptionsByKind">;
   stats: NodeStats;
   breakers: () => readonly CircuitBreaker[];
   extensions: Pick<ExtensionSet, "stats">;

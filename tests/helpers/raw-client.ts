@@ -12,6 +12,8 @@ export interface RawClient {
   pings: number;
   send(frame: unknown): void;
   next(match: (f: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** Resolves once `count` pings have arrived in all. */
+  pinged(count?: number, timeoutMs?: number): Promise<void>;
   /** Close code sent by the server (or 1006 if the socket ended without one). */
   closed: Promise<number>;
   destroy(): void;
@@ -51,6 +53,22 @@ export function rawConnect(url: string): Promise<RawClient> {
         const timer = setTimeout(() => {
           waiters.delete(check);
           reject(new Error(`raw client: timed out; frames ${JSON.stringify(frames.slice(-3))}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    pinged(count = 1, timeoutMs = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (client.pings < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`raw client: ${client.pings} of ${count} pings arrived`));
         }, timeoutMs);
         waiters.add(check);
         check();
