@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
-import { CourierClient, httpBaseFromWsUrl, memoryOffsetStore, type Recovery } from "../../src/client/index.ts";
+import { CourierClient, httpBaseFromWsUrl, memoryOffsetStore, type Recovery } from "../../packages/client/src/index.ts";
 import { advance, fakeFetch, fakeWebSocket, flush, setup } from "./client-fakes.ts";
 
 afterEach(() => {

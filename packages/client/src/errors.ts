@@ -1,5 +1,5 @@
 /** The SDK's one domain error: an error frame, a timeout or a lost connection, with its data. */
-import type { ErrorCode } from "../protocol/codes.ts";
+import type { ErrorCode } from "./protocol/codes.ts";
 
 /** Extra data a `CourierError` may carry. */
 export interface CourierErrorDetails {
