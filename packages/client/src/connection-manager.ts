@@ -4,15 +4,16 @@
  * probe and the requests awaiting an answer. What the connection carries (channels, offsets, acks,
  * polling) belongs to `CourierClient`, which hears about the connection through `ConnectionHooks`.
  */
-import { backoffDelay } from "./backoff.ts";
 import type { ResolvedClientOptions } from "./client-options.ts";
 import { CourierError } from "./errors.ts";
+import { IdleProbe } from "./idle-probe.ts";
 import { PendingRequests } from "./pending-requests.ts";
 import { closeAdvice, ErrorCode, type CloseCode } from "./protocol/codes.ts";
 import type { WelcomeFrame } from "./protocol/frames.ts";
-import type { Status, StatusChange, WebSocketLike } from "./types.ts";
-
-const OPEN = 1;
+import { ReconnectSchedule } from "./reconnect-schedule.ts";
+import { SocketConnection } from "./socket-connection.ts";
+import { TokenCache } from "./token-cache.ts";
+import type { Status, StatusChange } from "./types.ts";
 
 type Frame = Record<string, unknown>;
 
@@ -46,24 +47,17 @@ export interface ConnectionHooks {
 export class ConnectionManager {
   #o: ResolvedClientOptions;
   #hooks: ConnectionHooks;
-  #urlIndex = 0;
-  #token: string | undefined;
   #session: string | undefined;
   #pending: PendingRequests;
+  #schedule: ReconnectSchedule;
+  #probe: IdleProbe;
+  /** The token of the current attempt; the polling path reads and refreshes it too. */
+  readonly tokens: TokenCache;
 
   #status: StatusChange = { status: "offline", polling: false };
   #started = false;
-  #socket: WebSocketLike | undefined;
+  #conn: SocketConnection | undefined;
   #welcomed = false;
-  #attempt = 0;
-  #failures = 0;
-  #hintMs: number | undefined;
-  #reconnectTimer: unknown = undefined;
-  #connectTimer: unknown = undefined;
-  /** Idle probe: frames seen on this connection, and their count at the last probe tick. */
-  #framesSeen = 0;
-  #framesAtTick = 0;
-  #probeTimer: unknown = undefined;
   /** Bumped per attempt and on shutdown: late callbacks of an older attempt are ignored. */
   #generation = 0;
 
@@ -76,6 +70,9 @@ export class ConnectionManager {
     this.#hooks = hooks;
     this.#session = options.session;
     this.#pending = new PendingRequests(options.timers);
+    this.#schedule = new ReconnectSchedule(options);
+    this.#probe = new IdleProbe(options.timers);
+    this.tokens = new TokenCache(options.token);
   }
 
   /** The current state. @example manager.status; // "live" */
@@ -88,13 +85,7 @@ export class ConnectionManager {
     return this.#welcomed;
   }
 
-  /**
-   * Identifies the current attempt: a request's outcome seen under another one belongs to a
-   * connection that is gone.
-   *
-   * @example
-   * const attempt = manager.attempt; await request; if (manager.attempt !== attempt) return;
-   */
+  /** Identifies the attempt: an outcome seen under another one is of a gone connection. @example const a = manager.attempt; */
   get attempt(): number {
     return this.#generation;
   }
@@ -106,87 +97,34 @@ export class ConnectionManager {
 
   /** The endpoint of the current (or next) attempt. @example httpBaseFromWsUrl(manager.url); */
   get url(): string {
-    return this.#o.urls[this.#urlIndex]!;
+    return this.#schedule.url;
   }
 
-  /**
-   * Starts connecting (no-op when started); without a WebSocket, starts polling instead.
-   *
-   * @example
-   * manager.connect();
-   */
+  /** Starts connecting (no-op when started); without a WebSocket, polling instead. @example manager.connect(); */
   connect(): void {
     if (this.#started) return;
     this.#started = true;
-    this.#attempt = 0;
-    this.#failures = 0;
+    this.#schedule.reset();
     if (this.#o.WebSocket) return this.#open();
     if (this.#hooks.startPolling()) return this.setStatus("connecting", { reason: "no_websocket" });
     this.#started = false;
     this.setStatus("offline", { reason: "no_transport" });
   }
 
-  /**
-   * Stops for good: no reconnect, socket closed, pending requests rejected with `error`.
-   *
-   * @example
-   * manager.close(new CourierError("unavailable", "client closed"));
-   */
+  /** Stops for good, rejecting pending requests with `error`. @example manager.close(new CourierError("unavailable", "closed")); */
   close(error: CourierError): void {
     this.#shutdown(error);
     this.setStatus("offline", { reason: "closed" });
   }
 
-  /**
-   * The next reconnect waits `ms` instead of the schedule (a reconnect frame's `after`, a `Retry-After`).
-   *
-   * @example
-   * manager.hint(3000);
-   */
+  /** The next reconnect waits `ms` instead of the schedule (a `Retry-After`). @example manager.hint(3000); */
   hint(ms: number): void {
-    this.#hintMs = ms;
-    if (this.#reconnectTimer !== undefined) {
-      this.#o.timers.clearTimeout(this.#reconnectTimer);
-      this.#scheduleReconnect();
-    }
+    this.#schedule.hint(ms);
   }
 
-  /**
-   * The token of the current attempt, else a fresh one from the provider (the polling path's Bearer).
-   *
-   * @example
-   * const token = await manager.token();
-   */
-  async token(): Promise<string> {
-    const source = this.#o.token;
-    return this.#token ?? (typeof source === "string" ? source : await source());
-  }
-
-  /**
-   * Keeps `token` for the next attempt; `undefined` forgets it, so the provider is asked again.
-   *
-   * @example
-   * manager.useToken(undefined); // after a 401
-   */
-  useToken(token: string | undefined): void {
-    this.#token = token;
-  }
-
-  /**
-   * Sends a frame on the live connection; false when there is none.
-   *
-   * @example
-   * manager.send({ type: "ack", channel: "user:a", offset: 7 });
-   */
+  /** Sends a frame on the live connection; false when there is none. @example manager.send({ type: "ack", channel: "user:a", offset: 7 }); */
   send(frame: Frame): boolean {
-    const socket = this.#socket;
-    if (!socket || !this.#welcomed || socket.readyState !== OPEN) return false;
-    try {
-      socket.send(JSON.stringify(frame));
-      return true;
-    } catch {
-      return false;
-    }
+    return this.#welcomed && this.#conn !== undefined && this.#conn.send(frame);
   }
 
   /**
@@ -203,12 +141,7 @@ export class ConnectionManager {
     return promise;
   }
 
-  /**
-   * Records a state change; `status` hooks hear only real changes.
-   *
-   * @example
-   * manager.setStatus("connecting", { reason: "connection_lost" });
-   */
+  /** Records a state change; the `status` hook hears only real changes. @example manager.setStatus("live", {}); */
   setStatus(status: Status, info: { reason?: string; code?: number }): void {
     const next: StatusChange = { status, polling: this.#hooks.polling() };
     if (info.reason !== undefined) next.reason = info.reason;
@@ -221,13 +154,11 @@ export class ConnectionManager {
   }
 
   #open(): void {
-    this.#reconnectTimer = undefined;
     const generation = ++this.#generation;
     if (this.#status.status !== "connecting") this.setStatus("connecting", {});
     let token: string | Promise<string>;
     try {
-      const source = this.#o.token;
-      token = this.#token ?? (typeof source === "string" ? source : source());
+      token = this.tokens.get();
     } catch (error) {
       return this.#tokenFailed(error);
     }
@@ -249,83 +180,69 @@ export class ConnectionManager {
 
   #dial(token: string): void {
     if (typeof token !== "string" || token.length === 0) return this.#tokenFailed(new TypeError("token provider returned no token"));
-    this.#token = token;
+    this.tokens.keep(token);
     const url = new URL(this.url);
     url.searchParams.set("token", token);
     if (this.#session !== undefined) url.searchParams.set("session", this.#session);
-    let socket: WebSocketLike;
+    let conn: SocketConnection;
     try {
-      socket = new this.#o.WebSocket!(url.toString());
+      conn = new SocketConnection({
+        WebSocket: this.#o.WebSocket!,
+        url: url.toString(),
+        timers: this.#o.timers,
+        connectTimeoutMs: this.#o.connectTimeoutMs,
+        frame: (frame) => this.#onFrame(frame),
+        lost: (code, reason) => this.#onLost(conn, code, reason),
+      });
     } catch (error) {
       this.#hooks.error(error);
       return this.#attemptFailed({ reason: "connect_error" });
     }
-    this.#socket = socket;
+    this.#conn = conn;
     this.#welcomed = false;
-    socket.onmessage = (ev: { data: unknown }) => this.#onMessage(socket, ev.data);
-    socket.onclose = (ev: { code?: number } | undefined) => this.#onLost(socket, ev?.code);
-    // Browsers follow an error with a close (1006); Bun may not: either ends the attempt once.
-    socket.onerror = () => this.#onLost(socket, undefined);
-    this.#connectTimer = this.#o.timers.setTimeout(() => {
-      this.#connectTimer = undefined;
-      this.#onLost(socket, undefined, "connect_timeout");
-    }, this.#o.connectTimeoutMs);
   }
 
-  #onMessage(socket: WebSocketLike, data: unknown): void {
-    if (socket !== this.#socket || typeof data !== "string") return;
-    this.#framesSeen++;
-    let frame: Frame;
-    try {
-      const parsed: unknown = JSON.parse(data);
-      if (typeof parsed !== "object" || parsed === null) return;
-      frame = parsed as Frame;
-    } catch {
-      return;
-    }
+  #onFrame(frame: Frame): void {
+    this.#probe.saw();
     if (!this.#welcomed) {
       if (frame.type === "welcome") this.#onWelcome(frame as unknown as WelcomeFrame);
-      else if (frame.type === "error") this.#hooks.error(new CourierError(frame.code as ErrorCode, String(frame.message)));
+      else if (frame.type === "error") this.#hooks.error(CourierError.fromFrame(frame));
       return;
     }
     switch (frame.type) {
       case "event":
         return this.#hooks.frame(frame);
       case "subscribed":
-        this.#pending.resolve(frame.id, frame);
+        this.#pending.answer(frame);
         return this.#hooks.frame(frame);
       case "unsubscribed":
       case "pong":
       case "result":
-        this.#pending.resolve(frame.id, frame);
+        this.#pending.answer(frame);
         return;
-      case "error": {
-        const requestId = typeof frame.id === "number" || typeof frame.id === "string" ? frame.id : undefined;
-        const error = new CourierError(frame.code as ErrorCode, String(frame.message), { requestId });
-        if (!this.#pending.reject(frame.id, error)) this.#hooks.error(error);
+      case "error":
+        if (!this.#pending.answer(frame)) this.#hooks.error(CourierError.fromFrame(frame));
         return;
-      }
       case "reconnect":
-        if (typeof frame.after === "number" && frame.after >= 0) this.#hintMs = frame.after;
+        if (typeof frame.after === "number" && frame.after >= 0) this.#schedule.hint(frame.after);
         return;
     }
   }
 
   #onWelcome(frame: WelcomeFrame): void {
-    this.#clearConnectTimer();
+    this.#conn?.welcomed();
     if (this.#o.idleProbe && typeof frame.heartbeat === "number" && frame.heartbeat > 0) this.#startProbe(frame.heartbeat * 1000);
     this.#welcomed = true;
-    this.#attempt = 0;
-    this.#failures = 0;
-    this.#hintMs = undefined;
+    this.#schedule.reset();
+    this.#schedule.hint(undefined);
     if (typeof frame.session === "string") this.#session = frame.session;
     this.#hooks.welcome(frame);
     this.setStatus("live", {});
   }
 
-  #onLost(socket: WebSocketLike, code: number | undefined, reason?: string): void {
-    if (socket !== this.#socket) return;
-    this.#detach(socket);
+  #onLost(conn: SocketConnection, code: number | undefined, reason?: string): void {
+    if (conn !== this.#conn) return;
+    this.#detach();
     const wasLive = this.#welcomed;
     this.#welcomed = false;
     this.#hooks.lost();
@@ -336,82 +253,42 @@ export class ConnectionManager {
       this.#shutdown(undefined);
       return this.setStatus("offline", { reason: advice.reason, code });
     }
-    if (advice?.refreshToken) this.#token = undefined;
+    if (advice?.refreshToken) this.tokens.forget();
     if (!wasLive) return this.#attemptFailed({ reason: reason ?? "connect_failed", code });
     this.setStatus("connecting", { reason: advice?.reason ?? reason ?? "connection_lost", code });
-    this.#scheduleReconnect();
+    this.#schedule.schedule(() => this.#open());
   }
 
   /** An attempt that got no welcome: maybe a 401 (invisible in browsers), so the token is refreshed. */
   #attemptFailed(info: { reason: string; code?: number }): void {
-    this.#token = undefined;
-    this.#failures++;
-    this.#urlIndex = (this.#urlIndex + 1) % this.#o.urls.length;
-    if (this.#failures >= this.#o.pollAfterFailures) this.#hooks.startPolling();
+    this.tokens.forget();
+    if (this.#schedule.failed() >= this.#o.pollAfterFailures) this.#hooks.startPolling();
     this.setStatus("connecting", info);
-    this.#scheduleReconnect();
+    this.#schedule.schedule(() => this.#open());
   }
 
-  #scheduleReconnect(): void {
-    let delay: number;
-    if (this.#hintMs !== undefined) {
-      // Server hints win over the schedule and do not advance it.
-      delay = this.#hintMs;
-      this.#hintMs = undefined;
-    } else {
-      delay = backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random);
-    }
-    this.#reconnectTimer = this.#o.timers.setTimeout(() => this.#open(), delay);
-  }
-
-  /**
-   * Browsers answer the server's WebSocket pings without showing them, so a half-open connection
-   * (a sleeping laptop, a dead NAT entry) can look open for minutes. After a heartbeat with no
-   * frame at all, a `ping` frame goes out; no answer within another heartbeat means stale.
-   */
+  /** A ping unanswered within a heartbeat means the connection is stale (see `IdleProbe`). */
   #startProbe(heartbeatMs: number): void {
-    const socket = this.#socket;
-    this.#framesAtTick = this.#framesSeen;
-    const tick = () => {
-      this.#probeTimer = this.#o.timers.setTimeout(tick, heartbeatMs);
-      if (this.#framesSeen !== this.#framesAtTick) {
-        this.#framesAtTick = this.#framesSeen;
-        return;
-      }
+    const conn = this.#conn;
+    this.#probe.start(heartbeatMs, () => {
       this.request({ type: "ping" }, heartbeatMs, () => undefined).catch((error: unknown) => {
-        if (socket && socket === this.#socket && error instanceof CourierError && error.code === ErrorCode.Timeout) {
-          this.#onLost(socket, undefined, "stale");
-        }
+        if (conn && error instanceof CourierError && error.code === ErrorCode.Timeout) this.#onLost(conn, undefined, "stale");
       });
-    };
-    this.#probeTimer = this.#o.timers.setTimeout(tick, heartbeatMs);
+    });
   }
 
-  #detach(socket: WebSocketLike): void {
-    this.#clearConnectTimer();
-    if (this.#probeTimer !== undefined) this.#o.timers.clearTimeout(this.#probeTimer);
-    this.#probeTimer = undefined;
-    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-    this.#socket = undefined;
-    try {
-      if (socket.readyState <= OPEN) socket.close(1000);
-    } catch {
-      // Already closing.
-    }
-  }
-
-  #clearConnectTimer(): void {
-    if (this.#connectTimer !== undefined) this.#o.timers.clearTimeout(this.#connectTimer);
-    this.#connectTimer = undefined;
+  #detach(): void {
+    this.#probe.stop();
+    this.#conn?.close();
+    this.#conn = undefined;
   }
 
   /** Stops everything that runs on its own; `error` rejects pending requests. */
   #shutdown(error: CourierError | undefined): void {
     this.#generation++;
-    if (this.#reconnectTimer !== undefined) this.#o.timers.clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
+    this.#schedule.cancel();
     this.#hooks.stopped();
-    if (this.#socket) this.#detach(this.#socket);
+    this.#detach();
     this.#welcomed = false;
     this.#hooks.lost();
     if (error) this.#pending.rejectAll(error);

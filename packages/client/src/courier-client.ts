@@ -270,9 +270,10 @@ export class CourierClient<E extends EventMap = AnyEvents> {
     if (!fetch) return;
     const generation = this.#poller.generation;
     const isCurrent = () => this.#poller.isCurrent(generation);
-    const token = await this.#connection.token();
+    const { tokens } = this.#connection;
+    const token = await tokens.get();
     if (!isCurrent()) return;
-    this.#connection.useToken(token);
+    tokens.keep(token);
     return pollRound({
       fetch,
       httpBase: this.#o.httpBase ?? httpBaseFromWsUrl(this.#connection.url),
@@ -283,7 +284,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
       isCurrent,
       deliver: (event) => this.#deliver(event),
       recovery: (recovery) => this.#emitter.emit("recovery", recovery),
-      unauthorized: () => this.#connection.useToken(undefined),
+      unauthorized: () => tokens.forget(),
       error: (error) => this.#emitError(error),
     });
   }

@@ -35,4 +35,15 @@ export class CourierError extends Error {
     this.requestId = details.requestId;
     this.channel = details.channel;
   }
+
+  /**
+   * The error an `{"type":"error"}` frame carries, with its request id when it echoes one.
+   *
+   * @example
+   * CourierError.fromFrame({ type: "error", id: 3, code: "forbidden", message: "not yours" }).requestId; // 3
+   */
+  static fromFrame(frame: Record<string, unknown>): CourierError {
+    const requestId = typeof frame.id === "number" || typeof frame.id === "string" ? frame.id : undefined;
+    return new CourierError(frame.code as ErrorCode, String(frame.message), { requestId });
+  }
 }
