@@ -144,6 +144,26 @@ describe("polling fallback", () => {
     client.close();
   });
 
+  test.each([
+    ["same epoch, nothing said: history_trimmed", { epoch: "e1", offset: 20, recovered: false }, "history_trimmed"],
+    ["an offset past the head: offset_ahead", { epoch: "e1", offset: 4, recovered: false }, "offset_ahead"],
+    ["the server's own reason wins", { epoch: "e1", offset: 20, recovered: false, reason: "epoch_changed" }, "epoch_changed"],
+  ] as const)("a poll answering recovered:false without the WebSocket gets the §5 verdict: %s", async (_name, page, reason) => {
+    jest.useFakeTimers();
+    const ws = fakeWebSocket();
+    const { fetch } = fakeFetch(() => ({ body: { channel: "user:u1", events: [], ...page } }));
+    const store = memoryOffsetStore();
+    store.set("user:u1", { epoch: "e1", offset: 9 });
+    const recoveries: Recovery[] = [];
+    const client = new CourierClient({ url: "ws://h/v1/ws", token: "t", WebSocket: ws.WebSocket, fetch, store, pollAfterFailures: 1, onRecovery: (r) => recoveries.push(r) });
+    client.subscribe("user:u1", () => {});
+    client.connect();
+    ws.last().fail();
+    await flush();
+    expect(recoveries).toEqual([{ channel: "user:u1", recovered: false, reason }]);
+    client.close();
+  });
+
   test("a Retry-After answer pushes the next poll later", async () => {
     jest.useFakeTimers();
     const ws = fakeWebSocket();
