@@ -127,28 +127,12 @@ describe("polling fallback", () => {
     client.close();
   });
 
-  test("surfaces a poll's recovered:false", async () => {
-    jest.useFakeTimers();
-    const ws = fakeWebSocket();
-    const { fetch } = fakeFetch(() => ({ body: { channel: "user:u1", epoch: "e2", offset: 0, recovered: false, events: [] } }));
-    const store = memoryOffsetStore();
-    store.set("user:u1", { epoch: "e1", offset: 9 });
-    const recoveries: Recovery[] = [];
-    const client = new CourierClient({ url: "ws://h/v1/ws", token: "t", WebSocket: ws.WebSocket, fetch, store, pollAfterFailures: 1, onRecovery: (r) => recoveries.push(r) });
-    client.subscribe("user:u1", () => {});
-    client.connect();
-    ws.last().fail();
-    await flush();
-    expect(recoveries).toEqual([{ channel: "user:u1", recovered: false, reason: "epoch_changed" }]);
-    expect(store.get("user:u1")).toEqual({ epoch: "e2", offset: 0 });
-    client.close();
-  });
-
   test.each([
-    ["same epoch, nothing said: history_trimmed", { epoch: "e1", offset: 20, recovered: false }, "history_trimmed"],
-    ["an offset past the head: offset_ahead", { epoch: "e1", offset: 4, recovered: false }, "offset_ahead"],
-    ["the server's own reason wins", { epoch: "e1", offset: 20, recovered: false, reason: "epoch_changed" }, "epoch_changed"],
-  ] as const)("a poll answering recovered:false without the WebSocket gets the §5 verdict: %s", async (_name, page, reason) => {
+    ["another epoch: epoch_changed, tracking restarts at its head", { epoch: "e2", offset: 0, recovered: false }, "epoch_changed", { epoch: "e2", offset: 0 }],
+    ["same epoch, nothing said: history_trimmed", { epoch: "e1", offset: 20, recovered: false }, "history_trimmed", { epoch: "e1", offset: 9 }],
+    ["an offset past the head: offset_ahead", { epoch: "e1", offset: 4, recovered: false }, "offset_ahead", { epoch: "e1", offset: 4 }],
+    ["the server's own reason wins", { epoch: "e1", offset: 20, recovered: false, reason: "epoch_changed" }, "epoch_changed", { epoch: "e1", offset: 9 }],
+  ] as const)("surfaces a poll's recovered:false with the §5 verdict: %s", async (_name, page, reason, position) => {
     jest.useFakeTimers();
     const ws = fakeWebSocket();
     const { fetch } = fakeFetch(() => ({ body: { channel: "user:u1", events: [], ...page } }));
@@ -161,6 +145,7 @@ describe("polling fallback", () => {
     ws.last().fail();
     await flush();
     expect(recoveries).toEqual([{ channel: "user:u1", recovered: false, reason }]);
+    expect(store.get("user:u1")).toEqual(position);
     client.close();
   });
 
