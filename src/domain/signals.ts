@@ -7,25 +7,10 @@ import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
 import type { ExtensionContext } from "../server/extension.ts";
 import { HttpError, json, readPublishBody, requireKey, toItem } from "../server/http.ts";
 
-/**
- * The channel that carries signals of `tier`.
- *
- * @example
- * signalChannel("pro") // "signals:pro"
- */
-export function signalChannel(tier: Tier): string {
-  return `signals:${tier}`;
-}
+// The channel names are the SDK's (`signalsFor`), so a user subscribes to exactly what this route fills.
+import { signalChannel, signalsFor as signalChannelsFor } from "../../packages/client/src/signals.ts";
 
-/**
- * The signal channels a user of `tier` may join: its own tier and every tier below.
- *
- * @example
- * signalChannelsFor("pro") // ["signals:starter", "signals:pro"]
- */
-export function signalChannelsFor(tier: Tier): string[] {
-  return TIERS.slice(0, TIERS.indexOf(tier) + 1).map(signalChannel);
-}
+export { signalChannel, signalChannelsFor };
 
 /**
  * `POST /v1/signals`: API key; body `{"tier","event"?,"data"}` (event defaults to `signal`; an

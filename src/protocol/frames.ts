@@ -3,7 +3,11 @@
  * Event frames are not built here: see `serializer.ts`, which builds them once per publish.
  */
 import { z } from "zod";
-import type { ErrorCode, NotRecoveredReason } from "./codes.ts";
+import type { ErrorCode } from "./codes.ts";
+import type { RequestId } from "../../packages/client/src/protocol/frames.ts";
+
+// Server frames are plain types in the client package: one definition for server and SDK.
+export type { ErrorFrame, EventFrame, RequestId, ServerFrame, SubscribedFrame, WelcomeFrame } from "../../packages/client/src/protocol/frames.ts";
 
 const requestId = z.union([z.string().max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 const offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -25,58 +29,11 @@ export const ClientFrameSchema = z.discriminatedUnion("type", [
   }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
-export type RequestId = z.infer<typeof requestId>;
 
 /** Whether `value` is a valid request id: only those are echoed, so a hostile id is never reflected. */
 export function isRequestId(value: unknown): value is RequestId {
   return requestId.safeParse(value).success;
 }
-
-export interface WelcomeFrame {
-  type: "welcome";
-  session: string;
-  resumed: boolean;
-  user: string;
-  heartbeat: number;
-  node: string;
-}
-
-export interface SubscribedFrame {
-  type: "subscribed";
-  id?: RequestId;
-  channel: string;
-  epoch: string;
-  offset: number;
-  recovered?: boolean;
-  reason?: NotRecoveredReason;
-}
-
-export interface ErrorFrame {
-  type: "error";
-  id?: RequestId;
-  code: ErrorCode;
-  message: string;
-}
-
-export interface EventFrame {
-  type: "event";
-  channel: string;
-  offset: number;
-  event: string;
-  data: unknown;
-  critical?: boolean;
-  ts: number;
-}
-
-export type ServerFrame =
-  | WelcomeFrame
-  | SubscribedFrame
-  | ErrorFrame
-  | EventFrame
-  | { type: "unsubscribed"; id?: RequestId; channel: string }
-  | { type: "pong"; id?: RequestId; ts: number }
-  | { type: "result"; id: RequestId; data: unknown }
-  | { type: "reconnect"; reason: string; after: number };
 
 /** An error frame, echoing the request id when there is one. */
 export function errorFrame(code: ErrorCode, message: string, id?: RequestId): string {

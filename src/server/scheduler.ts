@@ -1,5 +1,5 @@
 /**
- * The server's timers, injected the way the SDK injects its own (src/client/timers.ts): the
+ * The server's timers, injected the way the SDK injects its own (packages/client/src/timers.ts): the
  * housekeeping loops take a `Scheduler`, tests drive a fake one, `src/main.ts` passes the real one.
  */
 

@@ -2,7 +2,7 @@
  * The status page's script: a CourierClient drives the Live/Offline/Connecting badge, the live
  * event feed and the connection stats; buttons run the demo agent and a simulated job over rpc.
  */
-import { CourierClient, localStorageOffsetStore, type CourierEvent } from "../client/index.ts";
+import { CourierClient, localStorageOffsetStore, type CourierEvent } from "../../packages/client/src/index.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const LABELS = { connecting: "Connecting", live: "Live", offline: "Offline" } as const;

@@ -3,8 +3,8 @@
  * test play the server, and a fetch that records requests. Not a test file itself.
  */
 import { jest } from "bun:test";
-import { CourierClient, type CourierClientOptions } from "../../src/client/index.ts";
-import type { FetchLike, FetchResponseLike, WebSocketLike } from "../../src/client/types.ts";
+import { CourierClient, type CourierClientOptions } from "../../packages/client/src/index.ts";
+import type { FetchLike, FetchResponseLike, WebSocketLike } from "../../packages/client/src/types.ts";
 
 export type Frame = Record<string, unknown>;
 

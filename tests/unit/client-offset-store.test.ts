@@ -1,5 +1,14 @@
-import { describe, expect, test } from "bun:test";
-import { localStorageOffsetStore, memoryOffsetStore, type OffsetStore, type StorageLike } from "../../src/client/index.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileOffsetStore } from "../../packages/client/src/file-store.ts";
+import { localStorageOffsetStore, memoryOffsetStore, type OffsetStore, type StorageLike, type Timers } from "../../packages/client/src/index.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "courier-offsets-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const tempFile = () => join(dir, `nested-${++files}`, "offsets.json");
 
 function fakeStorage(): StorageLike & { map: Map<string, string>; full: boolean } {
   const map = new Map<string, string>();
@@ -19,6 +28,7 @@ function fakeStorage(): StorageLike & { map: Map<string, string>; full: boolean 
 const implementations: Array<[string, () => OffsetStore]> = [
   ["memoryOffsetStore", () => memoryOffsetStore()],
   ["localStorageOffsetStore", () => localStorageOffsetStore({ storage: fakeStorage() })],
+  ["fileOffsetStore", () => fileOffsetStore(tempFile())],
 ];
 
 describe.each(implementations)("%s", (_name, make) => {
@@ -54,7 +64,69 @@ describe("localStorageOffsetStore", () => {
     expect(() => store.set("user:c", { epoch: "e", offset: 1 })).not.toThrow();
   });
 
-  test("throws TypeError without any storage", () => {
-    expect(() => localStorageOffsetStore()).toThrow(TypeError);
+  test("keeps positions in memory where there is no localStorage (Bun), or throws TypeError when asked to", () => {
+    expect(globalThis.localStorage).toBeUndefined();
+    const store = localStorageOffsetStore();
+    store.set("user:a", { epoch: "e", offset: 5 });
+    expect(store.get("user:a")).toEqual({ epoch: "e", offset: 5 });
+    expect(() => localStorageOffsetStore({ fallback: "throw" })).toThrow(TypeError);
+  });
+});
+
+/** Timers the test fires by hand: `due` lists the pending callbacks with their delays. */
+function manualTimers() {
+  const due = new Map<number, { fn: () => void; ms: number }>();
+  let next = 0;
+  const timers: Timers = {
+    setTimeout: (fn, ms) => (due.set(++next, { fn, ms }), next),
+    clearTimeout: (handle) => void due.delete(handle as number),
+  };
+  const fire = () => {
+    for (const [id, { fn }] of [...due]) {
+      due.delete(id);
+      fn();
+    }
+  };
+  return { timers, due, fire };
+}
+
+describe("fileOffsetStore", () => {
+  test("gathers changes into one write after flushIntervalMs, then a new store over the file reads them", () => {
+    const path = tempFile();
+    const { timers, due, fire } = manualTimers();
+    const store = fileOffsetStore(path, { timers, flushIntervalMs: 250 });
+    store.set("user:a", { epoch: "e1", offset: 1 });
+    store.set("user:a", { epoch: "e1", offset: 2 });
+    store.set("job:7", { epoch: "e2", offset: 9 });
+    expect([...due.values()].map((t) => t.ms)).toEqual([250]);
+    expect(existsSync(path)).toBe(false);
+    fire();
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ "user:a": { epoch: "e1", offset: 2 }, "job:7": { epoch: "e2", offset: 9 } });
+    store.close();
+    const reopened = fileOffsetStore(path, { timers });
+    expect(reopened.get("user:a")).toEqual({ epoch: "e1", offset: 2 });
+    expect(reopened.get("job:7")).toEqual({ epoch: "e2", offset: 9 });
+    reopened.close();
+  });
+
+  test("close() writes what is pending; a corrupt file or entry counts as absent", () => {
+    const path = tempFile();
+    const { timers } = manualTimers();
+    const store = fileOffsetStore(path, { timers });
+    store.set("user:a", { epoch: "e1", offset: 4 });
+    store.close();
+    expect(fileOffsetStore(path, { timers }).get("user:a")).toEqual({ epoch: "e1", offset: 4 });
+
+    writeFileSync(path, JSON.stringify({ "user:a": { epoch: 1, offset: "x" }, "user:b": { epoch: "e", offset: 3 } }));
+    const partly = fileOffsetStore(path, { timers });
+    expect(partly.get("user:a")).toBeUndefined();
+    expect(partly.get("user:b")).toEqual({ epoch: "e", offset: 3 });
+    writeFileSync(path, "{not json");
+    expect(fileOffsetStore(path, { timers }).get("user:b")).toBeUndefined();
+  });
+
+  test("rejects a bad path or interval", () => {
+    expect(() => fileOffsetStore("")).toThrow(TypeError);
+    expect(() => fileOffsetStore(tempFile(), { flushIntervalMs: -1 })).toThrow(RangeError);
   });
 });

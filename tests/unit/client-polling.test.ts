@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
-import { CourierClient, httpBaseFromWsUrl, memoryOffsetStore, type Recovery } from "../../src/client/index.ts";
+import { CourierClient, httpBaseFromWsUrl, memoryOffsetStore, type Recovery } from "../../packages/client/src/index.ts";
 import { advance, fakeFetch, fakeWebSocket, flush, setup } from "./client-fakes.ts";
 
 afterEach(() => {
@@ -127,10 +127,15 @@ describe("polling fallback", () => {
     client.close();
   });
 
-  test("surfaces a poll's recovered:false", async () => {
+  test.each([
+    ["another epoch: epoch_changed, tracking restarts at its head", { epoch: "e2", offset: 0, recovered: false }, "epoch_changed", { epoch: "e2", offset: 0 }],
+    ["same epoch, nothing said: history_trimmed", { epoch: "e1", offset: 20, recovered: false }, "history_trimmed", { epoch: "e1", offset: 9 }],
+    ["an offset past the head: offset_ahead", { epoch: "e1", offset: 4, recovered: false }, "offset_ahead", { epoch: "e1", offset: 4 }],
+    ["the server's own reason wins", { epoch: "e1", offset: 20, recovered: false, reason: "epoch_changed" }, "epoch_changed", { epoch: "e1", offset: 9 }],
+  ] as const)("surfaces a poll's recovered:false with the §5 verdict: %s", async (_name, page, reason, position) => {
     jest.useFakeTimers();
     const ws = fakeWebSocket();
-    const { fetch } = fakeFetch(() => ({ body: { channel: "user:u1", epoch: "e2", offset: 0, recovered: false, events: [] } }));
+    const { fetch } = fakeFetch(() => ({ body: { channel: "user:u1", events: [], ...page } }));
     const store = memoryOffsetStore();
     store.set("user:u1", { epoch: "e1", offset: 9 });
     const recoveries: Recovery[] = [];
@@ -139,8 +144,8 @@ describe("polling fallback", () => {
     client.connect();
     ws.last().fail();
     await flush();
-    expect(recoveries).toEqual([{ channel: "user:u1", recovered: false, reason: "epoch_changed" }]);
-    expect(store.get("user:u1")).toEqual({ epoch: "e2", offset: 0 });
+    expect(recoveries).toEqual([{ channel: "user:u1", recovered: false, reason }]);
+    expect(store.get("user:u1")).toEqual(position);
     client.close();
   });
 

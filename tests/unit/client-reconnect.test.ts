@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
-import { backoffDelay, resolveBackoff, type StatusChange } from "../../src/client/index.ts";
+import { backoffDelay, resolveBackoff, type StatusChange } from "../../packages/client/src/index.ts";
 import { advance, flush, setup } from "./client-fakes.ts";
 
 afterEach(() => {

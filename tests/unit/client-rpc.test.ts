@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
-import { CourierError, ErrorCode } from "../../src/client/index.ts";
+import { CourierError, ErrorCode } from "../../packages/client/src/index.ts";
 import { advance, flush, setup } from "./client-fakes.ts";
 
 afterEach(() => {

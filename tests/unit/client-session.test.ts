@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, jest, test } from "bun:test";
-import { memoryOffsetStore, type CourierEvent, type Recovery } from "../../src/client/index.ts";
+import { memoryOffsetStore, type CourierEvent, type Recovery } from "../../packages/client/src/index.ts";
 import { advance, setup, type FakeSocket } from "./client-fakes.ts";
 
 afterEach(() => {

@@ -1,9 +1,8 @@
 /**
- * Courier's client SDK: `import { CourierClient } from "courier/client"`. Zero dependencies; runs
- * in browsers and Bun.
+ * `@courier/client`: Courier's client SDK for browsers and Bun. Zero dependencies, no side effects.
  *
  * @example
- * import { CourierClient, localStorageOffsetStore } from "courier/client";
+ * import { CourierClient, localStorageOffsetStore } from "@courier/client";
  * const client = new CourierClient({ url: "wss://rt.example.com/v1/ws", token: getToken, store: localStorageOffsetStore() });
  * client.subscribe("user:alice", (e) => console.log(e.event, e.data));
  * client.connect();
@@ -17,5 +16,12 @@ export type { LocalStorageOffsetStoreOptions, OffsetStore, StorageLike } from ".
 export { backoffDelay, resolveBackoff } from "./backoff.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export { httpBaseFromWsUrl } from "./history.ts";
+export { signalChannel, signalsFor } from "./signals.ts";
 export type * from "./types.ts";
-export { CloseCode, closeAdvice, ErrorCode, NotRecoveredReason } from "../protocol/codes.ts";
+export type { ErrorFrame, RequestId } from "./protocol/frames.ts";
+export { CloseCode, closeAdvice, ErrorCode, NotRecoveredReason, TIERS, tierReaches } from "./protocol/codes.ts";
+export type { Tier } from "./protocol/codes.ts";
+export { recoveryVerdict } from "./protocol/recovery.ts";
+export type { ChannelPosition, ReaderPosition, RecoveryVerdict } from "./protocol/recovery.ts";
+export { parseChannel } from "./protocol/channel.ts";
+export type { ChannelName } from "./protocol/channel.ts";

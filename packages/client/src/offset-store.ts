@@ -50,22 +50,32 @@ export interface StorageLike {
 
 /** Options of `localStorageOffsetStore`. */
 export interface LocalStorageOffsetStoreOptions {
-  /** Defaults to `globalThis.localStorage`. */
+  /** Defaults to `globalThis.localStorage`; where there is none (Bun, Node, a worker), see `fallback`. */
   storage?: StorageLike;
+  /**
+   * Without any storage: `"memory"` keeps positions in memory (as `memoryOffsetStore`), `"throw"`
+   * throws `TypeError`. Default `"memory"`, so the same code runs in a page and in Bun.
+   */
+  fallback?: "memory" | "throw";
   /** Key prefix. Default `"courier:pos:"`. */
   prefix?: string;
 }
 
 /**
  * A store backed by `localStorage` (or any Web Storage), so positions survive a reload. Unreadable
- * entries count as absent, and a full or disabled storage never breaks delivery.
+ * entries count as absent, and a full or disabled storage never breaks delivery. Where there is no
+ * `localStorage` (Bun, Node) it keeps positions in memory unless `fallback: "throw"`; for a
+ * process that should resume after a restart, use `fileOffsetStore` from `@courier/client/file-store`.
  *
  * @example
  * const client = new CourierClient({ url, token, store: localStorageOffsetStore() });
  */
 export function localStorageOffsetStore(options: LocalStorageOffsetStoreOptions = {}): OffsetStore {
-  const storage = options.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
-  if (!storage) throw new TypeError("Cannot create localStorageOffsetStore: no localStorage available");
+  const storage = options.storage ?? globalStorage();
+  if (!storage) {
+    if (options.fallback === "throw") throw new TypeError("Cannot create localStorageOffsetStore: no localStorage here (use fileOffsetStore or memoryOffsetStore)");
+    return memoryOffsetStore();
+  }
   const prefix = options.prefix ?? "courier:pos:";
   return {
     get(channel) {
@@ -95,7 +105,22 @@ export function localStorageOffsetStore(options: LocalStorageOffsetStoreOptions 
   };
 }
 
-function isPosition(value: unknown): value is Position {
+/** `globalThis.localStorage`, or undefined where it is missing or access throws (sandboxed iframes). */
+function globalStorage(): StorageLike | undefined {
+  try {
+    return (globalThis as { localStorage?: StorageLike }).localStorage ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `value` is a stored `{epoch, offset}`.
+ *
+ * @example
+ * isPosition(JSON.parse(raw)); // false for corrupt entries
+ */
+export function isPosition(value: unknown): value is Position {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
   return typeof v.epoch === "string" && typeof v.offset === "number" && Number.isSafeInteger(v.offset) && v.offset >= 0;

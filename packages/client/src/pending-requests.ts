@@ -92,6 +92,17 @@ export class PendingRequests {
   }
 
   /**
+   * Settles the request an answer frame (`subscribed`, `unsubscribed`, `pong`, `result` or
+   * `error`) names; false when it names none (an error frame then concerns the connection).
+   *
+   * @example
+   * if (!pending.answer(frame)) onConnectionError(CourierError.fromFrame(frame));
+   */
+  answer(frame: Record<string, unknown>): boolean {
+    return frame.type === "error" ? this.reject(frame.id, CourierError.fromFrame(frame)) : this.resolve(frame.id, frame);
+  }
+
+  /**
    * Rejects every pending request, e.g. on connection loss.
    *
    * @example

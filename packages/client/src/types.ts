@@ -1,8 +1,8 @@
 /**
- * The client SDK's public types. Wire frames come from `src/protocol/frames.ts` as types only, so
- * the SDK stays free of runtime dependencies.
+ * The client SDK's public types. Wire frames are plain types in `./protocol/frames.ts`, shared
+ * with the server, so the SDK stays free of runtime dependencies.
  */
-import type { EventFrame, ServerFrame, SubscribedFrame, WelcomeFrame } from "../protocol/frames.ts";
+import type { EventFrame, ServerFrame, SubscribedFrame, WelcomeFrame } from "./protocol/frames.ts";
 
 export type { EventFrame, ServerFrame, SubscribedFrame, WelcomeFrame };
 
@@ -26,16 +26,33 @@ export interface Position {
   offset: number;
 }
 
-/** An event as handed to channel handlers and `on("event")`. */
-export interface CourierEvent {
+/**
+ * Event names mapped to the type of their `data`, for typed clients:
+ * `new CourierClient<{ job_progress: { percent: number } }>(…)`. Default: any name, `data: unknown`.
+ */
+export type EventMap = object;
+
+/** The default event map: any event name, `data: unknown`. */
+export type AnyEvents = Record<string, unknown>;
+
+/** One event named `K` with data `D`, as handed to channel handlers and `on("event")`. */
+export interface TypedEvent<K extends string = string, D = unknown> {
   channel: string;
   epoch: string | undefined;
   offset: number;
-  event: string;
-  data: unknown;
+  event: K;
+  data: D;
   critical: boolean;
   ts: number;
 }
+
+/**
+ * An event of a client typed by `E`: a union over its names, so checking `event` narrows `data`.
+ *
+ * @example
+ * client.subscribe("job:42", (e) => { if (e.event === "job_progress") bar.value = e.data.percent; });
+ */
+export type CourierEvent<E extends EventMap = AnyEvents> = { [K in keyof E & string]: TypedEvent<K, E[K]> }[keyof E & string];
 
 /** Whether a (re)subscription resumed without a gap; `recovered: false` means: refetch state. */
 export interface Recovery {
@@ -46,7 +63,7 @@ export interface Recovery {
 }
 
 /** A channel handler. */
-export type EventHandler = (event: CourierEvent) => void;
+export type EventHandler<E extends EventMap = AnyEvents> = (event: CourierEvent<E>) => void;
 
 /** A fixed token, or a provider called for the first connection and again after a refusal or 4401. */
 export type TokenSource = string | (() => string | Promise<string>);

@@ -1,5 +1,5 @@
 /** The SDK's one domain error: an error frame, a timeout or a lost connection, with its data. */
-import type { ErrorCode } from "../protocol/codes.ts";
+import type { ErrorCode } from "./protocol/codes.ts";
 
 /** Extra data a `CourierError` may carry. */
 export interface CourierErrorDetails {
@@ -34,5 +34,16 @@ export class CourierError extends Error {
     this.code = code;
     this.requestId = details.requestId;
     this.channel = details.channel;
+  }
+
+  /**
+   * The error an `{"type":"error"}` frame carries, with its request id when it echoes one.
+   *
+   * @example
+   * CourierError.fromFrame({ type: "error", id: 3, code: "forbidden", message: "not yours" }).requestId; // 3
+   */
+  static fromFrame(frame: Record<string, unknown>): CourierError {
+    const requestId = typeof frame.id === "number" || typeof frame.id === "string" ? frame.id : undefined;
+    return new CourierError(frame.code as ErrorCode, String(frame.message), { requestId });
   }
 }

@@ -4,14 +4,17 @@ import { resolveBackoff } from "./backoff.ts";
 import { memoryOffsetStore, type OffsetStore } from "./offset-store.ts";
 import { globalTimers, systemClock } from "./timers.ts";
 import type {
+  AnyEvents,
   Clock,
   CourierEvent,
+  EventMap,
   FetchLike,
   Position,
   Recovery,
   StatusChange,
   Timers,
   TokenSource,
+  TypedEvent,
   WebSocketConstructor,
 } from "./types.ts";
 
@@ -64,13 +67,16 @@ export interface CourierClientOptions {
   onRecovery?: (recovery: Recovery) => void;
 }
 
-/** Events of `client.on()`. */
-export interface ClientEvents {
+/**
+ * Events of `client.on()`: `status`, `event` (every delivered event), `error`, `recovery`, and
+ * `event:<name>` for the delivered events of one name, typed by the client's event map.
+ */
+export type ClientEvents<E extends EventMap = AnyEvents> = {
   status: StatusChange;
-  event: CourierEvent;
+  event: CourierEvent<E>;
   error: Error;
   recovery: Recovery;
-}
+} & { [K in keyof E & string as `event:${K}`]: TypedEvent<K, E[K]> };
 
 /** Options of `subscribe()`. */
 export interface SubscribeOptions {
