@@ -5,7 +5,7 @@
  * published it) ends the job for the in-flight gauge.
  */
 import { randomUUID } from "node:crypto";
-import { z } from "zod";
+import { JobBodySchema } from "../protocol/control.ts";
 import type { PublishItem } from "../engine/types.ts";
 import { StoreUnavailableError } from "../engine/types.ts";
 import { Deadline } from "../resilience/index.ts";
@@ -15,12 +15,6 @@ import { readJson, requireKey } from "../server/publish-routes.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { JobAbortedError, simulateJob, type AiAnalysis } from "./job-simulator.ts";
 
-/** Same grammar as a token's `sub`. */
-const USER = /^[A-Za-z0-9_\-.@=]{1,128}$/;
-const JobBodySchema = z.object({
-  owner: z.string().regex(USER, "must be 1–128 of A-Z a-z 0-9 _ - . @ = (a user id)"),
-  simulate: z.boolean().optional(),
-});
 const BODY_LIMIT = 4 * 1024;
 const TERMINAL = new Set(["job_completed", "job_failed"]);
 

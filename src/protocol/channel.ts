@@ -1,7 +1,7 @@
 /** Channel grammar of PROTOCOL.md §4: `<kind>:<name>`. */
 
-const CHANNEL = /^([a-z][a-z0-9_-]{0,31}):([A-Za-z0-9_\-.@=]{1,128})$/;
-const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const CHANNEL = /^([a-z][a-z0-9_-]{0,31}):([A-Za-z0-9_\-.@=]{1,128})$/;
+export const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface ChannelName {
   readonly channel: string;
