@@ -22,6 +22,7 @@ import type { Context, RpcHandler } from "./context.ts";
 import { HttpError, httpError, json } from "./http.ts";
 import { NodeStats } from "./node-stats.ts";
 import { historyRoute } from "./history-route.ts";
+import { openApiRoute } from "./openapi.ts";
 import { publishBatchRoute, publishRoute } from "./publish-routes.ts";
 import { upgrade } from "./upgrade.ts";
 import { websocketHandler } from "./websocket.ts";
@@ -314,6 +315,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish": methods("/v1/publish", { POST: publishRoute }),
     "/v1/publish/batch": methods("/v1/publish/batch", { POST: publishBatchRoute }),
     "/v1/history": methods("/v1/history", { GET: historyRoute }),
+    "/openapi.json": methods("/openapi.json", { GET: openApiRoute }),
     "/dev/token": methods("/dev/token", {
       GET: async (_ctx, _req, url) => {
         if (config.env !== "development" && config.env !== "test") throw new HttpError(404, "not found");
