@@ -35,6 +35,27 @@ describe("@courier/server against Courier", () => {
     expect(page.events).toHaveLength(1);
   });
 
+  test("an answer lost after the store (a proxy's 502) is retried with the same key: stored once", async () => {
+    const keys: (string | null)[] = [];
+    // Forwards every request; the first answer is swallowed and replaced by a bare 502.
+    using proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: async (req) => {
+        keys.push(req.headers.get("idempotency-key"));
+        const url = new URL(req.url);
+        const answer = await fetch(server.http + url.pathname, { method: req.method, headers: req.headers, body: await req.text() });
+        return keys.length === 1 ? new Response("bad gateway", { status: 502, headers: { "retry-after": "0" } }) : answer;
+      },
+    });
+    const viaProxy = new CourierServer({ url: `http://127.0.0.1:${proxy.port}`, apiKey: API_KEY });
+    const published = await viaProxy.publish({ channel: "user:dave", event: "shipped", critical: true });
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]!);
+    const page = await courier.history({ channel: "user:dave", token: await server.token("dave") });
+    expect(page.events.map((e) => e.offset)).toEqual([published.offset]);
+  });
+
   test("publishBatch answers in order, and its per-item keys make a replayed batch a no-op", async () => {
     const items = [{ channel: "user:carol", event: "a", idempotencyKey: "b-1" }, { channel: "user:carol", event: "b", idempotencyKey: "b-2" }];
     const results = await courier.publishBatch(items);
