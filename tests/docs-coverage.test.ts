@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { CloseCode, ErrorCode, NotRecoveredReason, TIERS } from "../src/protocol/codes.ts";
 import { ClientFrameSchema } from "../src/protocol/frames.ts";
 import { SERVER_FRAME_TYPES } from "../src/protocol/server-frames.ts";
-import { StreamEvent, StreamStatus } from "../src/protocol/streams.ts";
+import { STREAM_STATUSES, StreamEvent } from "../src/protocol/streams.ts";
 
 const doc = readFileSync(join(import.meta.dir, "../docs/protocol.md"), "utf8");
 const lines = doc.split("\n");
@@ -45,7 +45,7 @@ describe("docs/protocol.md covers src/protocol", () => {
   });
 
   test("recovery reasons, tiers, stream events and statuses", () => {
-    const names = [...Object.values(NotRecoveredReason), ...TIERS, ...Object.values(StreamEvent), ...Object.values(StreamStatus)];
+    const names = [...Object.values(NotRecoveredReason), ...TIERS, ...Object.values(StreamEvent), ...STREAM_STATUSES];
     expect(missing(names, (n) => doc.includes(`\`${n}\``) || doc.includes(`"${n}"`))).toEqual([]);
   });
 });

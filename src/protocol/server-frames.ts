@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { ServerFrame } from "./frames.ts";
-import { StreamStatus } from "./streams.ts";
+import { STREAM_STATUSES } from "./streams.ts";
 
 /** Every `type` a server frame can have. */
 export const SERVER_FRAME_TYPES = ["welcome", "subscribed", "unsubscribed", "event", "pong", "result", "error", "reconnect"] as const satisfies readonly ServerFrame["type"][];
@@ -28,5 +28,5 @@ export const EventFrameSchema = z.object({
   ts: z.number().int().meta({ description: "publish time, ms since the epoch" }),
   stream: z.string().optional().meta({ description: "agent streams (§8): the stream id" }),
   text: z.string().optional().meta({ description: "agent streams (§8): the appended text, or the whole text of a snapshot" }),
-  status: z.enum(Object.values(StreamStatus) as [StreamStatus, ...StreamStatus[]]).optional(),
+  status: z.enum(STREAM_STATUSES).optional(),
 });

@@ -6,13 +6,8 @@ import { z } from "zod";
 import { ChannelSchema, EventNameSchema } from "./publish.ts";
 
 /** How a stream ended. */
-export const StreamStatus = {
-  Complete: "complete",
-  Cancelled: "cancelled",
-  Failed: "failed",
-} as const;
-export type StreamStatus = (typeof StreamStatus)[keyof typeof StreamStatus];
-const STREAM_STATUSES = Object.values(StreamStatus) as [StreamStatus, ...StreamStatus[]];
+export const STREAM_STATUSES = ["complete", "cancelled", "failed"] as const;
+export type StreamStatus = (typeof STREAM_STATUSES)[number];
 
 /** The `event` of each stream frame. */
 export const StreamEvent = {
