@@ -5,19 +5,14 @@
  * published it) ends the job for the in-flight gauge.
  */
 import { randomUUID } from "node:crypto";
-import { z } from "zod";
+import { JobBodySchema } from "../protocol/control.ts";
 import type { PublishItem } from "../engine/types.ts";
-import { USER_ID_RULE, isUserId } from "../protocol/user-id.ts";
 import { Deadline } from "../resilience/index.ts";
 import type { ExtensionContext } from "../server/extension.ts";
 import { HttpError, json, readJson, requireKey } from "../server/http.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { JobAbortedError, simulateJob, type AiAnalysis } from "./job-simulator.ts";
 
-const JobBodySchema = z.object({
-  owner: z.string().refine(isUserId, `must be ${USER_ID_RULE} (a user id)`),
-  simulate: z.boolean().optional(),
-});
 const BODY_LIMIT = 4 * 1024;
 const TERMINAL = new Set(["job_completed", "job_failed"]);
 

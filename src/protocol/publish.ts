@@ -2,14 +2,14 @@
 import { z } from "zod";
 import { isEventName, parseChannel } from "./channel.ts";
 
-const channel = z.string().refine((c) => parseChannel(c) !== null, {
+export const ChannelSchema = z.string().refine((c) => parseChannel(c) !== null, {
   message: "must be <kind>:<name>: kind [a-z][a-z0-9_-]{0,31}, name 1–128 of A-Z a-z 0-9 _ - . @ = (no ..)",
 });
-const event = z.string().refine(isEventName, { message: "must be 1–64 of A-Z a-z 0-9 _ . : -" });
+export const EventNameSchema = z.string().refine(isEventName, { message: "must be 1–64 of A-Z a-z 0-9 _ . : -" });
 
 export const PublishBodySchema = z.object({
-  channel,
-  event,
+  channel: ChannelSchema,
+  event: EventNameSchema,
   /** `data` serialized once by the body reader (`json-guard.ts`), never taken from the client. */
   dataJson: z.string(),
   critical: z.boolean().optional(),

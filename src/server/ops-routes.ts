@@ -1,5 +1,5 @@
 /**
- * The operator's routes (PROTOCOL.md §2): `/health`, `/ready`, `/metrics`, `/ws/stats`, `/dev/token`.
+ * The operator's routes (PROTOCOL.md §2): `/health`, `/ready`, `/metrics`, `/ws/stats`, `/dev/token`, `/openapi.json`.
  * One entry per path in `opsRoutes`: adding an ops route is one line there plus its handler.
  */
 import { bearer, keyMatches } from "../auth/keys.ts";
@@ -12,6 +12,7 @@ import type { ReadinessGate, ReadinessResult } from "../resilience/index.ts";
 import { PROMETHEUS_CONTENT_TYPE, type Telemetry } from "../telemetry/index.ts";
 import type { MethodTable, RouteHandler } from "./extension.ts";
 import { HttpError, json } from "./http.ts";
+import { openApiRoute } from "./openapi.ts";
 
 /** What the ops routes read. */
 export interface OpsSources {
@@ -39,6 +40,7 @@ export function opsRoutes(s: OpsSources): Record<string, MethodTable> {
     "/metrics": { GET: metrics(s) },
     "/ws/stats": { GET: stats(s) },
     "/dev/token": { GET: devToken(s) },
+    "/openapi.json": { GET: openApiRoute },
   };
 }
 

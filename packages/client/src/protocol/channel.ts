@@ -2,8 +2,8 @@
 import { USER_ID_CHARS } from "./user-id.ts";
 
 // The name part is a user id's grammar: `user:<id>` must fit every valid id.
-const CHANNEL = new RegExp(`^([a-z][a-z0-9_-]{0,31}):([${USER_ID_CHARS}]{1,128})$`);
-const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const CHANNEL = new RegExp(`^([a-z][a-z0-9_-]{0,31}):([${USER_ID_CHARS}]{1,128})$`);
+export const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface ChannelName {
   readonly channel: string;

@@ -6,7 +6,7 @@
 /** The characters of a user id (and of a channel's name part). */
 export const USER_ID_CHARS = "A-Za-z0-9_\\-.@=";
 
-const USER_ID = new RegExp(`^[${USER_ID_CHARS}]{1,128}$`);
+export const USER_ID = new RegExp(`^[${USER_ID_CHARS}]{1,128}$`);
 
 /** How the rule reads in an error message. */
 export const USER_ID_RULE = "1–128 of A-Z a-z 0-9 _ - . @ =";
