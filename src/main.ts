@@ -21,7 +21,7 @@ async function createEngine(config: Config, log: Logger): Promise<Engine> {
   };
   if (config.cluster.redisUrl) {
     const { createRedisEngine } = await import("./engine/redis-engine.ts");
-    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId! });
+    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId!, keyPrefix: `${config.cluster.keyPrefix}:` });
   }
   return createEmbeddedEngine({ ...options, dataDir: config.store.dataDir });
 }
