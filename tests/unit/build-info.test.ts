@@ -38,7 +38,8 @@ describe("buildInfo", () => {
 
   test("a git worktree (.git is a gitdir pointer) resolves through the main repository", () => {
     const main = emptyDir();
-    mkdirSync(join(main, ".git/worktrees/wt"), { recursive: true }); mkdirSync(join(main, ".git/refs/heads"), { recursive: true });
+    mkdirSync(join(main, ".git/worktrees/wt"), { recursive: true });
+    mkdirSync(join(main, ".git/refs/heads"), { recursive: true });
     writeFileSync(join(main, ".git/worktrees/wt/HEAD"), "ref: refs/heads/feature\n");
     writeFileSync(join(main, ".git/worktrees/wt/commondir"), "../..\n");
     writeFileSync(join(main, ".git/refs/heads/feature"), `${"d".repeat(40)}\n`);
