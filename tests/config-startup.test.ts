@@ -71,6 +71,20 @@ describe("startup with a bad config", () => {
   });
 });
 
+describe("config env vars reach a real server", () => {
+  let node: CourierProcess | undefined;
+  afterEach(() => node?.kill("SIGKILL"));
+
+  test("COURIER_ALLOWED_ORIGINS (comma-separated) drives the upgrade's Origin check", async () => {
+    node = await spawnCourier({ COURIER_ALLOWED_ORIGINS: "https://app.example, https://admin.example" });
+    // Refused before the token is looked at: no token needed to see the origin verdict.
+    const upgrade = (origin: string) =>
+      fetch(`${node!.http}/v1/ws`, { headers: { origin, connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+    expect((await upgrade("https://evil.example")).status).toBe(403);
+    expect((await upgrade("https://admin.example")).status).toBe(401);
+  });
+});
+
 describeRedis("COURIER_CLUSTER__KEY_PREFIX", (redisUrl) => {
   let node: CourierProcess | undefined;
   afterEach(() => node?.kill("SIGKILL"));
