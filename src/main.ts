@@ -8,7 +8,8 @@ import type { Config } from "./config/schema.ts";
 import { createEmbeddedEngine, type Engine } from "./engine/index.ts";
 import { startCourier } from "./server/app.ts";
 import { systemScheduler } from "./server/scheduler.ts";
-import { createLogger, createTelemetry, type Logger } from "./telemetry/index.ts";
+import { createLogger, type Logger } from "./telemetry/index.ts";
+import { startOtelSdk } from "./telemetry/otel-sdk.ts";
 import { createExtensions } from "./domain/index.ts";
 
 async function createEngine(config: Config, log: Logger): Promise<Engine> {
@@ -22,7 +23,7 @@ async function createEngine(config: Config, log: Logger): Promise<Engine> {
   };
   if (config.cluster.redisUrl) {
     const { createRedisEngine } = await import("./engine/redis-engine.ts");
-    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId! });
+    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId!, keyPrefix: `${config.cluster.keyPrefix}:` });
   }
   return createEmbeddedEngine({ ...options, dataDir: config.store.dataDir });
 }
@@ -47,11 +48,12 @@ async function main(): Promise<void> {
   // never a stack or a secret) and keep serving.
   process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: describe(reason) }));
   process.on("uncaughtException", (error) => log.error("uncaught exception", { error: describe(error) }));
-  const telemetry = createTelemetry({
+  const telemetry = await startOtelSdk({
     enabled: config.telemetry.enabled,
     nodeId: config.cluster.nodeId!,
     otlpEndpoint: config.telemetry.otlpEndpoint,
     otlpIntervalMs: config.telemetry.otlpIntervalMs,
+    warn: (message, fields) => log.warn(message, fields),
   });
   const engine = await createEngine(config, log);
   const courier = await startCourier({ config, engine, log, telemetry, now: Date.now, scheduler: systemScheduler, extensions: createExtensions });

@@ -1,46 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createTelemetry, type Telemetry } from "../src/telemetry/index.ts";
-
-interface Received {
-  path: string;
-  contentType: string | null;
-  body: string;
-}
-
-/** A local OTLP/HTTP receiver: each POST settles the next waiter, in order. */
-function startReceiver() {
-  const received: Received[] = [];
-  let next = Promise.withResolvers<Received>();
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const url = new URL(req.url);
-      const request = { path: url.pathname, contentType: req.headers.get("content-type"), body: await req.text() };
-      received.push(request);
-      next.resolve(request);
-      next = Promise.withResolvers<Received>();
-      return Response.json({});
-    },
-  });
-  return {
-    server,
-    received,
-    endpoint: `http://127.0.0.1:${server.port}`,
-    /** The next request, or a rejection after `ms` so a broken exporter fails the test instead of hanging it. */
-    nextRequest(ms = 5_000): Promise<Received> {
-      return withTimeout(next.promise, ms, "no OTLP request arrived");
-    },
-  };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: Timer | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { startOtlpReceiver as startReceiver } from "./helpers/otlp-receiver.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

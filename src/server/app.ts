@@ -18,6 +18,7 @@ import { createJsonGuard } from "../protocol/json-guard.ts";
 import type { Logger, Telemetry } from "../telemetry/index.ts";
 import type { Context } from "./context.ts";
 import { toErrorResponse } from "./error-response.ts";
+import { printDevHint } from "./dev-hint.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
 import { Housekeeping } from "./housekeeping.ts";
@@ -161,6 +162,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
 
   const url = new URL(`http://${config.server.host === "0.0.0.0" ? "127.0.0.1" : config.server.host}:${server.port}`);
   log.info("listening", { url: url.href, node: config.cluster.nodeId, env: config.env, engine: engine.kind });
+  printDevHint(config, url);
 
   let stopped = false;
   const shutdown = async (closeSockets: boolean) => {

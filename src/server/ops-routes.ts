@@ -12,6 +12,7 @@ import type { ReadinessGate, ReadinessResult } from "../resilience/index.ts";
 import { PROMETHEUS_CONTENT_TYPE, type Telemetry } from "../telemetry/index.ts";
 import type { MethodTable, RouteHandler } from "./extension.ts";
 import { HttpError, json } from "./http.ts";
+import { devTokenResponse } from "./dev-token.ts";
 import { openApiRoute } from "./openapi.ts";
 
 /** What the ops routes read. */
@@ -77,6 +78,6 @@ function devToken({ config }: OpsSources): RouteHandler {
     if (!isUserId(user)) throw new HttpError(400, `user must be ${USER_ID_RULE}`);
     if (!isTier(tier)) throw new HttpError(400, `tier must be one of ${TIERS.join(", ")}`);
     if (!config.auth.jwtSecret) throw new HttpError(404, "development tokens need COURIER_JWT_SECRET");
-    return json({ token: await signToken(config.auth.jwtSecret, { sub: user, tier }, config.auth.devTokenTtlS) });
+    return devTokenResponse(await signToken(config.auth.jwtSecret, { sub: user, tier }, config.auth.devTokenTtlS), url.searchParams.get("format"));
   };
 }

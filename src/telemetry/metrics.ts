@@ -7,6 +7,7 @@
  * appends it again.
  */
 import type { Counter, Histogram, Meter, ObservableGauge } from "@opentelemetry/api";
+import { buildInfo, type BuildInfo } from "./build-info.ts";
 
 /**
  * Histogram boundaries for in-process latencies, in seconds: 100 µs … 10 s, roughly ×2.5 per step.
@@ -134,6 +135,7 @@ export const METRIC_NAMES = [
   "courier_subscriptions",
   "courier_jobs_in_flight",
   "courier_replayed_events_total",
+  "courier_build_info",
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -142,7 +144,7 @@ export type MetricName = (typeof METRIC_NAMES)[number];
  * The returned `observe` adds a gauge source and returns its removal; several sources may each
  * provide part of {@link GaugeSource} (readiness from one module, breakers from another).
  */
-export function createMetrics(meter: Meter): { metrics: Metrics; observe(source: Partial<GaugeSource>): () => void } {
+export function createMetrics(meter: Meter, build: BuildInfo = buildInfo()): { metrics: Metrics; observe(source: Partial<GaugeSource>): () => void } {
   const latency = (description: string, buckets: readonly number[] = LATENCY_BUCKETS_S) => ({
     description,
     unit: "s",
@@ -177,6 +179,11 @@ export function createMetrics(meter: Meter): { metrics: Metrics; observe(source:
     ready: meter.createObservableGauge("courier_ready", { description: "1 when every readiness check passes, else 0" }),
     jobsInFlight: meter.createObservableGauge("courier_jobs_in_flight", { description: "Jobs currently running" }),
   };
+
+  // The usual Prometheus idiom: value 1, the facts in labels, so `* on() group_left(version)` can join them.
+  meter
+    .createObservableGauge("courier_build_info", { description: "Always 1; labels say which version, commit and Bun are running" })
+    .addCallback((result) => result.observe(1, { version: build.version, commit: build.commit, bun: build.bun }));
 
   const sources = new Set<Partial<GaugeSource>>();
   // One batch callback reads every source; each read is guarded so a throwing source blanks only

@@ -1,27 +1,19 @@
 /**
- * The meter provider and its readers: Prometheus text for our own `/metrics` route, and an optional
- * OTLP/HTTP push.
+ * The Telemetry object over one meter provider and its readers: Prometheus text for our own
+ * `/metrics` route, plus whatever pushes.
  *
- * A bare `MeterProvider`, not `NodeSDK`: NodeSDK registers the provider as the process-wide global
- * and keeps it private, so instruments could only come from the global `metrics.getMeter()` —
- * which a second instance in the same process (every integration test that starts a server)
- * cannot re-register. It would also install a global context manager and propagators, run
- * host/os/process resource detectors, and obey `OTEL_SDK_DISABLED` silently. We need none of that:
- * one provider per Telemetry, its meter passed in, nothing global.
+ * Two ways to build it. `createTelemetry` makes a private `MeterProvider` (nothing global), so tests
+ * and benchmarks can start any number of servers in one process. `startOtelSdk` (`otel-sdk.ts`), for
+ * `src/main.ts` only, starts the OpenTelemetry NodeSDK, which registers its provider process-wide
+ * and takes the resource and the push exporters from the standard `OTEL_*` variables.
  */
-import { createNoopMeter } from "@opentelemetry/api";
+import { createNoopMeter, type Meter } from "@opentelemetry/api";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AggregationTemporality,
-  InstrumentType,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-  type MetricData,
-  type ResourceMetrics,
-} from "@opentelemetry/sdk-metrics";
+import { AggregationTemporality, InstrumentType, MeterProvider, type MetricData, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import { createMetrics, type GaugeSource, type Metrics } from "./metrics.ts";
+import { exportTimeoutMs, gaugesAsDelta, pushReader } from "./push-readers.ts";
 
 /** Content type of {@link Telemetry.render}'s answer (Prometheus text format 0.0.4). */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -61,21 +53,11 @@ export interface Telemetry {
   shutdown(options?: { timeoutMs?: number }): Promise<void>;
 }
 
-/**
- * Observable gauges are exported as deltas: with the exporters' fixed cumulative temporality a label
- * value observed once (`courier_ready{status="draining"}`) would be reported forever after.
- * Gauges have no temporality on the wire, so the receivers see plain last values.
- */
-const gaugesAsDelta = (type: InstrumentType) =>
-  type === InstrumentType.OBSERVABLE_GAUGE ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
-
-class PrometheusReader extends PrometheusExporter {
-  override selectAggregationTemporality(type: InstrumentType): AggregationTemporality {
-    return gaugesAsDelta(type);
+/** The Prometheus reader behind `/metrics`: never its own server, observable gauges as deltas. */
+export class PrometheusReader extends PrometheusExporter {
+  constructor() {
+    super({ preventServerStart: true });
   }
-}
-
-class OtlpExporter extends OTLPMetricExporter {
   override selectAggregationTemporality(type: InstrumentType): AggregationTemporality {
     return gaugesAsDelta(type);
   }
@@ -100,58 +82,78 @@ class OtlpExporter extends OTLPMetricExporter {
  * ```
  */
 export function createTelemetry(options: TelemetryOptions): Telemetry {
-  if (!options.enabled) {
-    const { metrics } = createMetrics(createNoopMeter());
-    return {
-      metrics,
-      observe: () => () => {},
-      render: async () => "",
-      flush: async () => {},
-      shutdown: async () => {},
-    };
-  }
+  if (!options.enabled) return disabledTelemetry();
 
-  const prometheus = new PrometheusReader({ preventServerStart: true });
-  const readers: (PrometheusExporter | PeriodicExportingMetricReader)[] = [prometheus];
-  let otlp: PeriodicExportingMetricReader | undefined;
-  if (options.otlpEndpoint) {
-    const intervalMs = options.otlpIntervalMs ?? 10_000;
-    if (!(intervalMs > 0)) throw new RangeError(`otlpIntervalMs must be positive, got ${intervalMs}`);
-    // The SDK refuses an export timeout longer than the interval; the exporter's own budget (retries
-    // included) must match it, or an unreachable collector holds up shutdown for ~8 s.
-    const exportTimeoutMs = Math.min(intervalMs, 5_000);
-    otlp = new PeriodicExportingMetricReader({
-      exporter: new OtlpExporter({ url: `${options.otlpEndpoint.replace(/\/+$/, "")}/v1/metrics`, timeoutMillis: exportTimeoutMs }),
-      exportIntervalMillis: intervalMs,
-      exportTimeoutMillis: exportTimeoutMs,
-    });
-    readers.push(otlp);
-  }
-
+  const prometheus = new PrometheusReader();
+  const otlp = options.otlpEndpoint
+    ? pushReader(
+        new OTLPMetricExporter({
+          url: `${options.otlpEndpoint.replace(/\/+$/, "")}/v1/metrics`,
+          timeoutMillis: exportTimeoutMs(options.otlpIntervalMs ?? 10_000),
+        }),
+        options.otlpIntervalMs ?? 10_000,
+      )
+    : undefined;
   const provider = new MeterProvider({
     resource: defaultResource().merge(
       resourceFromAttributes({ "service.name": options.serviceName ?? "courier", "service.instance.id": options.nodeId }),
     ),
-    readers,
+    readers: otlp ? [prometheus, otlp] : [prometheus],
   });
-  const { metrics, observe } = createMetrics(provider.getMeter("courier"));
+  return telemetryOver({
+    meter: provider.getMeter("courier"),
+    prometheus,
+    flush: async () => {
+      await otlp?.forceFlush();
+    },
+    shutdown: (timeoutMs) => provider.shutdown({ timeoutMillis: timeoutMs }),
+  });
+}
+
+/** Every instrument a no-op and an empty exposition (`telemetry.enabled: false`, `OTEL_SDK_DISABLED`). */
+export function disabledTelemetry(): Telemetry {
+  const { metrics } = createMetrics(createNoopMeter());
+  return {
+    metrics,
+    observe: () => () => {},
+    render: async () => "",
+    flush: async () => {},
+    shutdown: async () => {},
+  };
+}
+
+/** What a {@link Telemetry} is made of, whoever built the meter provider. */
+export interface TelemetryParts {
+  /** The meter every instrument is created on. */
+  meter: Meter;
+  /** Registered as a reader of that meter's provider. */
+  prometheus: PrometheusReader;
+  /** Pushes pending data of every push reader now. */
+  flush(): Promise<void>;
+  /** Final pushes, then stops every reader; may reject or hang: callers get it bounded and settled. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** The {@link Telemetry} over `parts`. */
+export function telemetryOver(parts: TelemetryParts): Telemetry {
+  const { metrics, observe } = createMetrics(parts.meter);
   // withoutScopeInfo: one meter only, so an `otel_scope_name` label on every series would be noise.
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
-
   return {
     metrics,
     observe,
     async render() {
-      const { resourceMetrics } = await prometheus.collect();
+      const { resourceMetrics } = await parts.prometheus.collect();
       return serializer.serialize(withUnitSuffixes(resourceMetrics));
     },
-    async flush() {
-      await otlp?.forceFlush();
-    },
+    flush: parts.flush,
     async shutdown({ timeoutMs = 2_000 } = {}) {
       // A final push is worth a moment of the drain budget, not the exit code: an unreachable
       // collector must neither hold the process past its drain nor make it fail.
-      await provider.shutdown({ timeoutMillis: timeoutMs }).catch(() => {});
+      let timer: Timer | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([parts.shutdown(timeoutMs).catch(() => {}), timeout]);
+      clearTimeout(timer);
     },
   };
 }

@@ -1,0 +1,118 @@
+/**
+ * The metric readers that push (OTLP, console), chosen by the standard `OTEL_*` variables, for the
+ * NodeSDK in `otel-sdk.ts`. NodeSDK reads `OTEL_METRICS_EXPORTER` only when it is given no readers at
+ * all, and we always give it one (the Prometheus reader behind `/metrics`), so the choice is made here,
+ * following the SDK's own rules with one difference: without `OTEL_METRICS_EXPORTER`, OTLP is on only
+ * when an endpoint is set (PROTOCOL.md §1), never a silent push to localhost:4318.
+ */
+import { OTLPMetricExporter as OtlpHttpJsonExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as OtlpHttpProtobufExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import {
+  AggregationTemporality,
+  ConsoleMetricExporter,
+  InstrumentType,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from "@opentelemetry/sdk-metrics";
+
+/** `OTEL_EXPORTER_OTLP_PROTOCOL` values. */
+export const OTLP_PROTOCOLS = ["http/protobuf", "http/json", "grpc"] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+export interface PushReaderOptions {
+  /** Base URL (`config.telemetry.otlpEndpoint`, from `OTEL_EXPORTER_OTLP_ENDPOINT` or the file). */
+  otlpEndpoint?: string;
+  /** Push interval (`config.telemetry.otlpIntervalMs`, from `OTEL_METRIC_EXPORT_INTERVAL` or the file). */
+  intervalMs: number;
+  /** Told about ignored values (an unknown exporter or protocol), as the SDK's own diag would be. */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/**
+ * Observable gauges are exported as deltas: with cumulative temporality a label value observed once
+ * (`courier_ready{status="draining"}`) would be reported forever after. Gauges have no temporality on
+ * the wire, so receivers see plain last values; every other instrument keeps the exporter's choice.
+ */
+export function gaugesAsDelta(type: InstrumentType, otherwise: AggregationTemporality = AggregationTemporality.CUMULATIVE): AggregationTemporality {
+  return type === InstrumentType.OBSERVABLE_GAUGE ? AggregationTemporality.DELTA : otherwise;
+}
+
+function withGaugesAsDelta(exporter: PushMetricExporter): PushMetricExporter {
+  return {
+    export: (metrics, done) => exporter.export(metrics, done),
+    forceFlush: () => exporter.forceFlush(),
+    shutdown: () => exporter.shutdown(),
+    selectAggregationTemporality: (type) => gaugesAsDelta(type, exporter.selectAggregationTemporality?.(type)),
+    ...(exporter.selectAggregation && { selectAggregation: (type: InstrumentType) => exporter.selectAggregation!(type) }),
+  };
+}
+
+/**
+ * The exporter's budget for one push (retries included) for a given interval. The SDK refuses an
+ * export timeout longer than the interval, and an unreachable collector must not hold up shutdown
+ * for the exporter's default ~8 s.
+ */
+export function exportTimeoutMs(intervalMs: number): number {
+  if (!(intervalMs > 0)) throw new RangeError(`otlpIntervalMs must be positive, got ${intervalMs}`);
+  return Math.min(intervalMs, 5_000);
+}
+
+/** A periodic reader around `exporter`, with observable gauges as deltas (see {@link gaugesAsDelta}). */
+export function pushReader(exporter: PushMetricExporter, intervalMs: number): PeriodicExportingMetricReader {
+  return new PeriodicExportingMetricReader({
+    exporter: withGaugesAsDelta(exporter),
+    exportIntervalMillis: intervalMs,
+    exportTimeoutMillis: exportTimeoutMs(intervalMs),
+  });
+}
+
+/**
+ * One OTLP reader. `url` is the full metrics URL for HTTP (`…/v1/metrics`), the endpoint for gRPC;
+ * without it the exporter reads `OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT` itself.
+ */
+async function otlpReader(protocol: OtlpProtocol, url: string | undefined, intervalMs: number): Promise<PeriodicExportingMetricReader> {
+  const config = { timeoutMillis: exportTimeoutMs(intervalMs), ...(url && { url }) };
+  if (protocol === "grpc") {
+    // Loaded only when asked for: gRPC brings @grpc/grpc-js and protobufjs.
+    const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-grpc");
+    return pushReader(new OTLPMetricExporter(config), intervalMs);
+  }
+  return pushReader(protocol === "http/json" ? new OtlpHttpJsonExporter(config) : new OtlpHttpProtobufExporter(config), intervalMs);
+}
+
+const list = (value: string | undefined) => (value ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean);
+
+/**
+ * The push readers `env` asks for: `OTEL_METRICS_EXPORTER` (`otlp`, `console`, `none`; `prometheus`
+ * is always on, as `/metrics`), `OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL` (default `http/protobuf`, as
+ * in every OTel SDK), endpoints and headers as the exporters read them.
+ *
+ * @example
+ * const readers = await pushReadersFromEnv({ otlpEndpoint: config.telemetry.otlpEndpoint, intervalMs: 10_000 });
+ */
+export async function pushReadersFromEnv(options: PushReaderOptions, env: Record<string, string | undefined> = process.env): Promise<PeriodicExportingMetricReader[]> {
+  const metricsEndpoint = env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim();
+  let exporters = list(env.OTEL_METRICS_EXPORTER);
+  if (exporters.length === 0) exporters = options.otlpEndpoint || metricsEndpoint ? ["otlp"] : [];
+  if (exporters.includes("none")) return [];
+
+  const readers: PeriodicExportingMetricReader[] = [];
+  for (const name of new Set(exporters)) {
+    if (name === "otlp") {
+      let protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "").trim() || "http/protobuf";
+      if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
+        options.warn?.("unsupported OTLP protocol; using http/protobuf", { protocol, supported: OTLP_PROTOCOLS });
+        protocol = "http/protobuf";
+      }
+      // A signal-specific endpoint is the exporter's to read; otherwise ours (env or file) decides.
+      const base = options.otlpEndpoint?.replace(/\/+$/, "");
+      const url = metricsEndpoint || !base ? undefined : protocol === "grpc" ? base : `${base}/v1/metrics`;
+      readers.push(await otlpReader(protocol as OtlpProtocol, url, options.intervalMs));
+    } else if (name === "console") {
+      readers.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: options.intervalMs }));
+    } else if (name !== "prometheus") {
+      options.warn?.("unsupported OTEL_METRICS_EXPORTER value ignored", { exporter: name, supported: ["otlp", "console", "prometheus", "none"] });
+    }
+  }
+  return readers;
+}
