@@ -11,7 +11,7 @@
  * Sockets are reached through a `HubTransport` (Bun's in `bun-transport.ts`), so the join's races
  * are unit-tested with a fake transport and a fake broker (tests/unit/hub.test.ts).
  */
-import type { Engine, StoredEvent } from "../engine/types.ts";
+import type { Broker, StoredEvent } from "../engine/types.ts";
 import { NotRecoveredReason } from "../protocol/codes.ts";
 import type { Since, SubscribedFrame, RequestId } from "../protocol/frames.ts";
 import { recoveryVerdict, type RecoveryVerdict } from "../protocol/recovery.ts";
@@ -20,7 +20,7 @@ import { CriticalTracker, type AckOutcome } from "./critical-tracker.ts";
 import type { HubTransport } from "./hub-transport.ts";
 
 /** What the hub asks of the engine: positions, history and watching channels. */
-export type HubBroker = Pick<Engine, "position" | "history" | "watch" | "unwatch" | "deliversAll">;
+export type HubBroker = Pick<Broker, "position" | "history" | "watch" | "unwatch" | "deliversAll">;
 
 export interface HubOptions {
   engine: HubBroker;
