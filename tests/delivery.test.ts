@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, connectWelcomed, type TestClient } from "./helpers/client.ts";
 import { rawConnect } from "./helpers/raw-client.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
+import { FakeScheduler } from "./helpers/fake-scheduler.ts";
+import { SWEEP_MS } from "../src/server/housekeeping.ts";
 import { CloseCode } from "../src/protocol/codes.ts";
 
 let server: TestServer;
@@ -254,11 +256,11 @@ describe("confirmations", () => {
   });
 
   // The sweep's boundaries are unit-tested with a fake clock (tests/unit/connection-sweep.test.ts);
-  // here the real server runs on an injected clock that the test moves past each timeout, so
-  // nothing waits for a timeout in real time (only for the next one-second sweep).
+  // here the real server runs on a fake scheduler and clock that the test moves past each timeout,
+  // so nothing waits on real time: the sweeps run when the test advances the scheduler.
   test("unacknowledged critical events + no pong closes 4408; a client that acks is never probed", async () => {
-    const clock = { t: Date.now(), now: () => clock.t };
-    await using timed = await startServer({ now: clock.now });
+    const scheduler = new FakeScheduler(Date.now());
+    await using timed = await startServer({ now: scheduler.clock, scheduler });
     const { confirmTimeoutMs, probeTimeoutMs } = timed.config.delivery;
     const silent = await rawConnect(`${timed.ws}?token=${await timed.token("half-open")}`);
     const acker = await rawConnect(`${timed.ws}?token=${await timed.token("acker")}`);
@@ -273,9 +275,10 @@ describe("confirmations", () => {
     acker.send({ type: "ping", id: 2 });
     await acker.next((f) => f.type === "pong" && f.id === 2);
 
-    clock.t += confirmTimeoutMs + 1;
+    // Sweeps run every SWEEP_MS: one full period past each timeout is the first sweep that sees it.
+    scheduler.advance(confirmTimeoutMs + SWEEP_MS);
     await silent.pinged(1);
-    clock.t += probeTimeoutMs + 1;
+    scheduler.advance(probeTimeoutMs + SWEEP_MS);
     expect(await silent.closed).toBe(CloseCode.Stale);
     expect(silent.pings).toBe(1);
     expect((await timed.stats()).confirmations.timedOut).toBe(1);

@@ -14,6 +14,7 @@ import { startCourier, type Courier, type CourierDeps } from "../../src/server/a
 import { createLogger, createTelemetry } from "../../src/telemetry/index.ts";
 import { createExtensions } from "../../src/domain/index.ts";
 import type { Tier } from "../../src/protocol/codes.ts";
+import type { Scheduler } from "../../src/server/scheduler.ts";
 import testConfig from "../../config/test.json";
 
 export const API_KEY = "test-api-key-0123456789abcdef";
@@ -50,6 +51,8 @@ export interface StartOptions {
   engine?: (config: Config, dataDir: string) => Engine;
   extensions?: CourierDeps["extensions"];
   now?: () => number;
+  /** The housekeeping timers (default: real ones); a `FakeScheduler` lets a test move time. */
+  scheduler?: Scheduler;
   keepDataDir?: boolean;
 }
 
@@ -70,7 +73,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       idempotencyTtlMs: config.delivery.idempotencyTtlMs,
       now,
     });
-  const courier = await startCourier({ config, engine, log, telemetry, now, extensions: options.extensions ?? createExtensions });
+  const courier = await startCourier({ config, engine, log, telemetry, now, scheduler: options.scheduler, extensions: options.extensions ?? createExtensions });
   const http = `http://127.0.0.1:${courier.server.port}`;
   let stopped = false;
   const stop = async () => {

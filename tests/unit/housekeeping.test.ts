@@ -8,50 +8,11 @@ import { CloseCode } from "../../src/protocol/codes.ts";
 import { ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
 import { Housekeeping, READINESS_LOOP_MS, SLOW_SWEEP_DELAY_MS, SWEEP_MS, type HousekeepingOptions } from "../../src/server/housekeeping.ts";
 import { NodeStats } from "../../src/server/node-stats.ts";
-import type { Scheduler } from "../../src/server/scheduler.ts";
+import { FakeScheduler } from "../helpers/fake-scheduler.ts";
 import { createLogger } from "../../src/telemetry/index.ts";
 import testConfig from "../../config/test.json";
 
 const config = parseConfig("test", { ...testConfig, cluster: { ...testConfig.cluster, nodeId: "n1" } });
-
-/** Runs what is due as the test moves time; records what is scheduled and what is cancelled. */
-class FakeScheduler implements Scheduler {
-  now = 0;
-  readonly #tasks = new Set<{ at: number; ms: number; repeat: boolean; fn: () => void }>();
-
-  every(ms: number, fn: () => void): () => void {
-    return this.#add(ms, fn, true);
-  }
-
-  after(ms: number, fn: () => void): () => void {
-    return this.#add(ms, fn, false);
-  }
-
-  /** Scheduled tasks not cancelled nor run out. */
-  get pending(): number {
-    return this.#tasks.size;
-  }
-
-  advance(ms: number): void {
-    const until = this.now + ms;
-    for (;;) {
-      let next: { at: number; ms: number; repeat: boolean; fn: () => void } | undefined;
-      for (const task of this.#tasks) if (task.at <= until && (!next || task.at < next.at)) next = task;
-      if (!next) break;
-      this.now = next.at;
-      if (next.repeat) next.at += next.ms;
-      else this.#tasks.delete(next);
-      next.fn();
-    }
-    this.now = until;
-  }
-
-  #add(ms: number, fn: () => void, repeat: boolean): () => void {
-    const task = { at: this.now + ms, ms, repeat, fn };
-    this.#tasks.add(task);
-    return () => void this.#tasks.delete(task);
-  }
-}
 
 /** A gate whose `record` can be awaited: the readiness loop runs in the background. */
 class WatchedGate extends ReadinessGate {
