@@ -2,14 +2,19 @@
  * The Prometheus side of the operator's view: grafana/alerts.yml and grafana/prometheus.yml pass
  * Prometheus' own checker (`promtool`, Debian's `prometheus` package, 2.42 here) and the rules'
  * unit tests (grafana/alerts.test.yml); every metric the rules read exists in a live Courier's
- * /metrics, so the alerts cannot drift from the code.
+ * /metrics, so the alerts cannot drift from the code; and a real Prometheus running
+ * grafana/prometheus.yml scrapes a live Courier and evaluates every rule without error.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { metricNames } from "../src/telemetry/dashboard-metrics.ts";
 import { METRIC_NAMES } from "../src/telemetry/index.ts";
 import { connectWelcomed } from "./helpers/client.ts";
 import { describeWithTool, run } from "./helpers/ops-tool.ts";
+import { freePort } from "./helpers/process.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
 const GRAFANA = join(import.meta.dir, "../grafana");
@@ -104,7 +109,7 @@ describeWithTool("promtool", "promtool", "apt-get install prometheus", (promtool
   });
 });
 
-describe("alert rules against a live Courier", () => {
+describe("a live Courier", () => {
   let server: TestServer;
   let exposition = "";
   let contentType = "";
@@ -123,7 +128,7 @@ describe("alert rules against a live Courier", () => {
   });
   afterAll(() => server.stop());
 
-  test("every metric a rule reads is in /metrics, except the pending ones", () => {
+  test("has in /metrics every metric a rule reads, except the pending ones", () => {
     const live = new Set([...exposition.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     expect(live.size).toBeGreaterThan(10);
     const missing = ruleMetrics.filter(({ metric }) => !live.has(metric) && !PENDING_METRICS.has(metric) && !PROMETHEUS_SERIES.has(metric));
@@ -132,7 +137,64 @@ describe("alert rules against a live Courier", () => {
 
   // Prometheus 3 refuses a scrape whose Content-Type it cannot parse unless fallback_scrape_protocol
   // is set, and Prometheus 2 rejects that setting: prometheus.yml can omit it only because of this.
-  test("/metrics names the text format version Prometheus 3 needs", () => {
+  test("answers /metrics with the text format version Prometheus 3 needs", () => {
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4(;|$)/);
+  });
+
+  describeWithTool("scraped by a real Prometheus", "prometheus", "apt-get install prometheus", (prometheus) => {
+    let proc: Subprocess | undefined;
+    let dir = "";
+    let api = "";
+
+    beforeAll(async () => {
+      // grafana/prometheus.yml as compose runs it, pointed at this server, on a 1 s cycle.
+      const config = Bun.YAML.parse(await Bun.file(join(GRAFANA, "prometheus.yml")).text()) as Record<string, any>;
+      config.global = { ...config.global, scrape_interval: "1s", evaluation_interval: "1s" };
+      config.rule_files = config.rule_files.map((file: string) => join(GRAFANA, file));
+      config.scrape_configs[0].scrape_interval = "1s";
+      config.scrape_configs[0].static_configs = [{ targets: [new URL(server.http).host] }];
+      dir = mkdtempSync(join(tmpdir(), "courier-prometheus-"));
+      await Bun.write(join(dir, "prometheus.yml"), JSON.stringify(config));
+      const listen = `127.0.0.1:${freePort()}`;
+      api = `http://${listen}/api/v1`;
+      proc = Bun.spawn([prometheus, `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=${listen}`], {
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+    });
+    afterAll(async () => {
+      proc?.kill();
+      await proc?.exited;
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Polls the Prometheus API until `done` holds (there is no event to wait on); bounded. */
+    async function until<T>(path: string, done: (data: T) => boolean): Promise<T> {
+      const deadline = Date.now() + 20_000;
+      let last: T | undefined;
+      while (Date.now() < deadline) {
+        if (proc?.exitCode !== null) throw new Error(`prometheus exited ${proc?.exitCode}: ${await new Response(proc!.stderr as ReadableStream).text()}`);
+        last = await fetch(`${api}${path}`).then(async (r) => (r.ok ? ((await r.json()) as { data: T }).data : undefined), () => undefined);
+        if (last !== undefined && done(last)) return last;
+        await Bun.sleep(100); // Prometheus has no event to wait on; bounded by the deadline
+      }
+      throw new Error(`prometheus ${path} did not settle: ${JSON.stringify(last)?.slice(0, 1000)}`);
+    }
+
+    test("scrapes the target and evaluates every rule without error", async () => {
+      type Targets = { activeTargets: { health: string; lastError: string }[] };
+      const targets = await until<Targets>("/targets", (d) => d.activeTargets.some((t) => t.health !== "unknown"));
+      expect(targets.activeTargets.map((t) => ({ health: t.health, lastError: t.lastError }))).toEqual([{ health: "up", lastError: "" }]);
+      type Rules = { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+      const evaluated = await until<Rules>("/rules", (d) => d.groups.flatMap((g) => g.rules).every((r) => r.health !== "unknown"));
+      const loaded = evaluated.groups.flatMap((g) => g.rules);
+      expect(loaded.map((r) => r.name).sort()).toEqual(rules.map((r) => r.alert).sort());
+      expect(loaded.filter((r) => r.health !== "ok")).toEqual([]);
+      type Query = { result: { value: [number, string] }[] };
+      const ready = await until<Query>(`/query?query=${encodeURIComponent('courier_ready{job="courier"}')}`, (d) => d.result.length > 0);
+      expect(ready.result.map((r) => r.value[1])).toEqual(["1"]);
+      const alerts = await until<{ alerts: unknown[] }>("/alerts", () => true);
+      expect(alerts.alerts).toEqual([]);
+    }, 30_000);
   });
 });
