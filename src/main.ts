@@ -6,7 +6,7 @@
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { createEmbeddedEngine, type Engine } from "./engine/index.ts";
-import { DataDirInUseError } from "./engine/sqlite-dir-lock.ts";
+import { DataDirError } from "./engine/sqlite-dir-lock.ts";
 import { startCourier } from "./server/app.ts";
 import { systemScheduler } from "./server/scheduler.ts";
 import { createLogger, type Logger } from "./telemetry/index.ts";
@@ -62,8 +62,8 @@ async function main(): Promise<void> {
   try {
     courier = await startCourier({ config, engine, log, telemetry, now: Date.now, scheduler: systemScheduler, extensions: createExtensions });
   } catch (error) {
-    // PROTOCOL §1: a second process on one data dir exits 1 with one line, touching nothing.
-    if (error instanceof DataDirInUseError) {
+    // PROTOCOL §1: a data dir in use by another process, or unusable, exits 1 with one line.
+    if (error instanceof DataDirError) {
       process.stderr.write(`${error.message}\n`);
       process.exit(1);
     }

@@ -10,7 +10,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmbeddedEngine, type EmbeddedEngine } from "../src/engine/embedded-engine.ts";
-import { DataDirInUseError } from "../src/engine/sqlite-dir-lock.ts";
+import { DataDirError, DataDirInUseError } from "../src/engine/sqlite-dir-lock.ts";
 import { StoreUnavailableError, type EngineOptions, type PublishItem } from "../src/engine/types.ts";
 
 const OPTS: EngineOptions = {
@@ -77,6 +77,18 @@ describe("one process per data dir", () => {
   });
 });
 
+describe("an unusable data dir", () => {
+  test("start rejects with a DataDirError naming the path when the data dir is a file", async () => {
+    const dir = await tempDir();
+    const notADir = join(dir, "data");
+    await Bun.write(notADir, "not a directory");
+    const engine = createEmbeddedEngine({ ...OPTS, dataDir: notADir, log: quiet });
+    const refusal = await engine.start(() => {}).then(() => null, (error: unknown) => error);
+    expect(refusal).toBeInstanceOf(DataDirError);
+    expect((refusal as DataDirError).message).toStartWith(`data dir ${notADir} cannot be used: `);
+  });
+});
+
 describe("a data dir deleted under a running store", () => {
   test("publish and check reject, and one error line names the path", async () => {
     const dataDir = await tempDir();
@@ -128,6 +140,24 @@ describe("readiness proves a write", () => {
 });
 
 describe("reads create no channel state", () => {
+  // Subscribing reads position/history/watch: on a store refusing writes it must answer, not fail.
+  test("reads of new and known channels answer while the store refuses every write", async () => {
+    const dataDir = await tempDir();
+    const engine = await started(dataDir);
+    const [out] = await engine.publish([item("job:known")]);
+    const locker = new Database(join(dataDir, "courier.db"));
+    locker.run("BEGIN IMMEDIATE");
+    try {
+      await expect(engine.publish([item("job:known")])).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(await engine.position("job:known")).toEqual({ epoch: out!.epoch, offset: 1 });
+      expect(await engine.watch("public:new")).toBe(0);
+      expect((await engine.history("public:new", 0, 10)).events).toEqual([]);
+    } finally {
+      locker.run("ROLLBACK");
+      locker.close();
+    }
+  });
+
   test("position, history and watch of unknown channels store nothing; the epoch is stable and kept by the first publish", async () => {
     const dataDir = await tempDir();
     const engine = await started(dataDir);

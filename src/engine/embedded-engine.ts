@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { statfsSync } from "node:fs";
 import { eventFrame } from "../protocol/serializer.ts";
 import { startCheckpointer, type Checkpointer } from "./sqlite-checkpointer.ts";
-import { lockDataDir, type DataDirLock } from "./sqlite-dir-lock.ts";
+import { DataDirError, lockDataDir, type DataDirLock } from "./sqlite-dir-lock.ts";
 import { rememberFiles, type FileIdentity } from "./sqlite-file-identity.ts";
 import { openSqliteStore, type BatchRow, type ChannelTop, type LogFn, type SqliteStore } from "./sqlite-store.ts";
 import {
@@ -141,12 +141,18 @@ class SqliteEngine implements EmbeddedEngine {
 
   async start(deliver: DeliverFn): Promise<void> {
     if (this.#store !== null || this.#closed) throw new TypeError("Cannot start: engine already started");
+    const { dataDir } = this.#opts;
     // Before anything is opened: a second process must not even run the corruption check.
-    const lock = lockDataDir(this.#opts.dataDir);
+    let lock: DataDirLock;
+    try {
+      lock = lockDataDir(dataDir);
+    } catch (error) {
+      throw DataDirError.of(dataDir, error);
+    }
     let store: SqliteStore;
     try {
       store = openSqliteStore({
-        dataDir: this.#opts.dataDir,
+        dataDir,
         fileName: this.#opts.fileName ?? "courier.db",
         now: this.#opts.now,
         log: this.#log,
@@ -154,7 +160,7 @@ class SqliteEngine implements EmbeddedEngine {
       });
     } catch (error) {
       lock.release();
-      throw error;
+      throw DataDirError.of(dataDir, error);
     }
     this.#lock = lock;
     this.#identity = rememberFiles([store.path, `${store.path}-wal`]);

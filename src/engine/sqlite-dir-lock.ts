@@ -13,15 +13,35 @@ import { join } from "node:path";
 const LOCK_FILE = "courier.lock";
 const PID_FILE = "courier.pid";
 
-/** Another live process holds the data dir; `pid` is null when it had not yet written its pid. */
-export class DataDirInUseError extends Error {
-  override readonly name = "DataDirInUseError";
+/**
+ * The data dir cannot hold this node's store (read-only, missing permissions, not a directory):
+ * startup exits 1 with this one line (PROTOCOL §1 v1.1).
+ */
+export class DataDirError extends Error {
+  override readonly name: string = "DataDirError";
   readonly path: string;
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+
+  /** Wraps whatever opening the store threw, naming the path; a DataDirError passes as is. */
+  static of(path: string, error: unknown): DataDirError {
+    if (error instanceof DataDirError) return error;
+    const code = (error as { code?: unknown } | null)?.code;
+    const reason = `${error instanceof Error ? error.message : String(error)}${typeof code === "string" ? ` (${code})` : ""}`;
+    return new DataDirError(path, `data dir ${path} cannot be used: ${reason}`, { cause: error });
+  }
+}
+
+/** Another live process holds the data dir; `pid` is null when it had not yet written its pid. */
+export class DataDirInUseError extends DataDirError {
+  override readonly name = "DataDirInUseError";
   readonly pid: number | null;
 
   constructor(path: string, pid: number | null, options?: ErrorOptions) {
-    super(`data dir ${path} is in use by pid ${pid ?? "unknown"}`, options);
-    this.path = path;
+    super(path, `data dir ${path} is in use by pid ${pid ?? "unknown"}`, options);
     this.pid = pid;
   }
 }
