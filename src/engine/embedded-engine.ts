@@ -339,8 +339,13 @@ class SqliteEngine implements EmbeddedEngine {
       throw new StoreUnavailableError(`Store refuses writes: ${String(error)}`, { cause: error });
     }
     const minFree = this.#opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
-    const fs = statfsSync(this.#opts.dataDir);
-    const free = fs.bavail * fs.bsize;
+    let free: number;
+    try {
+      const fs = statfsSync(this.#opts.dataDir);
+      free = fs.bavail * fs.bsize;
+    } catch (error) {
+      throw new StoreUnavailableError(`Store space unknown: ${String(error)}`, { cause: error });
+    }
     if (free < minFree) throw new StoreUnavailableError(`Store nearly full: ${free} bytes free in ${this.#opts.dataDir}, under ${minFree}`);
   }
 
