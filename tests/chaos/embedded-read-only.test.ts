@@ -9,13 +9,12 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import { runCourierToExit, spawnCourier, type CourierProcess } from "../helpers/process.ts";
 import { historyOf, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
 import { mountReadOnly, mountUnavailable, type Mounted } from "./embedded-mount.ts";
 
 if (mountUnavailable !== null) console.log(`[chaos] read-only: ${mountUnavailable}`);
 
-const MAIN = join(import.meta.dir, "../../src/main.ts");
 const root = mkdtempSync(join(tmpdir(), "courier-chaos-ro-"));
 const children: CourierProcess[] = [];
 const mounts: Mounted[] = [];
@@ -40,12 +39,7 @@ test.skipIf(mountUnavailable !== null)("a node started on a read-only data dir e
   const readOnly = mountReadOnly(root);
   mounts.push(readOnly);
   const roDir = join(readOnly.dir, "data");
-  const proc = Bun.spawn(["bun", MAIN], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", COURIER_ENV: "test", HOST: "127.0.0.1", PORT: String(freePort()), COURIER_DATA_DIR: roDir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const { code, stdout, stderr } = await runCourierToExit({ COURIER_DATA_DIR: roDir });
   const lines = stderr.trim().split("\n");
   console.log(`[chaos] read-only: start on ${roDir}: exit ${code}, stderr ${JSON.stringify(lines)}`);
   expect(code).toBe(1);

@@ -7,27 +7,15 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import { runCourierToExit, spawnCourier, type CourierProcess } from "../helpers/process.ts";
 import { historyOf, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
 
-const MAIN = join(import.meta.dir, "../../src/main.ts");
 const dataDir = mkdtempSync(join(tmpdir(), "courier-chaos-two-"));
 const children: CourierProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-/** Runs a second Courier to its exit: it must never get as far as serving. */
-async function runSecond(): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(["bun", MAIN], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", COURIER_ENV: "test", HOST: "127.0.0.1", PORT: String(freePort()), COURIER_DATA_DIR: dataDir },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  return { code, stdout, stderr };
-}
 
 test("a second process on the data dir exits 1 naming the holder; the first is untouched; kill -9 frees the dir", async () => {
   const first = await spawnCourier({ COURIER_DATA_DIR: dataDir });
@@ -36,7 +24,7 @@ test("a second process on the data dir exits 1 naming the holder; the first is u
   const sub = await subscribe(first.ws, "two-procs");
   for (let i = 0; i < 100; i++) expect((await ledger.publish(sub.channel, { i })).status).toBe(200);
 
-  const second = await runSecond();
+  const second = await runCourierToExit({ COURIER_DATA_DIR: dataDir }); // must never get as far as serving
   const lines = second.stderr.trim().split("\n");
   console.log(`[chaos] second process: exit ${second.code}, stderr ${JSON.stringify(lines)}`);
   expect(second.code).toBe(1);
