@@ -6,7 +6,10 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { prepareTrim, type TrimResult, type TrimRule } from "./sqlite-trim.ts";
 import type { StoredEvent } from "./types.ts";
+
+export type { TrimResult, TrimRule };
 
 export type LogFn = (level: string, msg: string, fields?: object) => void;
 
@@ -30,22 +33,6 @@ export interface IdempotencyRow {
   offset: number;
   epoch: string;
   ts: number;
-}
-
-/** What one trim pass removes. Critical events are only ever removed by `criticalBefore`. */
-export interface TrimRule {
-  /** Non-critical events with `offset <= top - historySize` go. */
-  historySize: number;
-  /** Non-critical events with `ts` below this go. */
-  nonCriticalBefore: number;
-  /** Critical events with `ts` below this go. */
-  criticalBefore: number;
-}
-
-export interface TrimResult {
-  dropped: number;
-  /** Per channel, the highest offset removed by this pass. */
-  trimmed: Map<string, number>;
 }
 
 /** A channel's new top after a batch, with the epoch its row is created under if it has none yet. */
@@ -256,7 +243,6 @@ function storeOn(db: Database, path: string, storeId: string): SqliteStore {
   const upsertTop = db.query<null, [string, string, number]>(
     "INSERT INTO channels (channel, epoch, top, trimmed) VALUES (?1, ?2, ?3, 0) ON CONFLICT (channel) DO UPDATE SET top = ?3",
   );
-  const deleteEmptyChannels = db.query<null, []>("DELETE FROM channels WHERE top = 0");
   const writeProbe = db.query<null, [number]>("INSERT INTO probe (id, ts) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET ts = ?1");
   const insertEvent = db.query<null, [string, number, string, number, string | null, number, string, string | null]>(
     `INSERT INTO events (channel, "offset", event, critical, coalesce, ts, frame, idem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
@@ -268,26 +254,6 @@ function storeOn(db: Database, path: string, storeId: string): SqliteStore {
   const selectHistory = db.query<EventRow, [string, number, number]>(
     `SELECT channel, "offset", event, critical, coalesce, ts, frame FROM events
      WHERE channel = ?1 AND "offset" > ?2 ORDER BY "offset" LIMIT ?3`,
-  );
-  // `swept`: the count rule already ran through this offset. Each pass then reads only events
-  // published since the last, not the critical events retained below (possibly most of history).
-  const selectUnswept = db.query<{ channel: string; swept: number; below: number }, [number]>(
-    "SELECT channel, swept, top - ?1 AS below FROM channels WHERE top - ?1 > swept",
-  );
-  const countOld = db.query<{ max: number | null; n: number }, [string, number, number]>(
-    `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events
-     WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
-  );
-  const deleteOld = db.query<null, [string, number, number]>(
-    `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
-  );
-  const markSwept = db.query<null, [string, number]>("UPDATE channels SET swept = ?2 WHERE channel = ?1");
-  const countAged = db.query<{ channel: string; max: number; n: number }, [number, number]>(
-    `SELECT channel, MAX("offset") AS max, COUNT(*) AS n FROM events WHERE critical = ?1 AND ts < ?2 GROUP BY channel`,
-  );
-  const deleteAged = db.query<null, [number, number]>("DELETE FROM events WHERE critical = ?1 AND ts < ?2");
-  const raiseTrimmed = db.query<null, [string, number]>(
-    "UPDATE channels SET trimmed = MAX(trimmed, ?2) WHERE channel = ?1",
   );
   const selectKeys = db.query<IdempotencyRow, [number]>(
     `SELECT e.idem AS idem, e.channel AS channel, e."offset" AS "offset", c.epoch AS epoch, e.ts AS ts
@@ -304,30 +270,7 @@ function storeOn(db: Database, path: string, storeId: string): SqliteStore {
   });
   const probe = db.transaction((now: number) => void writeProbe.run(now));
 
-  const trim = db.transaction((rule: TrimRule): TrimResult => {
-    const trimmed = new Map<string, number>();
-    let dropped = 0;
-    const note = (channel: string, max: number, n: number) => {
-      dropped += n;
-      if (max > (trimmed.get(channel) ?? 0)) trimmed.set(channel, max);
-    };
-    for (const { channel, swept, below } of selectUnswept.all(rule.historySize)) {
-      markSwept.run(channel, below);
-      const old = countOld.get(channel, swept, below);
-      if (old === null || old.n === 0 || old.max === null) continue;
-      deleteOld.run(channel, swept, below);
-      note(channel, old.max, old.n);
-    }
-    for (const [critical, before] of [[0, rule.nonCriticalBefore], [1, rule.criticalBefore]] as const) {
-      const aged = countAged.all(critical, before);
-      if (aged.length === 0) continue;
-      deleteAged.run(critical, before);
-      for (const a of aged) note(a.channel, a.max, a.n);
-    }
-    for (const [channel, max] of trimmed) raiseTrimmed.run(channel, max);
-    deleteEmptyChannels.run();
-    return { dropped, trimmed };
-  });
+  const trim = prepareTrim(db);
 
   return {
     path,
