@@ -103,6 +103,20 @@ describe("a data dir deleted under a running store", () => {
     expect(errors).toEqual([{ level: "error", msg: expect.any(String), fields: { path: dataDir, reason: `${join(dataDir, "courier.db")} was deleted` } }]);
   });
 
+  test("a new store made at the path meanwhile is not mistaken for the open one", async () => {
+    const dataDir = await tempDir();
+    const first = await started(dataDir);
+    const [out] = await first.publish([item("job:a")]);
+    rmSync(dataDir, { recursive: true, force: true });
+    // The deleted lock went with the dir: a new owner may start on the path, with a new store.
+    const second = await started(dataDir);
+    await expect(first.check()).rejects.toThrow(/replaced by another file/);
+    await expect(first.publish([item("job:a")])).rejects.toBeInstanceOf(StoreUnavailableError);
+    const [fresh] = await second.publish([item("job:a")]);
+    expect(fresh).toMatchObject({ offset: 1 });
+    expect(fresh!.epoch).not.toBe(out!.epoch);
+  });
+
   test("a pending batch is refused, not acknowledged, when the dir goes before its commit", async () => {
     const dataDir = await tempDir();
     const engine = await started(dataDir);
