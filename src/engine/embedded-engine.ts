@@ -4,11 +4,9 @@
  * one prepared insert, and a publish resolves only once its events are durable (PROTOCOL §5).
  */
 import { createHash } from "node:crypto";
-import { statfsSync } from "node:fs";
 import { eventFrame } from "../protocol/serializer.ts";
 import { startCheckpointer, type Checkpointer } from "./sqlite-checkpointer.ts";
-import { DataDirError, lockDataDir, type DataDirLock } from "./sqlite-dir-lock.ts";
-import { rememberFiles, type FileIdentity } from "./sqlite-file-identity.ts";
+import { guardStore, type StoreGuard } from "./sqlite-store-guard.ts";
 import { openSqliteStore, type BatchRow, type ChannelTop, type LogFn, type SqliteStore } from "./sqlite-store.ts";
 import {
   StoreUnavailableError,
@@ -103,7 +101,6 @@ interface Batch {
 
 /** Past this many cached channels, trim() forgets the idle ones (sqlite still has them). */
 const CHANNEL_CACHE_SOFT_MAX = 100_000;
-const DEFAULT_MIN_FREE_BYTES = 1024 * 1024;
 
 class SqliteEngine implements EmbeddedEngine {
   readonly kind = "embedded" as const;
@@ -116,11 +113,7 @@ class SqliteEngine implements EmbeddedEngine {
   #closed = false;
   #deliver: DeliverFn = () => {};
   #checkpointer: Checkpointer | null = null;
-  #lock: DataDirLock | null = null;
-  #identity: FileIdentity | null = null;
-  #identityTimer: ReturnType<typeof setInterval> | null = null;
-  /** Set once the open files are no longer at the data dir: nothing stored from then on survives. */
-  #lost: string | null = null;
+  #guard: StoreGuard | null = null;
   readonly #channels = new Map<string, ChannelState>();
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
@@ -141,36 +134,23 @@ class SqliteEngine implements EmbeddedEngine {
 
   async start(deliver: DeliverFn): Promise<void> {
     if (this.#store !== null || this.#closed) throw new TypeError("Cannot start: engine already started");
-    const { dataDir } = this.#opts;
-    // Before anything is opened: a second process must not even run the corruption check.
-    let lock: DataDirLock;
+    const o = this.#opts;
+    const { guard, store } = guardStore(
+      { dataDir: o.dataDir, log: this.#log, minFreeBytes: o.minFreeBytes, identityCheckMs: o.identityCheckMs },
+      () => openSqliteStore({ dataDir: o.dataDir, fileName: o.fileName ?? "courier.db", now: o.now, log: this.#log, walLimitBytes: o.walLimitBytes }),
+    );
     try {
-      lock = lockDataDir(dataDir);
+      for (const k of store.idempotencyKeys(o.now() - o.idempotencyTtlMs)) {
+        this.#keys.delete(k.idem);
+        this.#keys.set(k.idem, { channel: k.channel, offset: k.offset, epoch: k.epoch, ts: k.ts });
+      }
     } catch (error) {
-      throw DataDirError.of(dataDir, error);
+      // A failed start holds nothing: the dir stays free for the next attempt.
+      store.close();
+      guard.release();
+      throw error;
     }
-    let store: SqliteStore;
-    try {
-      store = openSqliteStore({
-        dataDir,
-        fileName: this.#opts.fileName ?? "courier.db",
-        now: this.#opts.now,
-        log: this.#log,
-        walLimitBytes: this.#opts.walLimitBytes,
-      });
-    } catch (error) {
-      lock.release();
-      throw DataDirError.of(dataDir, error);
-    }
-    this.#lock = lock;
-    this.#identity = rememberFiles([store.path, `${store.path}-wal`]);
-    // Idle nodes too must notice a deleted data dir within a second: /ready and the log say so.
-    this.#identityTimer = setInterval(() => this.#verify(), this.#opts.identityCheckMs ?? 1000);
-    this.#identityTimer.unref();
-    for (const k of store.idempotencyKeys(this.#opts.now() - this.#opts.idempotencyTtlMs)) {
-      this.#keys.delete(k.idem);
-      this.#keys.set(k.idem, { channel: k.channel, offset: k.offset, epoch: k.epoch, ts: k.ts });
-    }
+    this.#guard = guard;
     this.#deliver = deliver;
     this.#store = store;
     this.#checkpointer = startCheckpointer({ path: store.path, log: this.#log });
@@ -181,7 +161,8 @@ class SqliteEngine implements EmbeddedEngine {
       if (!this.#closed) throw new TypeError("Cannot publish: engine not started");
       return Promise.reject(new StoreUnavailableError("Cannot publish: engine closed"));
     }
-    if (this.#lost !== null) return Promise.reject(new StoreUnavailableError(`Cannot publish: ${this.#lost}`));
+    const lost = this.#guard?.lost ?? null;
+    if (lost !== null) return Promise.reject(new StoreUnavailableError(`Cannot publish: ${lost}`));
     // Every channel is loaded before any offset is handed out, so a store error assigns nothing.
     const states = new Array<ChannelState>(items.length);
     try {
@@ -324,56 +305,24 @@ class SqliteEngine implements EmbeddedEngine {
     return { dropped };
   }
 
-  /**
-   * Proves the store takes a write now: its files are still the ones at the data dir, a probe row
-   * commits, and the filesystem has `minFreeBytes` left (a nearly full disk can take a probe row
-   * into WAL space it already holds while a real batch fails).
-   */
+  /** Proves the store takes a write now (see `StoreGuard.check`). */
   async check(): Promise<void> {
     const store = this.#require("check");
-    this.#verify();
-    if (this.#lost !== null) throw new StoreUnavailableError(`Store lost: ${this.#lost}`);
-    try {
-      store.probe(this.#opts.now());
-    } catch (error) {
-      throw new StoreUnavailableError(`Store refuses writes: ${String(error)}`, { cause: error });
-    }
-    const minFree = this.#opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
-    let free: number;
-    try {
-      const fs = statfsSync(this.#opts.dataDir);
-      free = fs.bavail * fs.bsize;
-    } catch (error) {
-      throw new StoreUnavailableError(`Store space unknown: ${String(error)}`, { cause: error });
-    }
-    if (free < minFree) throw new StoreUnavailableError(`Store nearly full: ${free} bytes free in ${this.#opts.dataDir}, under ${minFree}`);
+    this.#guard!.check(store, this.#opts.now());
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#flushTimer !== null) clearImmediate(this.#flushTimer);
-    if (this.#identityTimer !== null) clearInterval(this.#identityTimer);
     this.#flush();
     // Stopped first: the final TRUNCATE checkpoint in store.close() must not race a PASSIVE one.
     this.#checkpointer?.close();
     this.#checkpointer = null;
     this.#store?.close();
     this.#store = null;
-    this.#lock?.release();
-    this.#lock = null;
-  }
-
-  /** Compares the open files with the data dir; the first mismatch is logged once and kept. */
-  #verify(): void {
-    if (this.#lost !== null || this.#identity === null) return;
-    const changed = this.#identity.changed();
-    if (changed === null) return;
-    this.#lost = changed;
-    this.#log("error", "store files are gone from the data dir: publishes refused until restart", {
-      path: this.#opts.dataDir,
-      reason: changed,
-    });
+    this.#guard?.release();
+    this.#guard = null;
   }
 
   #require(what: string): SqliteStore {
@@ -445,8 +394,9 @@ class SqliteEngine implements EmbeddedEngine {
       for (const [channel, { state }] of batch.channels) tops.set(channel, { epoch: state.epoch, top: state.top });
       try {
         // Checked before every commit: after `rm -rf` SQLite keeps committing into unlinked files.
-        this.#verify();
-        if (this.#lost !== null) throw new StoreUnavailableError(this.#lost);
+        this.#guard!.verify();
+        const lost = this.#guard!.lost;
+        if (lost !== null) throw new StoreUnavailableError(lost);
         this.#store!.commit(batch.rows, tops);
       } catch (error) {
         for (const { state } of batch.channels.values()) state.top = state.committed;
