@@ -8,7 +8,7 @@ import { afterAll, expect, test } from "bun:test";
 import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
-import { historyOf, Ledger, printAudit, settle, subscribe, type PublishAnswer } from "./embedded-ledger.ts";
+import { auditAfterRestart, Ledger, printAudit, settle, subscribe, type PublishAnswer } from "./embedded-ledger.ts";
 import { mountTmpfs, mountUnavailable, type Mounted } from "./embedded-mount.ts";
 
 if (mountUnavailable !== null) console.log(`[chaos] disk-full: ${mountUnavailable}`);
@@ -115,12 +115,6 @@ test.skipIf(mountUnavailable !== null)("a full disk answers 503 and /ready 503; 
 
   node.kill("SIGKILL");
   await node.exited;
-  const restarted = await spawnCourier({ COURIER_DATA_DIR: join(disk.dir, "data") });
-  children.push(restarted);
-  const history = await historyOf(restarted.http, "disk-full");
-  const stored = ledger.audit(sub.channel, history.offsets);
-  printAudit("disk-full", "history after kill -9 and restart", stored);
-  expect(stored).toEqual({ acked: ledger.acked.length, lost: 0, duplicated: 0, outOfOrder: 0 });
-  restarted.kill("SIGTERM");
-  expect(await restarted.exited).toBe(0);
+  const after = await auditAfterRestart({ scenario: "disk-full", reader: "history after kill -9 and restart", dataDir: join(disk.dir, "data"), ledger, sub });
+  expect(after).toEqual({ audit: { acked: ledger.acked.length, lost: 0, duplicated: 0, outOfOrder: 0 }, epoch: sub.epoch, exitCode: 0 });
 }, 30_000);

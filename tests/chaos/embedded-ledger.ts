@@ -6,6 +6,7 @@
  */
 import { signToken } from "../../src/auth/tokens.ts";
 import { connectWelcomed, type TestClient } from "../helpers/client.ts";
+import { spawnCourier } from "../helpers/process.ts";
 import { API_KEY, JWT_SECRET } from "../helpers/server.ts";
 
 export interface Acked {
@@ -133,5 +134,28 @@ export async function historyOf(baseUrl: string, user: string): Promise<{ epoch:
     if (page.events.length === 0) return { epoch, offsets };
     for (const e of page.events) offsets.push(e.offset);
     since = page.events.at(-1)!.offset;
+  }
+}
+
+/**
+ * Starts a node on `dataDir`, audits the subscriber's channel in its history against the ledger
+ * (printed), then drains it: resolves with the audit, the history's epoch and the drain's exit code.
+ */
+export async function auditAfterRestart(o: {
+  scenario: string;
+  reader: string;
+  dataDir: string;
+  ledger: Ledger;
+  sub: Subscriber;
+}): Promise<{ audit: Audit; epoch: string; exitCode: number }> {
+  const node = await spawnCourier({ COURIER_DATA_DIR: o.dataDir });
+  try {
+    const history = await historyOf(node.http, o.sub.channel.slice("user:".length));
+    const audit = o.ledger.audit(o.sub.channel, history.offsets);
+    printAudit(o.scenario, o.reader, audit);
+    node.kill("SIGTERM");
+    return { audit, epoch: history.epoch, exitCode: await node.exited };
+  } finally {
+    node.kill("SIGKILL"); // no-op once drained; stops it when an assertion above threw
   }
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCourierToExit, spawnCourier, type CourierProcess } from "../helpers/process.ts";
-import { historyOf, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
+import { auditAfterRestart, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
 import { mountReadOnly, mountUnavailable, type Mounted } from "./embedded-mount.ts";
 
 if (mountUnavailable !== null) console.log(`[chaos] read-only: ${mountUnavailable}`);
@@ -47,13 +47,6 @@ test.skipIf(mountUnavailable !== null)("a node started on a read-only data dir e
   expect(lines[0]).toStartWith(`data dir ${roDir} cannot be used: `);
   expect(stdout).not.toContain("listening");
 
-  const restarted = await spawnCourier({ COURIER_DATA_DIR: dataDir });
-  children.push(restarted);
-  const history = await historyOf(restarted.http, "read-only");
-  const stored = ledger.audit(sub.channel, history.offsets);
-  printAudit("read-only", "history after the refused start", stored);
-  expect(stored).toEqual({ acked: 100, lost: 0, duplicated: 0, outOfOrder: 0 });
-  expect(history.epoch).toBe(sub.epoch);
-  restarted.kill("SIGTERM");
-  expect(await restarted.exited).toBe(0);
+  const after = await auditAfterRestart({ scenario: "read-only", reader: "history after the refused start", dataDir, ledger, sub });
+  expect(after).toEqual({ audit: { acked: 100, lost: 0, duplicated: 0, outOfOrder: 0 }, epoch: sub.epoch, exitCode: 0 });
 }, 30_000);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCourierToExit, spawnCourier, type CourierProcess } from "../helpers/process.ts";
-import { historyOf, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
+import { auditAfterRestart, Ledger, printAudit, settle, subscribe } from "./embedded-ledger.ts";
 
 const dataDir = mkdtempSync(join(tmpdir(), "courier-chaos-two-"));
 const children: CourierProcess[] = [];
@@ -41,13 +41,6 @@ test("a second process on the data dir exits 1 naming the holder; the first is u
 
   first.kill("SIGKILL");
   console.log(`[chaos] first process: exit ${await first.exited} (kill -9)`);
-  const restarted = await spawnCourier({ COURIER_DATA_DIR: dataDir });
-  children.push(restarted);
-  const history = await historyOf(restarted.http, "two-procs");
-  const stored = ledger.audit(sub.channel, history.offsets);
-  printAudit("two-processes", "history after kill -9 and restart", stored);
-  expect(stored).toEqual({ acked: 200, lost: 0, duplicated: 0, outOfOrder: 0 });
-  expect(history.epoch).toBe(sub.epoch);
-  restarted.kill("SIGTERM");
-  expect(await restarted.exited).toBe(0);
+  const after = await auditAfterRestart({ scenario: "two-processes", reader: "history after kill -9 and restart", dataDir, ledger, sub });
+  expect(after).toEqual({ audit: { acked: 200, lost: 0, duplicated: 0, outOfOrder: 0 }, epoch: sub.epoch, exitCode: 0 });
 }, 30_000);
