@@ -6,6 +6,7 @@
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { createEmbeddedEngine, type Engine } from "./engine/index.ts";
+import { DataDirError } from "./engine/sqlite-dir-lock.ts";
 import { startCourier } from "./server/app.ts";
 import { systemScheduler } from "./server/scheduler.ts";
 import { createLogger, type Logger } from "./telemetry/index.ts";
@@ -25,7 +26,8 @@ async function createEngine(config: Config, log: Logger): Promise<Engine> {
     const { createRedisEngine } = await import("./engine/redis-engine.ts");
     return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId!, keyPrefix: `${config.cluster.keyPrefix}:` });
   }
-  return createEmbeddedEngine({ ...options, dataDir: config.store.dataDir });
+  const { dataDir, walLimitBytes, minFreeBytes } = config.store;
+  return createEmbeddedEngine({ ...options, dataDir, walLimitBytes, minFreeBytes });
 }
 
 function describe(error: unknown): { name: string; message: string } {
@@ -56,7 +58,17 @@ async function main(): Promise<void> {
     warn: (message, fields) => log.warn(message, fields),
   });
   const engine = await createEngine(config, log);
-  const courier = await startCourier({ config, engine, log, telemetry, now: Date.now, scheduler: systemScheduler, extensions: createExtensions });
+  let courier: Awaited<ReturnType<typeof startCourier>>;
+  try {
+    courier = await startCourier({ config, engine, log, telemetry, now: Date.now, scheduler: systemScheduler, extensions: createExtensions });
+  } catch (error) {
+    // PROTOCOL §1: a data dir in use by another process, or unusable, exits 1 with one line.
+    if (error instanceof DataDirError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
 
   let draining = false;
   const drain = async (signal: string) => {

@@ -26,13 +26,25 @@ async function tempDir(): Promise<string> {
 
 const quiet = () => {};
 
-engineContract("embedded", async (opts) => {
-  const dataDir = await mkdtemp(join(tmpdir(), "courier-contract-"));
-  return {
-    engine: createEmbeddedEngine({ ...opts, dataDir, log: quiet }),
-    cleanup: () => rm(dataDir, { recursive: true, force: true }),
-  };
-});
+engineContract(
+  "embedded",
+  async (opts) => {
+    const dataDir = await mkdtemp(join(tmpdir(), "courier-contract-"));
+    return {
+      engine: createEmbeddedEngine({ ...opts, dataDir, log: quiet }),
+      cleanup: () => rm(dataDir, { recursive: true, force: true }),
+      channelStored: async (channel) => {
+        const db = new Database(join(dataDir, "courier.db"), { readonly: true });
+        try {
+          return db.query("SELECT 1 FROM channels WHERE channel = ?1").get(channel) !== null;
+        } finally {
+          db.close();
+        }
+      },
+    };
+  },
+  { channelStored: true },
+);
 
 describe("embedded engine", () => {
   const engines: EmbeddedEngine[] = [];

@@ -94,6 +94,13 @@ export const ConfigSchema = z
       .strictObject({
         dataDir: z.string().default("./data").describe("Where the embedded store lives (`COURIER_DATA_DIR`)."),
         cleanupIntervalMs: positive(30_000).describe("How often history is trimmed and expired state swept."),
+        walLimitBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .default(16 * 1024 * 1024)
+          .describe("Bound of the embedded store's `-wal` file in bytes (the writer checkpoints at a quarter of it)."),
+        minFreeBytes: positive(1024 * 1024).describe("Below this much free space (bytes) on the data dir's filesystem, `/ready` answers 503."),
       })
       .prefault({}),
     cluster: z
@@ -121,7 +128,9 @@ export const ConfigSchema = z
           .describe("Per-check timeouts, by group."),
         breakerFailures: positive(5).describe("Failures within `breakerWindowMs` that open a breaker."),
         breakerWindowMs: positive(10_000).describe("The window in which `breakerFailures` are counted."),
-        breakerRecoveryMs: positive(10_000).describe("How long an open breaker waits before a half-open probe."),
+        breakerRecoveryMs: positive(2_000).describe(
+          "How long an open breaker waits before a half-open probe. Kept at `server.retryAfterS`: a longer wait answers 503 to clients that retried when `Retry-After` told them to.",
+        ),
       })
       .prefault({}),
     agent: z

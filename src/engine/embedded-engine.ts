@@ -3,9 +3,11 @@
  * Publishes of one event-loop turn are group-committed in one transaction, so the per-event cost is
  * one prepared insert, and a publish resolves only once its events are durable (PROTOCOL §5).
  */
+import { createHash } from "node:crypto";
 import { eventFrame } from "../protocol/serializer.ts";
 import { startCheckpointer, type Checkpointer } from "./sqlite-checkpointer.ts";
-import { openSqliteStore, type BatchRow, type LogFn, type SqliteStore } from "./sqlite-store.ts";
+import { guardStore, type StoreGuard } from "./sqlite-store-guard.ts";
+import { openSqliteStore, type BatchRow, type ChannelTop, type LogFn, type SqliteStore } from "./sqlite-store.ts";
 import {
   StoreUnavailableError,
   type DeliverFn,
@@ -26,6 +28,12 @@ export interface EmbeddedEngineOptions extends EngineOptions {
   fileName?: string;
   /** Structured log sink. Default: one JSON line on stdout. */
   log?: LogFn;
+  /** Bound of the WAL file; see `openSqliteStore`. Default 16 MiB. */
+  walLimitBytes?: number;
+  /** Below this much free space on the data dir's filesystem, `check()` rejects. Default 1 MiB. */
+  minFreeBytes?: number;
+  /** How often, at most, the open files are compared with the data dir when nothing else asks. Default 1000. */
+  identityCheckMs?: number;
 }
 
 /** Counters of the group commit, for tests and stats. */
@@ -105,6 +113,7 @@ class SqliteEngine implements EmbeddedEngine {
   #closed = false;
   #deliver: DeliverFn = () => {};
   #checkpointer: Checkpointer | null = null;
+  #guard: StoreGuard | null = null;
   readonly #channels = new Map<string, ChannelState>();
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
@@ -125,16 +134,23 @@ class SqliteEngine implements EmbeddedEngine {
 
   async start(deliver: DeliverFn): Promise<void> {
     if (this.#store !== null || this.#closed) throw new TypeError("Cannot start: engine already started");
-    const store = openSqliteStore({
-      dataDir: this.#opts.dataDir,
-      fileName: this.#opts.fileName ?? "courier.db",
-      now: this.#opts.now,
-      log: this.#log,
-    });
-    for (const k of store.idempotencyKeys(this.#opts.now() - this.#opts.idempotencyTtlMs)) {
-      this.#keys.delete(k.idem);
-      this.#keys.set(k.idem, { channel: k.channel, offset: k.offset, epoch: k.epoch, ts: k.ts });
+    const o = this.#opts;
+    const { guard, store } = guardStore(
+      { dataDir: o.dataDir, log: this.#log, minFreeBytes: o.minFreeBytes, identityCheckMs: o.identityCheckMs },
+      () => openSqliteStore({ dataDir: o.dataDir, fileName: o.fileName ?? "courier.db", now: o.now, log: this.#log, walLimitBytes: o.walLimitBytes }),
+    );
+    try {
+      for (const k of store.idempotencyKeys(o.now() - o.idempotencyTtlMs)) {
+        this.#keys.delete(k.idem);
+        this.#keys.set(k.idem, { channel: k.channel, offset: k.offset, epoch: k.epoch, ts: k.ts });
+      }
+    } catch (error) {
+      // A failed start holds nothing: the dir stays free for the next attempt.
+      store.close();
+      guard.release();
+      throw error;
     }
+    this.#guard = guard;
     this.#deliver = deliver;
     this.#store = store;
     this.#checkpointer = startCheckpointer({ path: store.path, log: this.#log });
@@ -145,10 +161,12 @@ class SqliteEngine implements EmbeddedEngine {
       if (!this.#closed) throw new TypeError("Cannot publish: engine not started");
       return Promise.reject(new StoreUnavailableError("Cannot publish: engine closed"));
     }
+    const lost = this.#guard?.lost ?? null;
+    if (lost !== null) return Promise.reject(new StoreUnavailableError(`Cannot publish: ${lost}`));
     // Every channel is loaded before any offset is handed out, so a store error assigns nothing.
     const states = new Array<ChannelState>(items.length);
     try {
-      for (let i = 0; i < items.length; i++) states[i] = this.#channel(items[i]!.channel);
+      for (let i = 0; i < items.length; i++) states[i] = this.#writable(items[i]!.channel);
     } catch (error) {
       return Promise.reject(new StoreUnavailableError("Cannot publish: store unavailable", { cause: error }));
     }
@@ -185,22 +203,27 @@ class SqliteEngine implements EmbeddedEngine {
   }
 
   async position(channel: string): Promise<Position> {
-    const state = this.#channel(channel);
+    const state = this.#readable(channel, "read a position");
     return { epoch: state.epoch, offset: state.committed };
   }
 
   async history(channel: string, after: number, limit: number): Promise<HistoryPage> {
     const store = this.#require("read history");
-    const state = this.#channel(channel);
+    const state = this.#readable(channel, "read history");
     // Read synchronously with `committed`: events of a pending batch are neither listed nor counted.
-    const events = limit > 0 ? store.history(channel, after, limit) : [];
+    let events: StoredEvent[] = [];
+    try {
+      if (limit > 0 && state.top > 0) events = store.history(channel, after, limit);
+    } catch (error) {
+      throw new StoreUnavailableError("Cannot read history: store unavailable", { cause: error });
+    }
     return { epoch: state.epoch, offset: state.committed, events, trimmedThrough: state.trimmed };
   }
 
   async watch(channel: string): Promise<number> {
     // Single node: every commit is delivered, so everything past the committed top will arrive,
     // including a pending batch (delivered at its commit, or reassigned offsets if it fails).
-    return this.#channel(channel).committed;
+    return this.#readable(channel, "watch a channel").committed;
   }
 
   unwatch(_channel: string): void {}
@@ -273,6 +296,8 @@ class SqliteEngine implements EmbeddedEngine {
       this.#keys.delete(key);
     }
     for (const [id, s] of this.#sessions) if (s.expiresAt <= now) this.#sessions.delete(id);
+    // Channels whose publishes all failed: store.trim() collected their (empty) rows, if any.
+    for (const [channel, state] of this.#channels) if (state.top === 0) this.#channels.delete(channel);
     if (this.#channels.size > CHANNEL_CACHE_SOFT_MAX) {
       // Only channels with nothing pending: their state is exactly what sqlite holds.
       for (const [channel, state] of this.#channels) if (state.top === state.committed) this.#channels.delete(channel);
@@ -280,8 +305,10 @@ class SqliteEngine implements EmbeddedEngine {
     return { dropped };
   }
 
+  /** Proves the store takes a write now (see `StoreGuard.check`). */
   async check(): Promise<void> {
-    this.#require("check").ping();
+    const store = this.#require("check");
+    this.#guard!.check(store, this.#opts.now());
   }
 
   async close(): Promise<void> {
@@ -294,6 +321,8 @@ class SqliteEngine implements EmbeddedEngine {
     this.#checkpointer = null;
     this.#store?.close();
     this.#store = null;
+    this.#guard?.release();
+    this.#guard = null;
   }
 
   #require(what: string): SqliteStore {
@@ -303,21 +332,43 @@ class SqliteEngine implements EmbeddedEngine {
       : new TypeError(`Cannot ${what}: engine not started`);
   }
 
-  #channel(channel: string): ChannelState {
-    let state = this.#channels.get(channel);
-    if (state !== undefined) return state;
-    const store = this.#require("use a channel");
-    const row = store.channel(channel);
-    if (row !== null) {
-      state = { epoch: row.epoch, top: row.top, committed: row.top, trimmed: row.trimmed };
-    } else {
-      // Persisted at once: an epoch a client has seen must survive a crash even with no event yet.
-      const epoch = newEpoch();
-      store.createChannel(channel, epoch);
-      state = { epoch, top: 0, committed: 0, trimmed: 0 };
+  /**
+   * A channel's state for a reader. A channel with no stored event is answered, not remembered:
+   * reads by any user token must not grow the store (or this cache) by one row per name.
+   */
+  #readable(channel: string, what: string): ChannelState {
+    const cached = this.#channels.get(channel);
+    if (cached !== undefined) return cached;
+    const store = this.#require(what);
+    let row;
+    try {
+      row = store.channel(channel);
+    } catch (error) {
+      throw new StoreUnavailableError(`Cannot ${what}: store unavailable`, { cause: error });
     }
+    if (row === null) return { epoch: this.#emptyEpoch(store, channel), top: 0, committed: 0, trimmed: 0 };
+    const state = { epoch: row.epoch, top: row.top, committed: row.top, trimmed: row.trimmed };
     this.#channels.set(channel, state);
     return state;
+  }
+
+  /** A channel's state for a publish: cached, so offsets handed out in this turn are counted. */
+  #writable(channel: string): ChannelState {
+    let state = this.#channels.get(channel);
+    if (state === undefined) {
+      state = this.#readable(channel, "publish");
+      this.#channels.set(channel, state);
+    }
+    return state;
+  }
+
+  /**
+   * The epoch of a channel that never had an event: derived from the store's id, so it is the same
+   * on every call and after a restart without being stored, and it is the epoch the first publish
+   * stores. A fresh store file (deleted, corrupt) has a new id, so these epochs change with it.
+   */
+  #emptyEpoch(store: SqliteStore, channel: string): string {
+    return createHash("sha256").update(store.storeId).update("\0").update(channel).digest("hex").slice(0, 12);
   }
 
   #remembered(key: string, now: number): Remembered | undefined {
@@ -339,9 +390,13 @@ class SqliteEngine implements EmbeddedEngine {
     this.#flushTimer = null;
     if (batch === null) return;
     if (batch.rows.length > 0) {
-      const tops = new Map<string, number>();
-      for (const [channel, { state }] of batch.channels) tops.set(channel, state.top);
+      const tops = new Map<string, ChannelTop>();
+      for (const [channel, { state }] of batch.channels) tops.set(channel, { epoch: state.epoch, top: state.top });
       try {
+        // Checked before every commit: after `rm -rf` SQLite keeps committing into unlinked files.
+        this.#guard!.verify();
+        const lost = this.#guard!.lost;
+        if (lost !== null) throw new StoreUnavailableError(lost);
         this.#store!.commit(batch.rows, tops);
       } catch (error) {
         for (const { state } of batch.channels.values()) state.top = state.committed;
@@ -370,12 +425,4 @@ class SqliteEngine implements EmbeddedEngine {
     }
     for (const w of batch.waiters) w.resolve(w.outcomes);
   }
-}
-
-/** 48 random bits: a new epoch must not collide with the one a client remembers. */
-function newEpoch(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }

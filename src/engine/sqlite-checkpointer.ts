@@ -1,8 +1,10 @@
 /**
  * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside whichever commit
- * crosses the threshold and fsyncs the database file there: a 10–20 ms stall of the one thread
- * every socket shares. A worker with its own connection runs `wal_checkpoint(PASSIVE)` instead,
- * which never blocks the writer; the writer keeps a high auto-checkpoint mark as a backstop.
+ * crosses the threshold and copies and fsyncs there: a stall of the one thread every socket
+ * shares. A worker with its own connection runs `wal_checkpoint(PASSIVE)` every interval, which
+ * never blocks the writer and leaves it little to copy. Under steady writes a PASSIVE checkpoint
+ * never catches up, though, and only a complete one lets the WAL start over: the writer still
+ * checkpoints at a quarter of `store.walLimitBytes` to bound the file (see `sqlite-store.ts`).
  */
 
 export interface Checkpointer {

@@ -6,7 +6,10 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { prepareTrim, type TrimResult, type TrimRule } from "./sqlite-trim.ts";
 import type { StoredEvent } from "./types.ts";
+
+export type { TrimResult, TrimRule };
 
 export type LogFn = (level: string, msg: string, fields?: object) => void;
 
@@ -32,32 +35,26 @@ export interface IdempotencyRow {
   ts: number;
 }
 
-/** What one trim pass removes. Critical events are only ever removed by `criticalBefore`. */
-export interface TrimRule {
-  /** Non-critical events with `offset <= top - historySize` go. */
-  historySize: number;
-  /** Non-critical events with `ts` below this go. */
-  nonCriticalBefore: number;
-  /** Critical events with `ts` below this go. */
-  criticalBefore: number;
-}
-
-export interface TrimResult {
-  dropped: number;
-  /** Per channel, the highest offset removed by this pass. */
-  trimmed: Map<string, number>;
+/** A channel's new top after a batch, with the epoch its row is created under if it has none yet. */
+export interface ChannelTop {
+  epoch: string;
+  top: number;
 }
 
 export interface SqliteStore {
   readonly path: string;
+  /** Random id made with the file: a fresh file (deleted, corrupt) gets a new one. */
+  readonly storeId: string;
+  /** The persisted channel, or null for a channel that never had an event stored. */
   channel(channel: string): ChannelRow | null;
-  createChannel(channel: string, epoch: string): void;
   /**
    * Stores one batch in one transaction: the events, the deletion of events they supersede by
-   * coalescing, and the new tops. Throws, storing nothing, when any part fails.
+   * coalescing, and the new tops (creating the channel rows). Throws, storing nothing, when any
+   * part fails.
    */
-  commit(rows: readonly BatchRow[], tops: ReadonlyMap<string, number>): void;
+  commit(rows: readonly BatchRow[], tops: ReadonlyMap<string, ChannelTop>): void;
   history(channel: string, after: number, limit: number): StoredEvent[];
+  /** One trim pass; also deletes channel rows that never had an event (made by older builds on read). */
   trim(rule: TrimRule): TrimResult;
   idempotencyKeys(since: number): IdempotencyRow[];
   putRecord(key: string, value: string, expiresAt: number): void;
@@ -65,13 +62,16 @@ export interface SqliteStore {
   getRecord(key: string, now: number): string | null;
   /** Drops records expired by `now`. */
   expireRecords(now: number): number;
-  /** Throws when the database cannot answer a query. */
-  ping(): void;
+  /** Proves the file takes a write: one row rewritten in its own transaction. Throws when it does not. */
+  probe(now: number): void;
   close(): void;
 }
 
-/** WAL pages (4 KiB) after which the writer checkpoints itself: ~80 MB, never reached while the worker runs. */
-const BACKSTOP_CHECKPOINT_PAGES = 20_000;
+/** Default bound of the WAL file (see `openSqliteStore`). */
+export const DEFAULT_WAL_LIMIT_BYTES = 16 * 1024 * 1024;
+const MIN_WAL_LIMIT_BYTES = 64 * 1024;
+/** How long a write waits for the checkpoint worker's short TRUNCATE (taken only when idle). */
+const BUSY_TIMEOUT_MS = 250;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
@@ -100,6 +100,14 @@ CREATE TABLE IF NOT EXISTS records (
   value TEXT NOT NULL,
   expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probe (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL
+);
 `;
 
 /** Errors that mean the file's content is bad, as opposed to a lock, a permission or a full disk. */
@@ -115,6 +123,19 @@ interface EventRow {
   frame: string;
 }
 
+export interface SqliteStoreOptions {
+  dataDir: string;
+  fileName: string;
+  now: () => number;
+  log: LogFn;
+  /**
+   * Bound of the `-wal` file. The writer checkpoints once the WAL holds a quarter of it (the worker has
+   * usually copied most pages already, so that checkpoint is short), and a WAL restarted after a
+   * checkpoint is truncated back to it. Default {@link DEFAULT_WAL_LIMIT_BYTES}.
+   */
+  walLimitBytes?: number;
+}
+
 /**
  * Opens (or creates) the store file. A file SQLite reports as corrupt, at open or by
  * `PRAGMA quick_check`, is renamed to `<file>.corrupt-<now>` with its WAL, and a fresh one is
@@ -122,14 +143,19 @@ interface EventRow {
  *
  * @example
  * const store = openSqliteStore({ dataDir: "./data", fileName: "courier.db", now: Date.now, log: console.log });
- * store.createChannel("user:a", "3f9c2a1b7e4d");
+ * store.commit(rows, new Map([["user:a", { epoch: "3f9c2a1b7e4d", top: 1 }]]));
  */
-export function openSqliteStore(o: { dataDir: string; fileName: string; now: () => number; log: LogFn }): SqliteStore {
+export function openSqliteStore(o: SqliteStoreOptions): SqliteStore {
+  const walLimitBytes = o.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
+  if (!(walLimitBytes >= MIN_WAL_LIMIT_BYTES)) {
+    throw new RangeError(`Cannot open store: walLimitBytes must be >= ${MIN_WAL_LIMIT_BYTES}, got ${walLimitBytes}`);
+  }
   mkdirSync(o.dataDir, { recursive: true });
   const path = join(o.dataDir, o.fileName);
+  const open = () => openChecked(path, walLimitBytes);
   let db: Database;
   try {
-    db = openChecked(path);
+    db = open();
   } catch (error) {
     if (!isCorruption(error)) throw error;
     const aside = `${path}.corrupt-${o.now()}`;
@@ -140,20 +166,25 @@ export function openSqliteStore(o: { dataDir: string; fileName: string; now: () 
     });
     moveAside(path, aside);
     // A second failure is not about the old file's content: let start() reject.
-    db = openChecked(path);
+    db = open();
   }
-  return storeOn(db, path);
+  return storeOn(db, path, storeIdOf(db));
 }
 
-function openChecked(path: string): Database {
+function openChecked(path: string, walLimitBytes: number): Database {
   const db = new Database(path, { create: true });
   try {
+    db.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.run("PRAGMA journal_mode = WAL");
     // NORMAL in WAL mode survives a process crash (kill -9); only power loss can undo the last commits.
     db.run("PRAGMA synchronous = NORMAL");
-    // Checkpoints (and their fsync) run on a worker thread (sqlite-checkpointer.ts); this high mark
-    // is only the backstop should that worker stop.
-    db.run(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+    // The worker (sqlite-checkpointer.ts) copies pages off the event loop, but under steady writes
+    // its PASSIVE checkpoint never catches the writer, and only a complete checkpoint lets the WAL
+    // start over: without this mark the file grew to the old 80 MB backstop above ~1k publishes/s.
+    const pageBytes = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    // A quarter, so the commits made while a checkpoint is held up still fit under the bound.
+    db.run(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.floor(walLimitBytes / 4 / pageBytes))}`);
+    db.run(`PRAGMA journal_size_limit = ${walLimitBytes}`);
     const rows = db.query("PRAGMA quick_check").values();
     if (rows.length !== 1 || rows[0]?.[0] !== "ok") {
       throw Object.assign(new Error(`quick_check failed: ${rows.slice(0, 5).map((r) => r[0]).join("; ")}`), {
@@ -171,6 +202,24 @@ function openChecked(path: string): Database {
   }
 }
 
+function inOwnTransaction(db: Database, run: () => void): void {
+  try {
+    run();
+  } finally {
+    // bun rolls back on a throwing body; a failed COMMIT can still leave the transaction open.
+    if (db.inTransaction) db.run("ROLLBACK");
+  }
+}
+
+/** Read first: a read-only file that has its id still opens (and then fails its readiness probe). */
+function storeIdOf(db: Database): string {
+  const select = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'store_id'");
+  const existing = select.get();
+  if (existing !== null) return existing.value;
+  db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?1)", [crypto.randomUUID()]);
+  return select.get()!.value;
+}
+
 function isCorruption(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && CORRUPTION.test(code);
@@ -184,17 +233,17 @@ function moveAside(path: string, aside: string): void {
   }
 }
 
-function storeOn(db: Database, path: string): SqliteStore {
+function storeOn(db: Database, path: string, storeId: string): SqliteStore {
   const upsertRecord = db.query<null, [string, string, number]>(
     "INSERT INTO records (key, value, expires) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = ?2, expires = ?3",
   );
   const selectRecord = db.query<{ value: string }, [string, number]>("SELECT value FROM records WHERE key = ?1 AND expires > ?2");
   const deleteExpiredRecords = db.query<null, [number]>("DELETE FROM records WHERE expires <= ?1");
   const selectChannel = db.query<ChannelRow, [string]>("SELECT epoch, top, trimmed FROM channels WHERE channel = ?1");
-  const insertChannel = db.query<null, [string, string]>(
-    "INSERT OR IGNORE INTO channels (channel, epoch, top, trimmed) VALUES (?1, ?2, 0, 0)",
+  const upsertTop = db.query<null, [string, string, number]>(
+    "INSERT INTO channels (channel, epoch, top, trimmed) VALUES (?1, ?2, ?3, 0) ON CONFLICT (channel) DO UPDATE SET top = ?3",
   );
-  const updateTop = db.query<null, [string, number]>("UPDATE channels SET top = ?2 WHERE channel = ?1");
+  const writeProbe = db.query<null, [number]>("INSERT INTO probe (id, ts) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET ts = ?1");
   const insertEvent = db.query<null, [string, number, string, number, string | null, number, string, string | null]>(
     `INSERT INTO events (channel, "offset", event, critical, coalesce, ts, frame, idem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
   );
@@ -206,77 +255,28 @@ function storeOn(db: Database, path: string): SqliteStore {
     `SELECT channel, "offset", event, critical, coalesce, ts, frame FROM events
      WHERE channel = ?1 AND "offset" > ?2 ORDER BY "offset" LIMIT ?3`,
   );
-  // `swept`: the count rule already ran through this offset. Each pass then reads only events
-  // published since the last, not the critical events retained below (possibly most of history).
-  const selectUnswept = db.query<{ channel: string; swept: number; below: number }, [number]>(
-    "SELECT channel, swept, top - ?1 AS below FROM channels WHERE top - ?1 > swept",
-  );
-  const countOld = db.query<{ max: number | null; n: number }, [string, number, number]>(
-    `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events
-     WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
-  );
-  const deleteOld = db.query<null, [string, number, number]>(
-    `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
-  );
-  const markSwept = db.query<null, [string, number]>("UPDATE channels SET swept = ?2 WHERE channel = ?1");
-  const countAged = db.query<{ channel: string; max: number; n: number }, [number, number]>(
-    `SELECT channel, MAX("offset") AS max, COUNT(*) AS n FROM events WHERE critical = ?1 AND ts < ?2 GROUP BY channel`,
-  );
-  const deleteAged = db.query<null, [number, number]>("DELETE FROM events WHERE critical = ?1 AND ts < ?2");
-  const raiseTrimmed = db.query<null, [string, number]>(
-    "UPDATE channels SET trimmed = MAX(trimmed, ?2) WHERE channel = ?1",
-  );
   const selectKeys = db.query<IdempotencyRow, [number]>(
     `SELECT e.idem AS idem, e.channel AS channel, e."offset" AS "offset", c.epoch AS epoch, e.ts AS ts
      FROM events e JOIN channels c ON c.channel = e.channel
      WHERE e.idem IS NOT NULL AND e.ts > ?1 ORDER BY e.ts`,
   );
-  const selectOne = db.query("SELECT 1");
 
-  const commit = db.transaction((rows: readonly BatchRow[], tops: ReadonlyMap<string, number>) => {
+  const commit = db.transaction((rows: readonly BatchRow[], tops: ReadonlyMap<string, ChannelTop>) => {
     for (const { ev, idem } of rows) {
       insertEvent.run(ev.channel, ev.offset, ev.event, ev.critical ? 1 : 0, ev.coalesce, ev.ts, ev.frame, idem);
       if (ev.coalesce !== null) deleteSuperseded.run(ev.channel, ev.coalesce, ev.offset);
     }
-    for (const [channel, top] of tops) updateTop.run(channel, top);
+    for (const [channel, { epoch, top }] of tops) upsertTop.run(channel, epoch, top);
   });
+  const probe = db.transaction((now: number) => void writeProbe.run(now));
 
-  const trim = db.transaction((rule: TrimRule): TrimResult => {
-    const trimmed = new Map<string, number>();
-    let dropped = 0;
-    const note = (channel: string, max: number, n: number) => {
-      dropped += n;
-      if (max > (trimmed.get(channel) ?? 0)) trimmed.set(channel, max);
-    };
-    for (const { channel, swept, below } of selectUnswept.all(rule.historySize)) {
-      markSwept.run(channel, below);
-      const old = countOld.get(channel, swept, below);
-      if (old === null || old.n === 0 || old.max === null) continue;
-      deleteOld.run(channel, swept, below);
-      note(channel, old.max, old.n);
-    }
-    for (const [critical, before] of [[0, rule.nonCriticalBefore], [1, rule.criticalBefore]] as const) {
-      const aged = countAged.all(critical, before);
-      if (aged.length === 0) continue;
-      deleteAged.run(critical, before);
-      for (const a of aged) note(a.channel, a.max, a.n);
-    }
-    for (const [channel, max] of trimmed) raiseTrimmed.run(channel, max);
-    return { dropped, trimmed };
-  });
+  const trim = prepareTrim(db);
 
   return {
     path,
+    storeId,
     channel: (channel) => selectChannel.get(channel),
-    createChannel: (channel, epoch) => void insertChannel.run(channel, epoch),
-    commit: (rows, tops) => {
-      try {
-        commit(rows, tops);
-      } finally {
-        // bun rolls back on a throwing body; a failed COMMIT can still leave the transaction open.
-        if (db.inTransaction) db.run("ROLLBACK");
-      }
-    },
+    commit: (rows, tops) => inOwnTransaction(db, () => commit(rows, tops)),
     history: (channel, after, limit) =>
       selectHistory.all(channel, after, limit).map((r) => ({
         channel: r.channel,
@@ -292,7 +292,7 @@ function storeOn(db: Database, path: string): SqliteStore {
     putRecord: (key, value, expiresAt) => void upsertRecord.run(key, value, expiresAt),
     getRecord: (key, now) => selectRecord.get(key, now)?.value ?? null,
     expireRecords: (now) => deleteExpiredRecords.run(now).changes,
-    ping: () => void selectOne.get(),
+    probe: (now) => inOwnTransaction(db, () => probe(now)),
     close: () => {
       try {
         // Folds the WAL back so a clean restart opens one small file.

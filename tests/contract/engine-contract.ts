@@ -16,7 +16,15 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { eventFrame } from "../../src/protocol/serializer.ts";
 import type { Engine, EngineOptions, PublishItem, StoredEvent } from "../../src/engine/types.ts";
 
-export type MakeEngine = (opts: EngineOptions) => Promise<{ engine: Engine; cleanup: () => Promise<void> }>;
+export type MakeEngine = (opts: EngineOptions) => Promise<{
+  engine: Engine;
+  cleanup: () => Promise<void>;
+  /**
+   * Whether the engine's store holds persistent state for `channel` (a row, a key), read beside
+   * the engine as an operator would. Engines whose test gives it run the "reads store nothing" case.
+   */
+  channelStored?: (channel: string) => Promise<boolean>;
+}>;
 
 const T0 = 1_800_000_000_000;
 const MINUTE = 60_000;
@@ -69,25 +77,26 @@ function item(channel: string, event = "step", extra: Partial<PublishItem> = {})
 }
 
 /**
- * Registers the engine contract suite under `describe(name)`.
+ * Registers the engine contract suite under `describe(name)`. `abilities.channelStored`: the
+ * factory gives a `channelStored` probe, so the "reads store nothing" case runs (skipped otherwise).
  *
  * @example
  * engineContract("redis", async (opts) => ({ engine: createRedisEngine({ ...opts, url }), cleanup: async () => {} }));
  */
-export function engineContract(name: string, make: MakeEngine): void {
+export function engineContract(name: string, make: MakeEngine, abilities: { channelStored?: boolean } = {}): void {
   const open: (() => Promise<void>)[] = [];
 
   /** A started engine with a clock the test moves by hand. */
   async function setup(overrides: Partial<Omit<EngineOptions, "now">> = {}) {
     const clock = { now: T0 };
-    const { engine, cleanup } = await make({ ...BASE, ...overrides, now: () => clock.now });
+    const { engine, cleanup, channelStored } = await make({ ...BASE, ...overrides, now: () => clock.now });
     const d = deliveries();
     await engine.start(d.deliver);
     open.push(async () => {
       await engine.close();
       await cleanup();
     });
-    return { engine, clock, d };
+    return { engine, clock, d, channelStored };
   }
 
   async function offsets(engine: Engine, channel: string, after = 0, limit = 1000) {
@@ -234,12 +243,31 @@ export function engineContract(name: string, make: MakeEngine): void {
         expect(await offsets(engine, ch, 0, 1)).toEqual([1]);
       });
 
-      test("history of an unknown channel is empty and creates its epoch", async () => {
+      test("history of an unknown channel is empty and answers a stable epoch", async () => {
         const { engine } = await setup();
         const ch = unique("public:");
         const page = await engine.history(ch, 0, 10);
         expect(page).toEqual({ epoch: expect.any(String), offset: 0, events: [], trimmedThrough: 0 });
         expect(await engine.position(ch)).toEqual({ epoch: page.epoch, offset: 0 });
+        const [out] = await engine.publish([item(ch)]);
+        expect(out).toEqual({ channel: ch, offset: 1, epoch: page.epoch, duplicate: false });
+      });
+
+      // Issue 14 §7: any user token can read any public name; one stored row per name is a leak.
+      test.skipIf(!abilities.channelStored)("reading or watching unknown channels stores nothing; the first publish does", async () => {
+        const { engine, channelStored } = await setup();
+        if (channelStored === undefined) throw new TypeError("engineContract: channelStored ability declared but no probe given");
+        const names = Array.from({ length: 20 }, () => unique("public:read-"));
+        for (const ch of names) {
+          await engine.position(ch);
+          await engine.history(ch, 0, 10);
+          await engine.watch(ch);
+          engine.unwatch(ch);
+        }
+        const stored = await Promise.all(names.map((ch) => channelStored(ch)));
+        expect(stored.filter(Boolean)).toEqual([]);
+        await engine.publish([item(names[0]!)]);
+        expect(await channelStored(names[0]!)).toBe(true);
       });
     });
 

@@ -23,13 +23,20 @@ export interface CourierProcess {
   kill(signal?: NodeJS.Signals | number): void;
 }
 
+function childEnv(env: Record<string, string>, port: number): Record<string, string> {
+  return { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", COURIER_ENV: "test", HOST: "127.0.0.1", PORT: String(port), ...env };
+}
+
+/** Runs a node that is expected to refuse to start: resolves with its exit code and output. */
+export async function runCourierToExit(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(["bun", MAIN], { env: childEnv(env, freePort()), stdout: "pipe", stderr: "pipe" });
+  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  return { code, stdout, stderr };
+}
+
 /** Starts a node and resolves once `/health` answers (bounded). */
 export async function spawnCourier(env: Record<string, string>, port = freePort()): Promise<CourierProcess> {
-  const proc = Bun.spawn(["bun", MAIN], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", COURIER_ENV: "test", HOST: "127.0.0.1", PORT: String(port), ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = Bun.spawn(["bun", MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
