@@ -154,20 +154,24 @@ describe("redis codec", () => {
       const frame = eventFrame({ channel: "job:j", offset, event: "e", dataJson, critical, ts: 5 });
       return `${offset}\n${critical ? 1 : 0}\n5\ne\n${coalesce === null ? "" : JSON.stringify(coalesce)}\n${frame.length}\n${frame}`;
     };
-    const message = "e1\n" + record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
-    expect(parseMessage("job:j", message).epoch).toBe("e1");
+    const message = "e1\n42\n" + record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
+    expect(parseMessage("job:j", message)).toMatchObject({ epoch: "e1", watermark: 42 });
     expect(parseMessage("job:j", message).events.map((e) => [e.offset, e.critical, e.coalesce, e.ts, JSON.parse(e.frame).offset])).toEqual([
       [7, false, null, 5, 7],
       [8, true, "k|\n🎉", 5, 8],
     ]);
-    expect(() => parseMessage("job:j", "e1\n1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
+    expect(() => parseMessage("job:j", "e1\n3\n1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
+    expect(() => parseMessage("job:j", "e1")).toThrow(SyntaxError);
   });
 
   test("the publish reply maps to outcomes, duplicates keeping their first epoch", () => {
-    expect(readPublishReply("user:a", ["e2", "4", "", "1", "e1"])).toEqual([
-      { channel: "user:a", offset: 4, epoch: "e2", duplicate: false },
-      { channel: "user:a", offset: 1, epoch: "e1", duplicate: true },
-    ]);
+    expect(readPublishReply("user:a", ["e2", "17", "4", "", "1", "e1"])).toEqual({
+      watermark: 17,
+      outcomes: [
+        { channel: "user:a", offset: 4, epoch: "e2", duplicate: false },
+        { channel: "user:a", offset: 1, epoch: "e1", duplicate: true },
+      ],
+    });
   });
 
   test("keys of a channel share its hash tag; a prefix with braces is refused", () => {

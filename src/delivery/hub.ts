@@ -96,7 +96,7 @@ export class Hub<S> {
       if (epoch !== undefined) {
         const known = this.#epochs.get(channel);
         this.#epochs.set(channel, epoch);
-        if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch);
+        if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch, events[0]!.offset - 1);
       }
       this.#delivered.set(channel, events[events.length - 1]!.offset);
       for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
@@ -183,14 +183,15 @@ export class Hub<S> {
   }
 
   /**
-   * History was lost under live subscribers (a cluster store dropped the channel): offsets start
-   * over. One `subscribed` frame to the topic tells every subscriber, so clients reset their
-   * tracking instead of dropping the new, lower offsets as duplicates.
+   * History was lost under live subscribers (a cluster store dropped the channel, or went back to
+   * an older snapshot): the new epoch's live events follow `offset` (0 when offsets start over).
+   * One `subscribed` frame to the topic tells every subscriber, so clients reset their tracking
+   * instead of dropping the new offsets as duplicates.
    */
-  #epochChanged(channel: string, epoch: string): void {
+  #epochChanged(channel: string, epoch: string, offset: number): void {
     this.#buffer.drop(channel);
-    this.#delivered.set(channel, 0);
-    const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: 0, recovered: false, reason: NotRecoveredReason.EpochChanged };
+    this.#delivered.set(channel, offset);
+    const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset, recovered: false, reason: NotRecoveredReason.EpochChanged };
     if ((this.#local.get(channel) ?? 0) > 0) this.#transport?.publish(channel, JSON.stringify(frame));
   }
 

@@ -30,17 +30,17 @@ export function frameHalves(item: Omit<PublishItem, "idempotencyKey" | "coalesce
  * KEYS and ARGV of one PUBLISH script call: the items of one channel, in order.
  *
  * @example
- * const { keys, args } = publishCall(keys, "user:a", [item], Date.now(), { candidateEpoch: "e1", idempotencyTtlMs: 300_000, historySize: 1000, trimCap: 11_000 });
+ * const { keys, args } = publishCall(keys, "user:a", [item], Date.now(), { candidateEpoch: "e1", idempotencyTtlMs: 300_000, historySize: 1000, trimCap: 11_000, knownWatermark: 0 });
  */
 export function publishCall(
   k: RedisKeys,
   channel: string,
   items: PublishItem[],
   ts: number,
-  o: { candidateEpoch: string; idempotencyTtlMs: number; historySize: number; trimCap: number },
+  o: { candidateEpoch: string; idempotencyTtlMs: number; historySize: number; trimCap: number; knownWatermark: number },
 ): { keys: string[]; args: string[] } {
   const ck = k.channel(channel);
-  const keys = k.channelList(ck);
+  const keys = [...k.channelList(ck), k.fence];
   const tsText = String(ts);
   const args = [
     o.candidateEpoch,
@@ -51,6 +51,7 @@ export function publishCall(
     String(o.trimCap),
     ck.pubsub,
     String(items.length),
+    String(o.knownWatermark),
   ];
   for (const it of items) {
     let idem = "0";
@@ -66,31 +67,36 @@ export function publishCall(
   return { keys, args };
 }
 
-/** Reads the PUBLISH script's `{epoch, offset1, dupEpoch1, ...}` into outcomes, in item order. */
-export function readPublishReply(channel: string, reply: unknown): PublishOutcome[] {
+/**
+ * Reads the PUBLISH script's `{epoch, watermark, offset1, dupEpoch1, ...}` into outcomes, in item
+ * order, and the dataset watermark after the call.
+ */
+export function readPublishReply(channel: string, reply: unknown): { outcomes: PublishOutcome[]; watermark: number } {
   const r = reply as string[];
   const epoch = r[0]!;
-  const out: PublishOutcome[] = [];
-  for (let i = 1; i < r.length; i += 2) {
+  const outcomes: PublishOutcome[] = [];
+  for (let i = 2; i < r.length; i += 2) {
     const dup = r[i + 1]!;
-    out.push({ channel, offset: Number(r[i]), epoch: dup === "" ? epoch : dup, duplicate: dup !== "" });
+    outcomes.push({ channel, offset: Number(r[i]), epoch: dup === "" ? epoch : dup, duplicate: dup !== "" });
   }
-  return out;
+  return { outcomes, watermark: Number(r[1]) };
 }
 
 /**
- * Parses a pub/sub message of the publish script: `epoch\n`, then records of
+ * Parses a pub/sub message of the publish script: `epoch\nwatermark\n`, then records of
  * `offset\ncritical\nts\nevent\ncoalesceJson\nframeLength\n<frame>`, concatenated. Only the frame
  * (last, length-prefixed) may hold newlines; the coalesce key is JSON-escaped.
  *
  * @example
- * parseMessage("user:a", 'e1\n1\n0\n5\nx\n\n2\n{}') // { epoch: "e1", events: [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }] }
+ * parseMessage("user:a", 'e1\n7\n1\n0\n5\nx\n\n2\n{}') // { epoch: "e1", watermark: 7, events: [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }] }
  */
-export function parseMessage(channel: string, message: string): { epoch: string; events: StoredEvent[] } {
+export function parseMessage(channel: string, message: string): { epoch: string; watermark: number; events: StoredEvent[] } {
   const events: StoredEvent[] = [];
   const head = message.indexOf("\n");
-  if (head < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
-  let i = head + 1;
+  const mark = message.indexOf("\n", head + 1);
+  if (head < 0 || mark < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
+  const watermark = Number(message.slice(head + 1, mark));
+  let i = mark + 1;
   while (i < message.length) {
     const a = message.indexOf("\n", i);
     const b = message.indexOf("\n", a + 1);
@@ -112,7 +118,7 @@ export function parseMessage(channel: string, message: string): { epoch: string;
     });
     i = end;
   }
-  return { epoch: message.slice(0, head), events };
+  return { epoch: message.slice(0, head), watermark, events };
 }
 
 /** Turns stream entries `[id, [t, ts, e, event, f, frame, k?, coalesce?]]` into events. */

@@ -16,9 +16,10 @@ import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout,
 import { redisKeys } from "./redis-keys.ts";
 import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
 import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
-import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
+import { ALL_SCRIPTS, CLAIM, evalScript, FENCE, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
 import {
+  OUTCOME_UNKNOWN_MESSAGE,
   StoreUnavailableError,
   type ClusterStats,
   type DeliverFn,
@@ -44,8 +45,17 @@ export interface RedisEngineOptions extends EngineOptions {
   commandTimeoutMs?: number;
   /** How long `start` waits for the first connection before carrying on disconnected. Default 2000. */
   connectTimeoutMs?: number;
-  /** A node whose heartbeat is older than this stops counting toward connection limits. Default 15000. */
+  /**
+   * A node whose heartbeat is older than this stops counting toward connection limits, so a user
+   * whose node crashed can reconnect elsewhere after at most this long. Default 3000.
+   */
   heartbeatTtlMs?: number;
+  /**
+   * Replicas that must confirm a publish holding a critical event before it resolves (`WAIT`,
+   * bounded by `commandTimeoutMs` from the publish's start); fewer rejects with an outcome-unknown
+   * `StoreUnavailableError`. Default 0 (the primary's answer is enough).
+   */
+  waitReplicas?: number;
   /**
    * Non-critical events a channel may hold beyond `historySize` before a publish trims it back
    * (between `trim` passes). Default 10000; 0 leaves count trimming to `trim` alone.
@@ -90,7 +100,17 @@ class RedisEngineImpl implements RedisEngine {
   #keys: ReturnType<typeof redisKeys>;
   #presence: NodePresence;
   #cmd: RedisClient | null = null;
+  /**
+   * Where publishes go: the command connection, or with `waitReplicas` one of their own, since
+   * `WAIT` blocks its connection until the replicas answer and covers that connection's writes.
+   */
+  #pub: RedisClient | null = null;
   #sub: RedisClient | null = null;
+  /**
+   * The highest dataset watermark this node has seen (script replies and pub/sub messages). Every
+   * channel script passes it, so Redis holding a lower one proves it lost acknowledged writes.
+   */
+  #watermark = 0;
   #watcher: Watcher | null = null;
   #stops: (() => void)[] = [];
   #heartbeat: ReturnType<typeof setInterval> | null = null;
@@ -114,7 +134,8 @@ class RedisEngineImpl implements RedisEngine {
       log: opts.log ?? (() => {}),
       commandTimeoutMs: opts.commandTimeoutMs ?? 1_000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 2_000,
-      heartbeatTtlMs: opts.heartbeatTtlMs ?? 15_000,
+      heartbeatTtlMs: opts.heartbeatTtlMs ?? 3_000,
+      waitReplicas: opts.waitReplicas ?? 0,
       trimSlack: opts.trimSlack ?? 10_000,
       trimLeaseMs: opts.trimLeaseMs ?? 60_000,
     };
@@ -134,8 +155,18 @@ class RedisEngineImpl implements RedisEngine {
     const log = this.#o.log;
     const retryMs = Math.max(250, this.#o.commandTimeoutMs);
     const cmd = (this.#cmd = new RedisClient(this.#o.url, CLIENT_OPTIONS));
-    this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log }));
+    // Each (re)connect checks the dataset against what this node saw before any channel is read.
+    const fence = () => void this.#fence(0).catch((error: unknown) => log("warn", "redis fence check failed", { error: (error as Error)?.message }));
+    this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log, onConnect: fence }));
     const up = await connectWithin(cmd, this.#o.connectTimeoutMs);
+    if (this.#o.waitReplicas > 0) {
+      const pub = (this.#pub = new RedisClient(this.#o.url, CLIENT_OPTIONS));
+      this.#stops.push(keepConnected(pub, { name: "publish", clientName: `courier:${this.nodeId}:pub`, retryMs, log }));
+      if (up) await connectWithin(pub, this.#o.connectTimeoutMs);
+      else void connectWithin(pub, this.#o.connectTimeoutMs);
+    } else {
+      this.#pub = cmd;
+    }
     // Subscriptions take over a connection, so they get their own.
     let sub: RedisClient;
     try {
@@ -148,7 +179,9 @@ class RedisEngineImpl implements RedisEngine {
       sub,
       pubsubName: (channel) => this.#keys.channel(channel).pubsub,
       readTop: (channel) => this.#run(cmd.send("HGET", [this.#keys.channel(channel).meta, "t"]), "read top").then((t) => Number(t ?? 0)),
-      history: (channel, after, limit) => this.history(channel, after, limit),
+      history: (channel, after, limit, seen) => this.#history(channel, after, limit, seen),
+      observed: (watermark) => this.#observe(watermark),
+      regressed: (seen) => this.#fence(seen).then(() => {}),
       deliver,
       log,
       commandTimeoutMs: this.#o.commandTimeoutMs,
@@ -164,6 +197,11 @@ class RedisEngineImpl implements RedisEngine {
     }
     await Promise.all([
       this.#presence.beat(),
+      this.#run(cmd.send("ROLE", []), "role")
+        .then((reply) => {
+          if (Array.isArray(reply) && reply[0] !== "master") log("warn", "redis is a replica: publishes will fail until Courier points at the primary", { role: reply[0] });
+        })
+        .catch(() => {}),
       ...ALL_SCRIPTS.map((s) => this.#run(cmd.send("SCRIPT", ["LOAD", s.source]), "script load").catch(() => {})),
       this.#run(cmd.send("CONFIG", ["GET", "appendonly"]), "config")
         .then((reply) => {
@@ -208,15 +246,47 @@ class RedisEngineImpl implements RedisEngine {
 
   async #publishGroup(channel: string, indexes: number[], items: PublishItem[], ts: number, outcomes: PublishOutcome[]) {
     const o = this.#o;
-    const { keys, args } = publishCall(this.#keys, channel, indexes.map((i) => items[i]!), ts, {
+    const group = indexes.map((i) => items[i]!);
+    const { keys, args } = publishCall(this.#keys, channel, group, ts, {
       candidateEpoch: this.#candidateEpoch(),
       idempotencyTtlMs: o.idempotencyTtlMs,
       historySize: o.historySize,
       trimCap: o.trimSlack > 0 ? o.historySize + o.trimSlack : 0,
+      knownWatermark: this.#watermark,
     });
+    const pub = this.#publisher();
+    // Not connected: the script is never sent (no offline queue), so nothing was stored.
+    if (!pub.connected) throw new StoreUnavailableError("Redis is not connected; nothing was published");
     this.#register(channel);
-    const reply = await this.#script(PUBLISH, keys, args, "publish");
-    readPublishReply(channel, reply).forEach((outcome, j) => (outcomes[indexes[j]!] = outcome));
+    const started = performance.now();
+    let reply: unknown;
+    try {
+      reply = await this.#run(evalScript(pub, PUBLISH, keys, args), "publish");
+    } catch (error) {
+      throw outcomeOf(error);
+    }
+    const { outcomes: got, watermark } = readPublishReply(channel, reply);
+    this.#observe(watermark);
+    got.forEach((outcome, j) => (outcomes[indexes[j]!] = outcome));
+    if (o.waitReplicas > 0 && got.some((g, j) => !g.duplicate && group[j]!.critical)) await this.#waitReplicas(pub, started);
+  }
+
+  /**
+   * Waits until `waitReplicas` replicas hold this connection's writes, within what is left of the
+   * publish's `commandTimeoutMs`. Fewer: the primary has the events but a failover may lose them,
+   * so the caller cannot know whether they will survive: outcome unknown.
+   */
+  async #waitReplicas(pub: RedisClient, started: number) {
+    const want = this.#o.waitReplicas;
+    const leftMs = Math.max(1, Math.floor(this.#o.commandTimeoutMs - (performance.now() - started)));
+    let acked: number;
+    try {
+      // Redis answers WAIT at its own timeout with the count so far; the slack lets that answer win.
+      acked = Number(await withTimeout(pub.send("WAIT", [String(want), String(leftMs)]), leftMs + 250, "wait replicas"));
+    } catch (error) {
+      throw new StoreUnavailableError(`Redis replicas did not confirm: ${(error as Error).message}`, { cause: error, outcomeUnknown: true });
+    }
+    if (acked < want) throw new StoreUnavailableError(`Redis replicas confirmed ${acked} of ${want} within ${leftMs} ms`, { outcomeUnknown: true });
   }
 
   /** Claims the item's idempotency key for its channel; resolves with the channel owning it. */
@@ -246,17 +316,43 @@ class RedisEngineImpl implements RedisEngine {
   }
 
   async position(channel: string): Promise<Position> {
-    const reply = (await this.#script(POSITION, this.#keys.channelList(this.#keys.channel(channel)), [this.#candidateEpoch()], "position")) as [string, number];
+    const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
+    const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#watermark)], "position")) as [string, number, string];
+    this.#observe(Number(reply[2]));
     return { epoch: reply[0], offset: Number(reply[1]) };
   }
 
   async history(channel: string, after: number, limit: number): Promise<HistoryPage> {
+    const { base: _, ...page } = await this.#history(channel, after, limit, null);
+    return page;
+  }
+
+  /** A history page and its epoch's base; `seen` lets a watch fence the channel (see HISTORY). */
+  async #history(channel: string, after: number, limit: number, seen: { epoch: string; top: number } | null): Promise<HistoryPage & { base: number }> {
     if (!Number.isInteger(after) || after < 0) throw new RangeError(`Invalid history offset: ${after}`);
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`Invalid history limit: ${limit}`);
-    const keys = this.#keys.channelList(this.#keys.channel(channel));
-    const reply = (await this.#script(HISTORY, keys, [this.#candidateEpoch(), String(after), String(limit)], "history")) as [string, number, number, unknown, unknown];
+    const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
+    const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#watermark), seen?.epoch ?? "", String(seen?.top ?? 0)];
+    const reply = (await this.#script(HISTORY, keys, args, "history")) as [string, number, number, unknown, unknown, string, number];
+    this.#observe(Number(reply[5]));
     const events = mergeByOffset(streamEntries(channel, false, reply[3]), streamEntries(channel, true, reply[4]), limit);
-    return { epoch: reply[0], offset: Number(reply[1]), trimmedThrough: Number(reply[2]), events };
+    return { epoch: reply[0], offset: Number(reply[1]), trimmedThrough: Number(reply[2]), events, base: Number(reply[6]) };
+  }
+
+  /**
+   * Checks the dataset against the highest watermark this node saw (or `seen`, if higher). Redis
+   * holding less lost acknowledged writes: the script rotates the generation, so every channel
+   * moves to a new epoch when next touched.
+   */
+  async #fence(seen: number): Promise<void> {
+    const known = Math.max(this.#watermark, seen);
+    const reply = (await this.#script(FENCE, [this.#keys.fence], [String(known), this.#candidateEpoch()], "fence")) as [string, string, number];
+    if (Number(reply[2]) === 1) this.#o.log("error", "redis lost acknowledged writes: every channel moves to a new epoch", { watermark: known });
+    this.#observe(Number(reply[1]));
+  }
+
+  #observe(watermark: number) {
+    if (watermark > this.#watermark) this.#watermark = watermark;
   }
 
   watch(channel: string): Promise<number> {
@@ -374,7 +470,7 @@ class RedisEngineImpl implements RedisEngine {
       ]);
     }
     this.#closed = true;
-    for (const client of [this.#sub, cmd]) {
+    for (const client of new Set([this.#sub, this.#pub, cmd])) {
       try {
         client?.close();
       } catch {
@@ -386,6 +482,11 @@ class RedisEngineImpl implements RedisEngine {
   #client(): RedisClient {
     if (!this.#cmd || this.#closed) throw new StoreUnavailableError(this.#closed ? "Redis engine is closed" : "Redis engine is not started");
     return this.#cmd;
+  }
+
+  #publisher(): RedisClient {
+    this.#client();
+    return this.#pub!;
   }
 
   #script(s: Script, keys: string[], args: string[], what: string): Promise<unknown> {
@@ -406,6 +507,19 @@ class RedisEngineImpl implements RedisEngine {
   #candidateEpoch(): string {
     return this.#epochSeed + (++this.#epochCount).toString(36);
   }
+}
+
+/**
+ * A failed publish script: a Redis error reply means the script ran and stopped (our scripts
+ * check before they write), anything else (no answer in time, the connection lost after sending)
+ * may still have stored it.
+ */
+function outcomeOf(error: unknown): StoreUnavailableError {
+  const cause = error instanceof StoreUnavailableError ? (error.cause ?? error) : error;
+  if ((cause as { code?: string })?.code === "ERR_REDIS_SERVER_ERROR") {
+    return new StoreUnavailableError(`Redis refused the publish: ${(cause as Error).message}`, { cause });
+  }
+  return new StoreUnavailableError(`Redis publish: ${(error as Error)?.message ?? error}; ${OUTCOME_UNKNOWN_MESSAGE}`, { cause: error, outcomeUnknown: true });
 }
 
 function redactUrl(url: string): string {

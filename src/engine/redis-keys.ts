@@ -4,12 +4,13 @@
  *
  * | key | type | holds |
  * |---|---|---|
- * | `P{ch}:m` | hash | `e` epoch, `t` top offset, `x` trimmedThrough |
+ * | `P{ch}:m` | hash | `e` epoch, `t` top offset, `x` trimmedThrough, `g` generation, `b` epoch base |
  * | `P{ch}:n` / `P{ch}:c` | stream | non-critical / critical events, id `<offset>-0` |
  * | `P{ch}:k` | hash | coalesce key → `<offset><n|c>` of its latest event |
  * | `P{ch}:i:<key>` | string | idempotency outcome `<expiresAt>|<offset>|<epoch>` |
  * | `P{ch}:ps` | pub/sub channel | committed events of the channel |
  * | `P{i:<key>}` | string | global idempotency claim `<expiresAt>|<channel>` |
+ * | `Pfence` | hash | `w` dataset watermark (raised by every publish), `g` dataset generation |
  * | `Pchannels` | set | channels to visit in `trim` |
  * | `Ptrim-lease` | string | the node member currently trimming |
  * | `P{conn}:u:<user>` | hash | node member → connection count |
@@ -48,6 +49,11 @@ export function redisKeys(prefix: string) {
     },
     idempotency: (channel: string, key: string) => `${prefix}{${channel}}:i:${key}`,
     claim: (key: string) => `${prefix}{i:${key}}`,
+    /**
+     * One key for the whole dataset, touched by every channel script: a multi-shard Redis Cluster
+     * would need one fence per shard (the scripts would otherwise be CROSSSLOT).
+     */
+    fence: `${prefix}fence`,
     channels: `${prefix}channels`,
     trimLease: `${prefix}trim-lease`,
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,

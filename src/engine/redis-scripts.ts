@@ -22,44 +22,90 @@ function script(name: string, source: string): Script {
   return { name, source, sha: new Bun.CryptoHasher("sha1").update(source).digest("hex") };
 }
 
-/**
- * Creates the channel's epoch on first sight. A new epoch means the history is new, so any stream
- * or coalesce state left from a lost meta hash (eviction) is dropped rather than mixed in.
- */
-const ENSURE = `
-local function ensure(m, n, c, k, candidate)
-  local v = redis.call('HMGET', m, 'e', 't', 'x')
-  if v[1] then return v[1], tonumber(v[2]), tonumber(v[3]) end
-  redis.call('DEL', n, c, k)
-  redis.call('HSET', m, 'e', candidate, 't', 0, 'x', 0)
-  return candidate, 0, 0
-end
+const HELPERS = `
 local function fmt(x) return string.format('%d', x) end
 local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
 `;
 
 /**
- * Publishes the items of one channel. KEYS: m n c k, then the channel-local idempotency keys.
- * ARGV: candidateEpoch now idemTtlMs idemGcMs historySize trimCap pubsubChannel count, then 9 per
- * item: idemKeyIndex (0 = none) event critical(0|1) coalesce coalesceJson ts framePrefix
+ * The dataset fence (`fence` hash: `w` watermark, `g` generation). Every publish raises the
+ * watermark and every node remembers the highest one it has seen, so a stored watermark below the
+ * caller's `known` proves Redis lost acknowledged writes (a restart from an older snapshot, a
+ * failover to a lagging replica, AOF loss): the generation is rotated, and every channel takes a
+ * new epoch the next time a script touches it. Run inside each channel script, so the check and
+ * the write it guards are one atomic step, whatever Bun's client replays after a reconnect.
+ */
+const FENCE_FN = `
+local function fence(f, known, candidate)
+  local v = redis.call('HMGET', f, 'w', 'g')
+  local w, g = tonumber(v[1] or '0'), v[2]
+  local lost = 0
+  if not g or w < known then
+    if w < known then lost = 1 end
+    g = candidate
+    if known > w then w = known end
+    redis.call('HSET', f, 'w', fmt(w), 'g', g)
+  end
+  return g, w, lost
+end
+`;
+
+/**
+ * Creates the channel's epoch on first sight. A new epoch means the history is new, so any stream
+ * or coalesce state left from a lost meta hash (eviction) is dropped rather than mixed in.
+ * A channel last used under another generation (`g`), or whose top is below what a node saw under
+ * the same epoch (`seenEpoch`, `seenTop`), lost acknowledged events: it takes a new epoch whose
+ * offsets continue from the surviving top, recorded as its base `b` (live delivery resumes above
+ * it), so no offset is ever handed out twice under one epoch.
+ */
+const ENSURE =
+  HELPERS +
+  FENCE_FN +
+  `
+local function ensure(m, n, c, k, candidate, g, seenEpoch, seenTop)
+  local v = redis.call('HMGET', m, 'e', 't', 'x', 'g', 'b')
+  if v[1] then
+    local top = tonumber(v[2])
+    local regressed = v[1] == seenEpoch and top < seenTop
+    if v[4] == g and not regressed then return v[1], top, tonumber(v[3]), tonumber(v[5] or '0') end
+    if not v[4] and not regressed then
+      -- Written before fences existed: the channel joins the current generation as it is.
+      redis.call('HSET', m, 'g', g)
+      return v[1], top, tonumber(v[3]), tonumber(v[5] or '0')
+    end
+    redis.call('HSET', m, 'e', candidate, 'g', g, 'b', fmt(top))
+    return candidate, top, tonumber(v[3]), top
+  end
+  redis.call('DEL', n, c, k)
+  redis.call('HSET', m, 'e', candidate, 't', 0, 'x', 0, 'g', g, 'b', 0)
+  return candidate, 0, 0, 0
+end
+`;
+
+/**
+ * Publishes the items of one channel. KEYS: m n c k fence, then the channel-local idempotency
+ * keys. ARGV: candidateEpoch now idemTtlMs idemGcMs historySize trimCap pubsubChannel count
+ * knownWatermark, then 9 per item: idemKeyIndex (0 = none) event critical(0|1) coalesce coalesceJson ts framePrefix
  * frameSuffix frameLengthWithoutOffset (UTF-16 units, so JS can slice the pub/sub message).
  * The frame is `prefix .. offset .. suffix`, both halves cut from `eventFrame`, so it is
- * byte-identical to the JS serializer's output. Returns {epoch, offset1, dupEpoch1, ...}, where
- * `dupEpoch` is "" for a new event and the first outcome's epoch for a duplicate.
+ * byte-identical to the JS serializer's output. Returns {epoch, watermark, offset1, dupEpoch1, ...},
+ * where `dupEpoch` is "" for a new event and the first outcome's epoch for a duplicate.
  * One PUBLISH carries every new event of the call: one `deliver` per channel per publish. The
- * message starts with the epoch, so a watcher notices a channel recreated under it.
+ * message starts with the epoch and the watermark, so a watcher notices a channel recreated under
+ * it and a dataset that went back in time.
  */
 export const PUBLISH = script(
   "publish",
   ENSURE +
     `
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1])
+local g, w = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1])
+local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, '', 0)
 local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local out, msg = {epoch}, {epoch .. '\\n'}
+local out, msg = {epoch, ''}, {}
 local plain = false
 for i = 0, tonumber(ARGV[8]) - 1 do
-  local a = 9 + i * 9
+  local a = 10 + i * 9
   local ik = tonumber(ARGV[a])
   local hit = false
   if ik > 0 then
@@ -101,7 +147,9 @@ for i = 0, tonumber(ARGV[8]) - 1 do
     out[#out + 1] = ''
   end
 end
-if #msg > 1 then
+if #msg > 0 then
+  w = w + 1
+  redis.call('HSET', KEYS[5], 'w', fmt(w))
   redis.call('HSET', m, 't', fmt(top))
   -- A safety bound between trim() passes: far past historySize, drop the oldest non-critical
   -- events down to historySize. Critical events live in their own stream and are never touched.
@@ -115,36 +163,41 @@ if #msg > 1 then
       if last > trimmed then redis.call('HSET', m, 'x', fmt(last)) end
     end
   end
-  redis.call('PUBLISH', ARGV[7], table.concat(msg))
+  redis.call('PUBLISH', ARGV[7], epoch .. '\\n' .. fmt(w) .. '\\n' .. table.concat(msg))
 end
+out[2] = fmt(w)
 return out
 `,
 );
 
-/** KEYS: m n c k. ARGV: candidateEpoch. Returns {epoch, top}. */
+/** KEYS: m n c k fence. ARGV: candidateEpoch knownWatermark. Returns {epoch, top, watermark}. */
 export const POSITION = script(
   "position",
   ENSURE +
     `
-local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
-return {epoch, top}
+local g, w = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1])
+local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, '', 0)
+return {epoch, top, fmt(w)}
 `,
 );
 
 /**
- * KEYS: m n c k. ARGV: candidateEpoch after limit. Returns {epoch, top, trimmedThrough,
- * nonCriticalEntries, criticalEntries}, each list at most `limit` long; the caller merges them.
- * One script so the page, top and trimmedThrough are one consistent snapshot.
+ * KEYS: m n c k fence. ARGV: candidateEpoch after limit knownWatermark seenEpoch seenTop.
+ * Returns {epoch, top, trimmedThrough, nonCriticalEntries, criticalEntries, watermark, base},
+ * each list at most `limit` long; the caller merges them. One script so the page, top and
+ * trimmedThrough are one consistent snapshot. `seenEpoch`/`seenTop`: the newest offset a watching
+ * node delivered, so a channel that went back below it takes a new epoch ("" and 0 otherwise).
  */
 export const HISTORY = script(
   "history",
   ENSURE +
     `
-local epoch, top, trimmed = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+local g, w = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1])
+local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, ARGV[5], tonumber(ARGV[6]))
 local from = fmt(tonumber(ARGV[2]) + 1) .. '-0'
 return {epoch, top, trimmed,
   redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', ARGV[3]),
-  redis.call('XRANGE', KEYS[3], from, '+', 'COUNT', ARGV[3])}
+  redis.call('XRANGE', KEYS[3], from, '+', 'COUNT', ARGV[3]), fmt(w), base}
 `,
 );
 
@@ -158,7 +211,7 @@ return {epoch, top, trimmed,
  */
 export const TRIM = script(
   "trim",
-  ENSURE +
+  HELPERS +
     `
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local x = redis.call('HGET', m, 'x')
@@ -205,6 +258,22 @@ if dropped > 0 then
   end
 end
 return {dropped, budget <= 0 and 1 or 0}
+`,
+);
+
+/**
+ * Checks the dataset against what this node has seen. KEYS: fence. ARGV: knownWatermark
+ * candidateGeneration. Returns {generation, watermark, lost}, `lost` 1 when this call found the
+ * dataset behind and rotated the generation; run on every (re)connect and when a watcher sees the
+ * watermark go back.
+ */
+export const FENCE = script(
+  "fence",
+  HELPERS +
+    FENCE_FN +
+    `
+local g, w, lost = fence(KEYS[1], tonumber(ARGV[1]), ARGV[2])
+return {g, fmt(w), lost}
 `,
 );
 
@@ -336,7 +405,7 @@ return out
 );
 
 export const ALL_SCRIPTS: readonly Script[] = [
-  PUBLISH, POSITION, HISTORY, TRIM, LEASE, LEASE_RELEASE, CLAIM, ACQUIRE, SET_SLOTS, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
+  PUBLISH, POSITION, HISTORY, TRIM, FENCE, LEASE, LEASE_RELEASE, CLAIM, ACQUIRE, SET_SLOTS, HEARTBEAT, REPORT_STATS, CLUSTER_STATS,
 ];
 
 /**

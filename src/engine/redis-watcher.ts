@@ -23,7 +23,19 @@ export interface WatcherOptions {
    * a publish sent after `watch()` returns is ordered after it.
    */
   readTop: (channel: string) => Promise<number>;
-  history: (channel: string, after: number, limit: number) => Promise<HistoryPage>;
+  /**
+   * A history page plus its epoch's base (live delivery of a new epoch resumes above it). `seen`
+   * is the epoch and offset this watch delivered up to, so the store can tell a channel that went
+   * back below it (null before the first read).
+   */
+  history: (channel: string, after: number, limit: number, seen: { epoch: string; top: number } | null) => Promise<HistoryPage & { base: number }>;
+  /** Every watermark a message carries (the node's knowledge of the dataset). */
+  observed?: (watermark: number) => void;
+  /**
+   * A message carried a watermark at or below one seen before: Redis went back in time. Resolves
+   * once the store was fenced against `seen`; every watched channel then syncs.
+   */
+  regressed?: (seen: number) => Promise<void>;
   deliver: DeliverFn;
   log: LogFn;
   /** Bound on each subscribe/unsubscribe. */
@@ -63,6 +75,11 @@ export function createWatcher(o: WatcherOptions) {
   const pageSize = o.pageSize ?? 1_000;
   let closed = false;
   let resubscribeTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Highest watermark of any message: Redis runs publishes one at a time and delivers their
+   * messages in that order, so on one subscriber connection watermarks only grow.
+   */
+  let highest = 0;
 
   const current = (st: Watched) => !closed && watched.get(st.channel) === st;
 
@@ -85,6 +102,9 @@ export function createWatcher(o: WatcherOptions) {
       o.log("error", "bad pub/sub message", { channel: st.channel, error: (error as Error).message });
       return requestSync(st);
     }
+    if (parsed.watermark <= highest) return onRegression(parsed.watermark);
+    highest = parsed.watermark;
+    o.observed?.(parsed.watermark);
     // Another epoch: Redis lost the channel and offsets start over; the sync sorts it out.
     if (st.epoch !== null && parsed.epoch !== st.epoch) return requestSync(st);
     if (st.busy) st.queue.push(parsed.events);
@@ -106,6 +126,27 @@ export function createWatcher(o: WatcherOptions) {
       st.last = ev.offset;
     }
     if (out) deliver(st, out);
+  }
+
+  /**
+   * The dataset went back (a node that never saw the lost writes published into it): fence it
+   * with what this node saw, then every watched channel re-reads, which moves each to its new epoch.
+   */
+  function onRegression(watermark: number) {
+    const seen = highest;
+    o.log("error", "redis lost acknowledged writes: watermark went back", { seen, now: watermark });
+    highest = watermark;
+    for (const st of watched.values()) st.busy = true;
+    const fenced = o.regressed ? o.regressed(seen) : Promise.resolve();
+    void fenced.then(
+      () => {
+        for (const st of watched.values()) if (current(st) && st.last >= 0) requestSync(st);
+      },
+      (error: unknown) => {
+        o.log("warn", "redis fence failed; syncing anyway", { error: (error as Error)?.message });
+        for (const st of watched.values()) if (current(st) && st.last >= 0) requestSync(st);
+      },
+    );
   }
 
   function requestSync(st: Watched) {
@@ -146,13 +187,14 @@ export function createWatcher(o: WatcherOptions) {
    */
   async function catchUp(st: Watched) {
     for (;;) {
-      const page = await o.history(st.channel, st.last, pageSize);
+      const page = await o.history(st.channel, st.last, pageSize, st.epoch === null ? null : { epoch: st.epoch, top: st.last });
       if (!current(st)) return;
       if (st.epoch !== null && page.epoch !== st.epoch) {
-        // Redis lost the channel (restart without persistence, eviction): offsets start over.
-        o.log("warn", "channel epoch changed under a watch", { channel: st.channel, from: st.epoch, to: page.epoch });
+        // Redis lost the channel (restart without persistence, eviction: base 0, offsets start
+        // over) or acknowledged writes (a rollback: offsets continue above the surviving top).
+        o.log("warn", "channel epoch changed under a watch", { channel: st.channel, from: st.epoch, to: page.epoch, base: page.base });
         st.epoch = page.epoch;
-        st.last = 0;
+        st.last = page.base;
         continue;
       }
       st.epoch = page.epoch;

@@ -72,11 +72,21 @@ export interface SessionState {
  */
 export type DeliverFn = (channel: string, events: StoredEvent[], epoch?: string) => void;
 
-/** The store refused or could not take a write: the publish answers 503. */
+/** What a 503 says when a write may or may not have been stored (PROTOCOL §2). */
+export const OUTCOME_UNKNOWN_MESSAGE = "outcome unknown; retry with the same Idempotency-Key";
+
+/**
+ * The store refused or could not take a write: the publish answers 503. `outcomeUnknown` is true
+ * when the write was sent and may still have been stored (a timeout after sending, a connection
+ * lost mid-command, replicas that did not confirm in time): only a retry with the same
+ * Idempotency-Key is then safe. False means nothing was stored.
+ */
 export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
-  constructor(message: string, options?: ErrorOptions) {
+  readonly outcomeUnknown: boolean;
+  constructor(message: string, options?: ErrorOptions & { outcomeUnknown?: boolean }) {
     super(message, options);
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 

@@ -3,7 +3,7 @@
  * decides what the caller sees. HTTP gets `toErrorResponse`; the WebSocket handler's error frames
  * get `toErrorFrame`, which maps the same errors the same way.
  */
-import { StoreUnavailableError } from "../engine/types.ts";
+import { OUTCOME_UNKNOWN_MESSAGE, StoreUnavailableError } from "../engine/types.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { errorFrame, type RequestId } from "../protocol/frames.ts";
 import { RpcError } from "../protocol/rpc-error.ts";
@@ -30,7 +30,7 @@ function describe(error: unknown): { name: string; message: string } | string {
  */
 export function toErrorResponse(error: unknown, mapping: ErrorMapping): Response {
   if (error instanceof HttpError) return httpError(error.status, error.message, error.options);
-  if (error instanceof StoreUnavailableError) return httpError(503, "the store is unavailable", { retryAfterS: mapping.retryAfterS });
+  if (error instanceof StoreUnavailableError) return httpError(503, error.outcomeUnknown ? OUTCOME_UNKNOWN_MESSAGE : "the store is unavailable", { retryAfterS: mapping.retryAfterS });
   mapping.log.error("request failed", { error: describe(error) });
   return httpError(500, "internal error");
 }
