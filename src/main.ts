@@ -24,7 +24,8 @@ async function createEngine(config: Config, log: Logger): Promise<Engine> {
   };
   if (config.cluster.redisUrl) {
     const { createRedisEngine } = await import("./engine/redis-engine.ts");
-    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: config.cluster.nodeId!, keyPrefix: `${config.cluster.keyPrefix}:` });
+    const { nodeId, keyPrefix, heartbeatTtlMs, waitReplicas } = config.cluster;
+    return createRedisEngine({ ...options, url: config.cluster.redisUrl, nodeId: nodeId!, keyPrefix: `${keyPrefix}:`, heartbeatTtlMs, waitReplicas });
   }
   const { dataDir, walLimitBytes, minFreeBytes } = config.store;
   return createEmbeddedEngine({ ...options, dataDir, walLimitBytes, minFreeBytes });

@@ -113,6 +113,23 @@ export const ConfigSchema = z
           .regex(/^[^{}\s]{1,64}$/, "expected 1-64 characters without braces or spaces")
           .default("courier")
           .describe("Prefix of every Redis key (`<prefix>:…`), so several deployments can share one Redis database."),
+        heartbeatTtlMs: z
+          .number()
+          .int()
+          .min(300)
+          .default(3_000)
+          .describe(
+            "A node whose heartbeat is older than this is dead: its connection slots stop counting, so a user whose node crashed reconnects elsewhere within it. Nodes beat every third of it.",
+          ),
+        waitReplicas: z
+          .number()
+          .int()
+          .min(0)
+          .max(16)
+          .default(0)
+          .describe(
+            "Redis replicas that must hold a critical publish before it answers 200 (`WAIT`, within the publish's command timeout; fewer answers 503 \"outcome unknown\"). 0: the primary's answer is enough.",
+          ),
       })
       .prefault({}),
     resilience: z

@@ -114,6 +114,8 @@ class RedisEngineImpl implements RedisEngine {
   #watcher: Watcher | null = null;
   #stops: (() => void)[] = [];
   #heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** Per refused user: ms until another node's slots can lapse (`connectionRetryAfterMs`). */
+  #slotHints = new Map<string, number>();
   /** Channels this node has put in the trim registry. */
   #registered = new Set<string>();
   #epochSeed = crypto.randomUUID().slice(0, 8);
@@ -364,8 +366,21 @@ class RedisEngineImpl implements RedisEngine {
     this.#watcher?.unwatch(channel);
   }
 
-  acquireConnection(user: string, max: number): Promise<boolean> {
-    return this.#presence.acquire(user, max);
+  async acquireConnection(user: string, max: number): Promise<boolean> {
+    const { taken, retryAfterMs } = await this.#presence.acquire(user, max);
+    if (taken) this.#slotHints.delete(user);
+    else {
+      // Only a hint for the refusal being answered now: never let it grow with refused users.
+      if (this.#slotHints.size >= 10_000) this.#slotHints.clear();
+      this.#slotHints.set(user, retryAfterMs);
+    }
+    return taken;
+  }
+
+  connectionRetryAfterMs(user: string): number | undefined {
+    const ms = this.#slotHints.get(user);
+    this.#slotHints.delete(user);
+    return ms ? ms : undefined;
   }
 
   releaseConnection(user: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * What a node shares with the cluster about itself: its heartbeat, its connection slots per user,
  * and its stats report. A crashed node's slots stop counting once its heartbeat lapses
- * (`heartbeatTtlMs`, judged by Redis server time so skewed node clocks agree).
+ * (`heartbeatTtlMs`, judged by Redis server time so skewed node clocks agree): slots are keyed by
+ * node, so the first acquire after the lapse reclaims them, and a refusal says how long until then.
  *
  * Each process is its own slot owner (`<nodeId>#<random>`), so a node restarted under the same
  * id never inherits the counts of its dead predecessor. The node's local counts are the truth for
@@ -27,9 +28,10 @@ export interface NodePresenceOptions {
  * Creates the node's presence; call `beat` every `heartbeatTtlMs / 3`.
  *
  * @example
- * const presence = createNodePresence({ nodeId: "n1", keys, heartbeatTtlMs: 15_000, script, command, log });
+ * const presence = createNodePresence({ nodeId: "n1", keys, heartbeatTtlMs: 3_000, script, command, log });
  * await presence.beat();
- * if (!(await presence.acquire("alice", 3))) refuse429();
+ * const { taken, retryAfterMs } = await presence.acquire("alice", 3);
+ * if (!taken) refuse429(retryAfterMs);
  */
 export function createNodePresence(o: NodePresenceOptions) {
   const member = `${o.nodeId}#${crypto.randomUUID().slice(0, 8)}`;
@@ -44,19 +46,24 @@ export function createNodePresence(o: NodePresenceOptions) {
   return {
     member,
 
-    /** Takes one of `max` slots of `user` across the cluster. */
-    async acquire(user: string, max: number): Promise<boolean> {
+    /**
+     * Takes one of `max` slots of `user` across the cluster. When all are taken, `retryAfterMs` is
+     * how long until another node's slots can stop counting (its heartbeat lapses), 0 if unknown.
+     */
+    async acquire(user: string, max: number): Promise<{ taken: boolean; retryAfterMs: number }> {
       // Counted locally first, so concurrent acquires of one user each ask for their own slot.
       const want = (slots.get(user) ?? 0) + 1;
       slots.set(user, want);
       let taken = false;
+      let retryAfterMs = 0;
       try {
-        const reply = await o.script(ACQUIRE, [o.keys.userSlots(user), o.keys.nodes], [member, String(max), ttl, String(want)], "acquire");
-        taken = Number(reply) === 1;
+        const reply = (await o.script(ACQUIRE, [o.keys.userSlots(user), o.keys.nodes], [member, String(max), ttl, String(want)], "acquire")) as [number, number];
+        taken = Number(reply[0]) === 1;
+        retryAfterMs = Number(reply[1]);
       } finally {
         if (!taken) setLocal(user, (slots.get(user) ?? 1) - 1);
       }
-      return taken;
+      return { taken, retryAfterMs };
     },
 
     /** Frees one slot of `user`; a release without a slot is a no-op (never below zero). */

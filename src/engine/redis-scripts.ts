@@ -328,7 +328,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * `want` is this node's own count for the user including the slot asked for: the node's local
  * count is the truth for its own field, so a field lost while the node looked dead heals on the
  * next call. Counts only fields of nodes whose heartbeat is alive and deletes the fields of dead
- * ones. Returns 1 when taken (the field is set to `want`), 0 when full.
+ * ones. Returns {1, 0} when taken (the field is set to `want`), {0, retryMs} when full, `retryMs`
+ * the time until the first other node's heartbeat lapses (when its slots stop counting unless it
+ * beats again; 0 when only this node holds slots).
  */
 export const ACQUIRE = script(
   "acquire",
@@ -336,16 +338,22 @@ export const ACQUIRE = script(
     `
 redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
 local f = redis.call('HGETALL', KEYS[1])
-local others = 0
+local others, soonest = 0, 0
 for i = 1, #f, 2 do
   if f[i] ~= ARGV[1] then
     local exp = redis.call('ZSCORE', KEYS[2], f[i])
-    if exp and tonumber(exp) > now then others = others + tonumber(f[i + 1]) else redis.call('HDEL', KEYS[1], f[i]) end
+    if exp and tonumber(exp) > now then
+      others = others + tonumber(f[i + 1])
+      local left = tonumber(exp) - now
+      if soonest == 0 or left < soonest then soonest = left end
+    else
+      redis.call('HDEL', KEYS[1], f[i])
+    end
   end
 end
-if others + tonumber(ARGV[4]) > tonumber(ARGV[2]) then return 0 end
+if others + tonumber(ARGV[4]) > tonumber(ARGV[2]) then return {0, soonest} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-return 1
+return {1, 0}
 `,
 );
 

@@ -150,6 +150,11 @@ export interface ConnectionSlots {
   /** Takes one of `max` connection slots for `user`; false when all are taken. */
   acquireConnection(user: string, max: number): Promise<boolean>;
   releaseConnection(user: string): Promise<void>;
+  /**
+   * After `acquireConnection` answered false for `user`: ms until one of its slots can free (a
+   * crashed node's slots lapse), when the engine knows; the 429's `Retry-After`. Read once.
+   */
+  connectionRetryAfterMs?(user: string): number | undefined;
 }
 
 /** Small shared records (a job's owner). The job registry takes it. */

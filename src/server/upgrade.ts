@@ -11,9 +11,9 @@ import { httpError } from "./http.ts";
 export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Response | undefined> {
   const { config } = ctx;
   const retryAfterS = config.server.retryAfterS;
-  const refuse = (status: number, message: string, reason: string) => {
+  const refuse = (status: number, message: string, reason: string, retryAfterMs?: number) => {
     ctx.events.upgradeRefused(reason);
-    return httpError(status, message, { retryAfterS });
+    return httpError(status, message, { retryAfterS: retryAfterMs ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : retryAfterS });
   };
   if (!ctx.gate.accepting()) return refuse(503, "not accepting connections right now", "unavailable");
   const origin = req.headers.get("origin");
@@ -47,7 +47,7 @@ export async function upgrade(ctx: Context, req: Request, url: URL): Promise<Res
     } catch {
       return refuse(503, "connection limits are unavailable", "unavailable");
     }
-    if (!ok) return refuse(429, `at most ${config.limits.connectionsPerUser} connections per user`, "user_limit");
+    if (!ok) return refuse(429, `at most ${config.limits.connectionsPerUser} connections per user`, "user_limit", ctx.slots.connectionRetryAfterMs?.(principal.user));
   }
   const data = newConnData(principal, sessionId, resume, ctx.now(), config.limits.frameBurst);
   ctx.manager.reserve();

@@ -1,0 +1,57 @@
+/**
+ * What a chaos scenario does to a Courier node over HTTP: publish an event with a unique
+ * `data.id` (recording every 2xx in the ledger), and read a channel's whole history.
+ */
+import { signToken } from "../../src/auth/tokens.ts";
+import { API_KEY, JWT_SECRET } from "../helpers/server.ts";
+import type { HistoryView } from "./publish-ledger.ts";
+
+export const userToken = (user: string) => signToken(JWT_SECRET, { sub: user }, 600);
+
+/** The answer of one publish: status, body and `Retry-After`. */
+export interface PublishAnswer {
+  status: number;
+  body: { epoch?: string; offset?: number; error?: string; message?: string; duplicate?: boolean };
+  retryAfter: string | null;
+}
+
+/**
+ * POSTs one critical event `{id}` to `channel`; `key` sets the Idempotency-Key.
+ *
+ * @example
+ * const answer = await publishEvent(node.http, "public:x", "e1", { ledger });
+ */
+export async function publishEvent(
+  http: string,
+  channel: string,
+  id: string,
+  o: { key?: string; ledger?: { ack(channel: string, outcome: { epoch: string; offset: number }, id: string): void } } = {},
+): Promise<PublishAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` };
+  if (o.key) headers["idempotency-key"] = o.key;
+  const res = await fetch(`${http}/v1/publish`, { method: "POST", headers, body: JSON.stringify({ channel, event: "chaos", critical: true, data: { id } }) });
+  const body = (await res.json()) as PublishAnswer["body"];
+  if (res.ok) o.ledger?.ack(channel, body as { epoch: string; offset: number }, id);
+  return { status: res.status, body, retryAfter: res.headers.get("retry-after") };
+}
+
+/** Every retained event of `channel` (up to `limit`), read as `user`. */
+export async function readHistory(http: string, channel: string, user = "chaos-reader", limit = 10_000): Promise<HistoryView & { offset: number }> {
+  const res = await fetch(`${http}/v1/history?channel=${encodeURIComponent(channel)}&since=0&limit=${limit}`, {
+    headers: { authorization: `Bearer ${await userToken(user)}` },
+  });
+  if (!res.ok) throw new Error(`history of ${channel}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as HistoryView & { offset: number };
+}
+
+/**
+ * Resolves once the node's output matches `pattern`. The child's pipes are read by `spawnCourier`,
+ * which offers no callback: this checks its buffer every 20 ms, bounded by `timeoutMs`.
+ */
+export async function nodeLogged(node: { output: () => string }, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(node.output())) {
+    if (Date.now() > deadline) throw new Error(`node never logged ${pattern}: ${node.output().slice(-800)}`);
+    await Bun.sleep(20); // see above: no event to wait on for another process's log
+  }
+}

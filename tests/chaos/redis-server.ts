@@ -1,0 +1,112 @@
+/**
+ * A private `redis-server` for destructive chaos tests: its own port and `--dir`, started and
+ * killed by the test (never the machine's shared Redis). Readiness is the server's own
+ * "Ready to accept connections" log line, not a polling loop.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../helpers/process.ts";
+
+export interface PrivateRedis {
+  port: number;
+  url: string;
+  dir: string;
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the server logged. */
+  output: () => string;
+  /** Resolves once the server has logged a line matching `pattern`. */
+  logged(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Runs `redis-cli` against this server; resolves with its trimmed output. */
+  cli(...args: string[]): Promise<string>;
+  kill9(): Promise<void>;
+}
+
+const all: PrivateRedis[] = [];
+const dirs: string[] = [];
+
+/** A fresh temp dir for one scenario's Redis data; removed by `stopAllRedis`. */
+export function redisDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "courier-chaos-redis-"));
+  dirs.push(dir);
+  return dir;
+}
+
+/**
+ * Starts `redis-server` on `port` (default: a free one) in `dir` with `args` (e.g. RDB or AOF
+ * settings, `--replicaof`), and resolves once it accepts connections.
+ *
+ * @example
+ * const redis = await startRedis({ dir: redisDir(), args: ["--save", "", "--appendonly", "no"] });
+ * await redis.cli("SAVE");
+ */
+export async function startRedis(o: { dir: string; port?: number; args?: string[] }): Promise<PrivateRedis> {
+  const port = o.port ?? freePort();
+  const proc = Bun.spawn(
+    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", o.dir, "--dbfilename", "dump.rdb", "--enable-debug-command", "local", ...(o.args ?? [])],
+    { stdout: "pipe", stderr: "pipe" },
+  );
+  let out = "";
+  const waiters = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      out += decoder.decode(chunk, { stream: true });
+      for (const w of [...waiters]) w();
+    }
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const logged = (pattern: RegExp, timeoutMs = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(out)) {
+          done();
+          resolve();
+        } else if (proc.exitCode !== null) {
+          done();
+          reject(new Error(`redis-server on ${port} exited ${proc.exitCode}: ${out.slice(-500)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`redis-server on ${port}: no ${pattern} within ${timeoutMs} ms: ${out.slice(-500)}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      void proc.exited.then(check);
+      check();
+    });
+  const redis: PrivateRedis = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir: o.dir,
+    proc,
+    output: () => out,
+    logged,
+    async cli(...args: string[]) {
+      const p = Bun.spawn(["redis-cli", "-p", String(port), ...args], { stdout: "pipe", stderr: "pipe" });
+      const [text] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+      return text.trim();
+    },
+    async kill9() {
+      proc.kill(9);
+      await proc.exited;
+    },
+  };
+  all.push(redis);
+  await logged(/Ready to accept connections/);
+  return redis;
+}
+
+/** Kills every server started here and removes their dirs (for `afterAll`). */
+export async function stopAllRedis(): Promise<void> {
+  for (const r of all.splice(0)) {
+    r.proc.kill(9);
+    await r.proc.exited;
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
