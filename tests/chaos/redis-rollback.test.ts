@@ -74,7 +74,7 @@ describeRedis("chaos: Redis rolls back to an older snapshot", () => {
     expect(resumed).toMatchObject({ recovered: false, reason: "epoch_changed", epoch: first.body.epoch });
 
     const history = await readHistory(node.http, channel);
-    expect(history.epoch).toBe(first.body.epoch);
+    expect(history.epoch).toBe(first.body.epoch!);
     const counts = ledger.check({ subscribers: [sub.frames, resumer.frames], history: new Map([[channel, history]]) });
     expect(counts).toEqual({ acked: 250, lost: 0, historyMissing: 0, duplicated: 0, outOfOrder: 0, reusedOffsets: 0, epochChanged: 100 });
   }, 30_000);
