@@ -5,7 +5,7 @@
  * Every key lives under a prefix unique to this run and is deleted afterwards.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { RedisClient, type Socket, type TCPSocketListener } from "bun";
+import { RedisClient } from "bun";
 import { createRedisEngine, type RedisEngine, type RedisEngineOptions } from "../src/engine/redis-engine.ts";
 import { StoreUnavailableError, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
 import { frameHalves, parseMessage, readPublishReply } from "../src/engine/redis-codec.ts";
@@ -13,6 +13,7 @@ import { redisKeys } from "../src/engine/redis-keys.ts";
 import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
 import { describeRedis } from "./redis-env.ts";
+import { redisProxy } from "./chaos/redis-proxy.ts";
 
 const PREFIX = `courier-test-${crypto.randomUUID().slice(0, 8)}:`;
 const T0 = 1_800_000_000_000;
@@ -50,90 +51,6 @@ function item(channel: string, extra: Partial<PublishItem> = {}): PublishItem {
 const unique = (p: string) => `${p}${crypto.randomUUID().slice(0, 8)}`;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-/**
- * A TCP proxy to Redis that a test can take down and bring back on the same port: "Redis is down"
- * without stopping the machine's Redis.
- */
-function redisProxy(target: URL) {
-  /** `held`: bytes from the client before its upstream connection is open. */
-  type Pipe = { peer: Socket<Pipe> | null; pending: Uint8Array[]; held: Uint8Array[] };
-  const open = new Set<Socket<Pipe>>();
-  let server: TCPSocketListener<Pipe> | null = null;
-  let port = 0;
-  /** Swallows every byte: a Redis that hangs with its connections still open. */
-  let stalled = false;
-  const write = (to: Socket<Pipe>, chunk: Uint8Array) => {
-    if (stalled) return;
-    const q = to.data.pending;
-    if (q.length > 0) return void q.push(chunk.slice());
-    const n = to.write(chunk);
-    if (n < chunk.length) q.push(chunk.slice(Math.max(0, n)));
-  };
-  const handlers = {
-    data(s: Socket<Pipe>, chunk: Uint8Array) {
-      if (s.data.peer) write(s.data.peer, chunk);
-      else s.data.held.push(chunk.slice());
-    },
-    drain(s: Socket<Pipe>) {
-      const q = s.data.pending;
-      while (q.length > 0) {
-        const chunk = q[0]!;
-        const n = s.write(chunk);
-        if (n < chunk.length) return void (q[0] = chunk.slice(Math.max(0, n)));
-        q.shift();
-      }
-    },
-    close(s: Socket<Pipe>) {
-      open.delete(s);
-      s.data.peer?.end();
-    },
-    error(s: Socket<Pipe>) {
-      s.end();
-    },
-  };
-  return {
-    get port() {
-      return port;
-    },
-    up() {
-      server = Bun.listen<Pipe>({
-        hostname: "127.0.0.1",
-        port,
-        socket: {
-          ...handlers,
-          async open(client) {
-            client.data = { peer: null, pending: [], held: [] };
-            open.add(client);
-            try {
-              const upstream = await Bun.connect<Pipe>({
-                hostname: target.hostname,
-                port: Number(target.port || 6379),
-                data: { peer: client, pending: [], held: [] },
-                socket: handlers,
-              });
-              open.add(upstream);
-              client.data.peer = upstream;
-              for (const c of client.data.held.splice(0)) write(upstream, c);
-            } catch {
-              client.end();
-            }
-          },
-        },
-      });
-      port = server.port;
-    },
-    stall() {
-      stalled = true;
-    },
-    down() {
-      stalled = false;
-      server?.stop(true);
-      server = null;
-      for (const s of open) s.terminate();
-      open.clear();
-    },
-  };
-}
 
 // Pure codec checks: they run with or without Redis.
 describe("redis codec", () => {
