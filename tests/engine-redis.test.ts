@@ -22,6 +22,8 @@ const BASE = { historySize: 100, historyTtlMs: 60_000, criticalRetentionMs: 3_60
 /** Records `deliver` calls; `until` resolves once a channel has seen `offset`. */
 function deliveries() {
   const calls: { channel: string; events: StoredEvent[] }[] = [];
+  /** The epoch passed with each call, by index. */
+  const epochs: (string | undefined)[] = [];
   const waiters: { ready: () => boolean; resolve: () => void }[] = [];
   const top = (channel: string) => Math.max(0, ...calls.filter((c) => c.channel === channel).flatMap((c) => c.events.map((e) => e.offset)));
   const when = (ready: () => boolean): Promise<void> => {
@@ -32,8 +34,10 @@ function deliveries() {
   };
   return {
     calls,
-    deliver(channel: string, events: StoredEvent[]) {
+    epochs,
+    deliver(channel: string, events: StoredEvent[], epoch?: string) {
       calls.push({ channel, events });
+      epochs.push(epoch);
       for (const w of waiters.splice(0)) (w.ready() ? w.resolve() : waiters.push(w));
     },
     /** Resolves once `channel` has seen `offset`. */
@@ -243,6 +247,94 @@ describeRedis("redis engine", (url) => {
     expect(again!.epoch).not.toBe(first!.epoch);
     await b.d.when(() => b.d.calls.some((c) => c.events.some((e) => e.event === "reborn")));
     expect(b.d.offsets(ch)).toEqual([1, 2, 3, 1]);
+  });
+
+  /** Logs of a node that tests can wait on: `logged(msg)` resolves at its first such line. */
+  function logWatch() {
+    const seen: string[] = [];
+    const waiters: { msg: string; resolve: () => void }[] = [];
+    return {
+      log: (_level: string, msg: string) => {
+        seen.push(msg);
+        for (const w of waiters.splice(0)) (w.msg === msg ? w.resolve() : waiters.push(w));
+      },
+      logged: (msg: string) => (seen.includes(msg) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ msg, resolve }))),
+    };
+  }
+
+  /** Makes Redis forget the channel's events above `keep` (as an older snapshot would). */
+  async function rollBack(space: string, ch: string, keep: number, opts: { watermarkBy: number }) {
+    const base = `${PREFIX}${space}:{${ch}}:`;
+    for (const stream of [base + "n", base + "c"]) {
+      const kept = (await admin.send("XRANGE", [stream, "-", `${keep}-0`])) as [string, string[]][];
+      await admin.send("DEL", [stream]);
+      for (const [id, fields] of kept) await admin.send("XADD", [stream, id, ...fields]);
+    }
+    await admin.send("HSET", [base + "m", "t", String(keep)]);
+    if (opts.watermarkBy > 0) await admin.send("HINCRBY", [`${PREFIX}${space}:fence`, "w", String(-opts.watermarkBy)]);
+  }
+
+  test("Redis went back: the first publish of a node that saw more moves the channel to a new epoch above the surviving top", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const ch = unique("job:");
+    await a.engine.watch(ch);
+    const [first] = await a.engine.publish(range(1, 10).map(() => item(ch)));
+    await a.d.until(ch, 10);
+    await rollBack(space, ch, 6, { watermarkBy: 1 });
+    const [next] = await a.engine.publish([item(ch, { event: "after" })]);
+    expect(next).toMatchObject({ offset: 7, duplicate: false });
+    expect(next!.epoch).not.toBe(first!.epoch);
+    await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
+    expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([7]);
+    expect(a.d.epochs.at(-1)).toBe(next!.epoch);
+    // Every later call, from any node, stays in the new epoch.
+    const other = await node("o", space);
+    expect((await other.engine.position(ch)).epoch).toBe(next!.epoch);
+  });
+
+  test("a node that never saw the lost writes publishes into them: a watching node sees the watermark go back and fences", async () => {
+    const space = unique("s");
+    const watch = logWatch();
+    const a = await node("a", space, { log: watch.log });
+    const ch = unique("job:");
+    await a.engine.watch(ch);
+    const publisher = await node("p", space);
+    const [first] = await publisher.engine.publish(range(1, 10).map(() => item(ch)));
+    await a.d.until(ch, 10);
+    await rollBack(space, ch, 6, { watermarkBy: 1 });
+    // The residual window: a fresh node knows no watermark, so its first publish reuses offset 7.
+    const fresh = await node("fresh", space);
+    const [reused] = await fresh.engine.publish([item(ch, { event: "reused" })]);
+    expect(reused).toMatchObject({ offset: 7, epoch: first!.epoch });
+    await watch.logged("redis lost acknowledged writes: watermark went back");
+    await watch.logged("channel epoch changed under a watch");
+    const [next] = await fresh.engine.publish([item(ch, { event: "after" })]);
+    expect(next!.epoch).not.toBe(first!.epoch);
+    expect(next!.offset).toBe(8);
+    await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
+    expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([8]);
+    expect(a.d.epochs.at(-1)).toBe(next!.epoch);
+  });
+
+  test("a channel back below what a watching node delivered, under the same epoch, takes a new epoch", async () => {
+    const space = unique("s");
+    const watch = logWatch();
+    const a = await node("a", space, { log: watch.log });
+    const ch = unique("job:");
+    await a.engine.watch(ch);
+    const publisher = await node("p", space);
+    const [first] = await publisher.engine.publish(range(1, 10).map(() => item(ch)));
+    await a.d.until(ch, 10);
+    await rollBack(space, ch, 6, { watermarkBy: 0 }); // the dataset watermark is intact: only the channel tells
+    const fresh = await node("fresh", space);
+    await fresh.engine.publish([item(ch, { event: "reused" })]);
+    await watch.logged("channel epoch changed under a watch");
+    const [next] = await fresh.engine.publish([item(ch, { event: "after" })]);
+    expect(next!.epoch).not.toBe(first!.epoch);
+    await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
+    expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([next!.offset]);
+    expect(a.d.epochs.at(-1)).toBe(next!.epoch);
   });
 
   test("killing the subscriber connection loses nothing: it resubscribes and catches up", async () => {

@@ -108,15 +108,24 @@ export function createWatcher(o: WatcherOptions) {
     // Another epoch: Redis lost the channel and offsets start over; the sync sorts it out.
     if (st.epoch !== null && parsed.epoch !== st.epoch) return requestSync(st);
     if (st.busy) st.queue.push(parsed.events);
-    else apply(st, parsed.events);
+    else apply(st, parsed.events, true);
   }
 
-  /** Delivers what follows `last`; on a gap, queues the rest and syncs from the stream first. */
-  function apply(st: Watched, events: StoredEvent[]) {
+  /**
+   * Delivers what follows `last`; on a gap, queues the rest and syncs from the stream first.
+   * A `live` message (not one queued behind a sync, which may overlap what the sync read) at or
+   * below `last` under the same epoch should not exist: the channel may have gone back below what
+   * this node delivered, so a sync re-reads it, telling the store the top seen (see HISTORY).
+   */
+  function apply(st: Watched, events: StoredEvent[], live = false) {
     let out: StoredEvent[] | null = null;
+    let stale = false;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]!;
-      if (ev.offset <= st.last) continue;
+      if (ev.offset <= st.last) {
+        stale = true;
+        continue;
+      }
       if (ev.offset > st.last + 1) {
         if (out) deliver(st, out);
         st.queue.unshift(events.slice(i));
@@ -126,6 +135,7 @@ export function createWatcher(o: WatcherOptions) {
       st.last = ev.offset;
     }
     if (out) deliver(st, out);
+    if (stale && live) requestSync(st);
   }
 
   /**
