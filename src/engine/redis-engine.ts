@@ -241,8 +241,22 @@ class RedisEngineImpl implements RedisEngine {
       else groups.set(owner, [index]);
     });
     // Scripts go out synchronously, in item order: publishes of one turn keep their call order.
-    await Promise.all([...groups].map(([channel, indexes]) => this.#publishGroup(channel, indexes, items, ts, outcomes)));
-    for (const { index, owner } of elsewhere) outcomes[index] = await this.#duplicateOf(owner, items[index]!.idempotencyKey!);
+    const settled = await Promise.allSettled([...groups].map(([channel, indexes]) => this.#publishGroup(channel, indexes, items, ts, outcomes)));
+    const failed = settled.filter((r) => r.status === "rejected").map((r) => r.reason as unknown);
+    if (failed.length > 0) {
+      // One script per channel: when some channel's events were (or may have been) stored, the
+      // batch as a whole is not "nothing published", whatever the failing channel's reason.
+      const certain = failed.every((e) => e instanceof StoreUnavailableError && !e.outcomeUnknown);
+      if (certain && failed.length === settled.length) throw failed[0];
+      const first = failed[0] as Error;
+      throw new StoreUnavailableError(`Redis publish of ${failed.length} of ${settled.length} channels failed (${first?.message}); ${OUTCOME_UNKNOWN_MESSAGE}`, { cause: first, outcomeUnknown: true });
+    }
+    try {
+      for (const { index, owner } of elsewhere) outcomes[index] = await this.#duplicateOf(owner, items[index]!.idempotencyKey!);
+    } catch (error) {
+      if (groups.size === 0) throw error;
+      throw new StoreUnavailableError(`${(error as Error).message}; ${OUTCOME_UNKNOWN_MESSAGE}`, { cause: error, outcomeUnknown: true });
+    }
     return outcomes;
   }
 
@@ -454,7 +468,12 @@ class RedisEngineImpl implements RedisEngine {
   async check(): Promise<void> {
     const cmd = this.#client();
     const sub = this.#sub!;
-    await Promise.all([this.#run(cmd.send("PING", []), "ping"), this.#run(sub.ping(), "subscriber ping")]);
+    const pub = this.#pub!;
+    await Promise.all([
+      this.#run(cmd.send("PING", []), "ping"),
+      this.#run(sub.ping(), "subscriber ping"),
+      pub === cmd ? null : this.#run(pub.send("PING", []), "publisher ping"),
+    ]);
   }
 
   reportStats(stats: object, ttlMs: number): Promise<void> {
