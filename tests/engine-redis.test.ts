@@ -75,14 +75,17 @@ describe("redis codec", () => {
       const frame = eventFrame({ channel: "job:j", offset, event: "e", dataJson, critical, ts: 5 });
       return `${offset}\n${critical ? 1 : 0}\n5\ne\n${coalesce === null ? "" : JSON.stringify(coalesce)}\n${frame.length}\n${frame}`;
     };
-    const message = "e1\n42\n" + record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
+    const message = "e1 42\n" + record(7, false, null, '{\n "a": "\\n"\n}') + record(8, true, "k|\n🎉", '"🎉"');
     expect(parseMessage("job:j", message)).toMatchObject({ epoch: "e1", watermark: 42 });
     expect(parseMessage("job:j", message).events.map((e) => [e.offset, e.critical, e.coalesce, e.ts, JSON.parse(e.frame).offset])).toEqual([
       [7, false, null, 5, 7],
       [8, true, "k|\n🎉", 5, 8],
     ]);
-    expect(() => parseMessage("job:j", "e1\n3\n1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
+    expect(() => parseMessage("job:j", "e1 3\n1\n0\n5\ne\n\n99\n{}")).toThrow(SyntaxError);
     expect(() => parseMessage("job:j", "e1")).toThrow(SyntaxError);
+    expect(() => parseMessage("job:j", "e1 x\n")).toThrow(SyntaxError);
+    // A node of the previous version sends no watermark.
+    expect(parseMessage("job:j", "e1\n" + record(7, false, null, "1"))).toMatchObject({ epoch: "e1", watermark: null, events: [{ offset: 7 }] });
   });
 
   test("the publish reply maps to outcomes, duplicates keeping their first epoch", () => {

@@ -83,20 +83,22 @@ export function readPublishReply(channel: string, reply: unknown): { outcomes: P
 }
 
 /**
- * Parses a pub/sub message of the publish script: `epoch\nwatermark\n`, then records of
+ * Parses a pub/sub message of the publish script: `epoch watermark\n`, then records of
  * `offset\ncritical\nts\nevent\ncoalesceJson\nframeLength\n<frame>`, concatenated. Only the frame
- * (last, length-prefixed) may hold newlines; the coalesce key is JSON-escaped.
+ * (last, length-prefixed) may hold newlines; the coalesce key is JSON-escaped. A head without a
+ * watermark (a node of the previous version) gives `watermark: null`.
  *
  * @example
- * parseMessage("user:a", 'e1\n7\n1\n0\n5\nx\n\n2\n{}') // { epoch: "e1", watermark: 7, events: [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }] }
+ * parseMessage("user:a", 'e1 7\n1\n0\n5\nx\n\n2\n{}') // { epoch: "e1", watermark: 7, events: [{ channel: "user:a", offset: 1, event: "x", frame: "{}", … }] }
  */
-export function parseMessage(channel: string, message: string): { epoch: string; watermark: number; events: StoredEvent[] } {
+export function parseMessage(channel: string, message: string): { epoch: string; watermark: number | null; events: StoredEvent[] } {
   const events: StoredEvent[] = [];
   const head = message.indexOf("\n");
-  const mark = message.indexOf("\n", head + 1);
-  if (head < 0 || mark < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
-  const watermark = Number(message.slice(head + 1, mark));
-  let i = mark + 1;
+  if (head < 0) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
+  const space = message.lastIndexOf(" ", head);
+  const watermark = space < 0 ? null : Number(message.slice(space + 1, head));
+  if (watermark !== null && !Number.isSafeInteger(watermark)) throw new SyntaxError(`Malformed pub/sub message on ${channel}`);
+  let i = head + 1;
   while (i < message.length) {
     const a = message.indexOf("\n", i);
     const b = message.indexOf("\n", a + 1);
@@ -118,7 +120,7 @@ export function parseMessage(channel: string, message: string): { epoch: string;
     });
     i = end;
   }
-  return { epoch: message.slice(0, head), watermark, events };
+  return { epoch: message.slice(0, space < 0 ? head : space), watermark, events };
 }
 
 /** Turns stream entries `[id, [t, ts, e, event, f, frame, k?, coalesce?]]` into events. */

@@ -91,8 +91,9 @@ end
  * byte-identical to the JS serializer's output. Returns {epoch, watermark, offset1, dupEpoch1, ...},
  * where `dupEpoch` is "" for a new event and the first outcome's epoch for a duplicate.
  * One PUBLISH carries every new event of the call: one `deliver` per channel per publish. The
- * message starts with the epoch and the watermark, so a watcher notices a channel recreated under
- * it and a dataset that went back in time.
+ * message starts with `<epoch> <watermark>`, so a watcher notices a channel recreated under it and
+ * a dataset that went back in time (a node of the previous version reads the line as another epoch
+ * and re-reads the stream: slower, still correct, during a rolling upgrade).
  */
 export const PUBLISH = script(
   "publish",
@@ -163,7 +164,7 @@ if #msg > 0 then
       if last > trimmed then redis.call('HSET', m, 'x', fmt(last)) end
     end
   end
-  redis.call('PUBLISH', ARGV[7], epoch .. '\\n' .. fmt(w) .. '\\n' .. table.concat(msg))
+  redis.call('PUBLISH', ARGV[7], epoch .. ' ' .. fmt(w) .. '\\n' .. table.concat(msg))
 end
 out[2] = fmt(w)
 return out

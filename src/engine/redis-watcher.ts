@@ -102,9 +102,11 @@ export function createWatcher(o: WatcherOptions) {
       o.log("error", "bad pub/sub message", { channel: st.channel, error: (error as Error).message });
       return requestSync(st);
     }
-    if (parsed.watermark <= highest) return onRegression(parsed.watermark);
-    highest = parsed.watermark;
-    o.observed?.(parsed.watermark);
+    if (parsed.watermark !== null) {
+      if (parsed.watermark <= highest) return onRegression(parsed.watermark);
+      highest = parsed.watermark;
+      o.observed?.(parsed.watermark);
+    }
     // Another epoch: Redis lost the channel and offsets start over; the sync sorts it out.
     if (st.epoch !== null && parsed.epoch !== st.epoch) return requestSync(st);
     if (st.busy) st.queue.push(parsed.events);
