@@ -296,7 +296,11 @@ describeRedis("redis engine", (url) => {
     expect((await other.engine.position(ch)).epoch).toBe(next!.epoch);
   });
 
-  test("a node that never saw the lost writes publishes into them: a watching node sees the watermark go back and fences", async () => {
+  /**
+   * Node `a` watches a channel a publisher filled to 10; Redis then forgets 7..10 (and the dataset
+   * watermark by `watermarkBy`); `fresh`, started after, knows no watermark.
+   */
+  async function watchedThenRolledBack(watermarkBy: number) {
     const space = unique("s");
     const watch = logWatch();
     const a = await node("a", space, { log: watch.log });
@@ -305,39 +309,36 @@ describeRedis("redis engine", (url) => {
     const publisher = await node("p", space);
     const [first] = await publisher.engine.publish(range(1, 10).map(() => item(ch)));
     await a.d.until(ch, 10);
-    await rollBack(space, ch, 6, { watermarkBy: 1 });
-    // The residual window: a fresh node knows no watermark, so its first publish reuses offset 7.
+    await rollBack(space, ch, 6, { watermarkBy });
     const fresh = await node("fresh", space);
+    /** Publishes "after" through `fresh`; checks `a` gets it alone, under the epoch it was answered with. */
+    const after = async () => {
+      const [next] = await fresh.engine.publish([item(ch, { event: "after" })]);
+      expect(next!.epoch).not.toBe(first!.epoch);
+      await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
+      expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([next!.offset]);
+      expect(a.d.epochs.at(-1)).toBe(next!.epoch);
+      return next!;
+    };
+    return { ch, first: first!, fresh, watch, after };
+  }
+
+  test("a node that never saw the lost writes publishes into them: a watching node sees the watermark go back and fences", async () => {
+    const { ch, first, fresh, watch, after } = await watchedThenRolledBack(1);
+    // The residual window: a fresh node knows no watermark, so its first publish reuses offset 7.
     const [reused] = await fresh.engine.publish([item(ch, { event: "reused" })]);
-    expect(reused).toMatchObject({ offset: 7, epoch: first!.epoch });
+    expect(reused).toMatchObject({ offset: 7, epoch: first.epoch });
     await watch.logged("redis lost acknowledged writes: watermark went back");
     await watch.logged("channel epoch changed under a watch");
-    const [next] = await fresh.engine.publish([item(ch, { event: "after" })]);
-    expect(next!.epoch).not.toBe(first!.epoch);
-    expect(next!.offset).toBe(8);
-    await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
-    expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([8]);
-    expect(a.d.epochs.at(-1)).toBe(next!.epoch);
+    expect((await after()).offset).toBe(8);
   });
 
   test("a channel back below what a watching node delivered, under the same epoch, takes a new epoch", async () => {
-    const space = unique("s");
-    const watch = logWatch();
-    const a = await node("a", space, { log: watch.log });
-    const ch = unique("job:");
-    await a.engine.watch(ch);
-    const publisher = await node("p", space);
-    const [first] = await publisher.engine.publish(range(1, 10).map(() => item(ch)));
-    await a.d.until(ch, 10);
-    await rollBack(space, ch, 6, { watermarkBy: 0 }); // the dataset watermark is intact: only the channel tells
-    const fresh = await node("fresh", space);
+    // The dataset watermark is intact: only the channel's top tells.
+    const { ch, fresh, watch, after } = await watchedThenRolledBack(0);
     await fresh.engine.publish([item(ch, { event: "reused" })]);
     await watch.logged("channel epoch changed under a watch");
-    const [next] = await fresh.engine.publish([item(ch, { event: "after" })]);
-    expect(next!.epoch).not.toBe(first!.epoch);
-    await a.d.when(() => a.d.calls.some((c) => c.events.some((e) => e.event === "after")));
-    expect(a.d.calls.at(-1)!.events.map((e) => e.offset)).toEqual([next!.offset]);
-    expect(a.d.epochs.at(-1)).toBe(next!.epoch);
+    await after();
   });
 
   test("killing the subscriber connection loses nothing: it resubscribes and catches up", async () => {

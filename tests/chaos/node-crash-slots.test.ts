@@ -6,21 +6,16 @@
  * they lapse: a client that waits what it is told gets in, all within 5 s of the crash, and
  * resumes its channel by `since` with nothing lost.
  */
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { connectWelcomed, upgradeStatus, type Frame, type TestClient } from "../helpers/client.ts";
 import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, userToken } from "./node-http.ts";
+import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 
 const run = randomUUID().slice(0, 8);
-const children: CourierProcess[] = [];
-const clients: TestClient[] = [];
-afterAll(() => {
-  for (const c of clients) c.close();
-  for (const c of children) c.kill("SIGKILL");
-});
+const { children, clients } = scenarioCleanup();
 
 const HEARTBEAT_TTL_S = 3; // the schema default of cluster.heartbeatTtlMs
 

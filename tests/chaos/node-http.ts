@@ -1,10 +1,29 @@
 /**
- * What a chaos scenario does to a Courier node over HTTP: publish an event with a unique
- * `data.id` (recording every 2xx in the ledger), and read a channel's whole history.
+ * What a chaos scenario does to Courier nodes: publish an event with a unique `data.id` (recording
+ * every 2xx in the ledger), read a channel's whole history, wait for a log line, and clean up.
  */
+import { afterAll } from "bun:test";
 import { signToken } from "../../src/auth/tokens.ts";
+import type { TestClient } from "../helpers/client.ts";
+import type { CourierProcess } from "../helpers/process.ts";
 import { API_KEY, JWT_SECRET } from "../helpers/server.ts";
 import type { HistoryView } from "./publish-ledger.ts";
+import { stopAllRedis } from "./redis-server.ts";
+
+/**
+ * Registers an `afterAll` that closes the scenario's clients, kills its nodes and private Redis
+ * servers; push what the scenario starts into the returned lists.
+ */
+export function scenarioCleanup(): { children: CourierProcess[]; clients: TestClient[] } {
+  const children: CourierProcess[] = [];
+  const clients: TestClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const c of children) c.kill("SIGKILL");
+    await stopAllRedis();
+  });
+  return { children, clients };
+}
 
 export const userToken = (user: string) => signToken(JWT_SECRET, { sub: user }, 600);
 

@@ -13,20 +13,17 @@ import { randomUUID } from "node:crypto";
 import { redisKeys } from "../../src/engine/redis-keys.ts";
 import { PUBLISH } from "../../src/engine/redis-scripts.ts";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
-import { connectWelcomed, type TestClient } from "../helpers/client.ts";
-import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import { connectWelcomed } from "../helpers/client.ts";
+import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, userToken } from "./node-http.ts";
+import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 import { redisProxy } from "./redis-proxy.ts";
 
 const run = randomUUID().slice(0, 8);
-const children: CourierProcess[] = [];
-const clients: TestClient[] = [];
+const { children, clients } = scenarioCleanup();
 const proxies: ReturnType<typeof redisProxy>[] = [];
 afterAll(() => {
-  for (const c of clients) c.close();
-  for (const c of children) c.kill("SIGKILL");
   for (const p of proxies) p.down();
 });
 

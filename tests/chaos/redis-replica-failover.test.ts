@@ -5,24 +5,18 @@
  * replica has every critical event that was ever answered 200. With no replica left to confirm,
  * a publish answers 503 "outcome unknown" instead of a 200 that a failover could lose.
  */
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
-import { connectWelcomed, type TestClient } from "../helpers/client.ts";
-import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import { connectWelcomed } from "../helpers/client.ts";
+import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, userToken } from "./node-http.ts";
+import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
-import { redisDir, startRedis, stopAllRedis } from "./redis-server.ts";
+import { redisDir, startRedis } from "./redis-server.ts";
 
 const run = randomUUID().slice(0, 8);
-const children: CourierProcess[] = [];
-const clients: TestClient[] = [];
-afterAll(async () => {
-  for (const c of clients) c.close();
-  for (const c of children) c.kill("SIGKILL");
-  await stopAllRedis();
-});
+const { children, clients } = scenarioCleanup();
 
 const NO_PERSISTENCE = ["--save", "", "--appendonly", "no"];
 

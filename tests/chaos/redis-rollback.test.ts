@@ -6,23 +6,17 @@
  * live subscribers and `since` resumes are told `epoch_changed`, and no (epoch, offset) names two
  * events.
  */
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { connectWelcomed, type TestClient } from "../helpers/client.ts";
-import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import { connectWelcomed } from "../helpers/client.ts";
+import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, publishEvent, readHistory, userToken } from "./node-http.ts";
+import { nodeLogged, publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
-import { redisDir, startRedis, stopAllRedis } from "./redis-server.ts";
+import { redisDir, startRedis } from "./redis-server.ts";
 
 const run = randomUUID().slice(0, 8);
-const children: CourierProcess[] = [];
-const clients: TestClient[] = [];
-afterAll(async () => {
-  for (const c of clients) c.close();
-  for (const c of children) c.kill("SIGKILL");
-  await stopAllRedis();
-});
+const { children, clients } = scenarioCleanup();
 
 describeRedis("chaos: Redis rolls back to an older snapshot", () => {
   test("RDB snapshot, 100 more critical 200s, kill -9, restart: new epoch, no offset reused", async () => {

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../helpers/process.ts";
+import { freePort, pumpText } from "../helpers/process.ts";
 
 export interface PrivateRedis {
   port: number;
@@ -48,18 +48,12 @@ export async function startRedis(o: { dir: string; port?: number; args?: string[
   );
   let out = "";
   const waiters = new Set<() => void>();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      out += decoder.decode(value, { stream: true });
+  for (const stream of [proc.stdout, proc.stderr]) {
+    void pumpText(stream, (text) => {
+      out += text;
       for (const w of [...waiters]) w();
-    }
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+    });
+  }
   const logged = (pattern: RegExp, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {

@@ -12,6 +12,17 @@ export function freePort(): number {
   return port;
 }
 
+/** Reads `stream` to its end, handing each decoded chunk to `onText`. */
+export async function pumpText(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    onText(decoder.decode(value, { stream: true }));
+  }
+}
+
 export interface CourierProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   port: number;
@@ -38,17 +49,7 @@ export async function runCourierToExit(env: Record<string, string>): Promise<{ c
 export async function spawnCourier(env: Record<string, string>, port = freePort()): Promise<CourierProcess> {
   const proc = Bun.spawn(["bun", MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
   let out = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      out += decoder.decode(value, { stream: true });
-    }
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  for (const stream of [proc.stdout, proc.stderr]) void pumpText(stream, (text) => (out += text));
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
