@@ -1,8 +1,9 @@
 /**
  * Chaos: a publish whose Redis command times out after it was sent (issue #14 item 5). The command
- * may still run, so the 503 must not say "nothing was published": it says the outcome is unknown,
- * and a retry with the same Idempotency-Key answers the first outcome instead of publishing again.
- * "Nothing was published" stays for failures that are certain (the command was never sent).
+ * may still run, so the 503 must not pass for "nothing was published": it says the outcome is
+ * unknown, and a retry with the same Idempotency-Key answers the first outcome instead of
+ * publishing again. The plain "store unavailable" 503 stays for failures that are certain (the
+ * command was never sent).
  *
  * A proxy between the node and Redis holds the publish script back past the node's 1 s command
  * timeout, then lets it through: it runs on Redis after the node answered 503.
@@ -64,11 +65,13 @@ describeRedis("chaos: a publish that times out after it was sent", (redisUrl) =>
     const counts = ledger.check({ subscribers: [sub.frames], history: new Map([[channel, history]]) });
     expect(counts).toEqual({ acked: 3, lost: 0, historyMissing: 0, duplicated: 0, outOfOrder: 0, reusedOffsets: 0, epochChanged: 0 });
 
-    // Certain failure: Redis unreachable, the script is never sent: "nothing was published", and it wasn't.
+    // Certain failure: Redis unreachable, the script is never sent: not "outcome unknown", and
+    // indeed nothing was stored.
     proxy.down();
     const never = await publishEvent(node.http, channel, "never", { key: `never-${run}` });
     expect(never.status).toBe(503);
-    expect(never.body.message).toContain("nothing was published");
+    expect(never.body.error).toBe("unavailable");
+    expect(never.body.message).not.toBe(OUTCOME_UNKNOWN_MESSAGE);
     const direct = new RedisClient(redisUrl);
     try {
       const stored = (await direct.send("XRANGE", [redisKeys("courier:").channel(channel).critical, "-", "+"])) as [string, string[]][];
