@@ -74,3 +74,12 @@ export async function nodeLogged(node: { output: () => string }, pattern: RegExp
     await Bun.sleep(20); // see above: no event to wait on for another process's log
   }
 }
+
+/** Resolves once the node's `/ready` answers 200 (after a Redis restart, say); polled like `nodeLogged`. */
+export async function nodeReady(node: { http: string }, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await fetch(`${node.http}/ready`).then((r) => r.status, () => 0)) !== 200) {
+    if (Date.now() > deadline) throw new Error(`${node.http} never became ready again`);
+    await Bun.sleep(20); // the node's reconnect has no event another process can wait on
+  }
+}
