@@ -183,7 +183,7 @@ class RedisEngineImpl implements RedisEngine {
       readTop: (channel) => this.#run(cmd.send("HGET", [this.#keys.channel(channel).meta, "t"]), "read top").then((t) => Number(t ?? 0)),
       history: (channel, after, limit, seen) => this.#history(channel, after, limit, seen),
       observed: (watermark) => this.#observe(watermark),
-      regressed: (seen) => this.#fence(seen).then(() => {}),
+      regressed: (seen) => this.#fence(seen, true),
       deliver,
       log,
       commandTimeoutMs: this.#o.commandTimeoutMs,
@@ -358,11 +358,12 @@ class RedisEngineImpl implements RedisEngine {
   /**
    * Checks the dataset against the highest watermark this node saw (or `seen`, if higher). Redis
    * holding less lost acknowledged writes: the script rotates the generation, so every channel
-   * moves to a new epoch when next touched.
+   * moves to a new epoch when next touched. `lost`: the caller already has proof of a loss.
    */
-  async #fence(seen: number): Promise<void> {
+  async #fence(seen: number, lost = false): Promise<void> {
     const known = Math.max(this.#watermark, seen);
-    const reply = (await this.#script(FENCE, [this.#keys.fence], [String(known), this.#candidateEpoch()], "fence")) as [string, string, number];
+    const args = [String(known), this.#candidateEpoch(), lost ? "1" : "0"];
+    const reply = (await this.#script(FENCE, [this.#keys.fence], args, "fence")) as [string, string, number];
     if (Number(reply[2]) === 1) this.#o.log("error", "redis lost acknowledged writes: every channel moves to a new epoch", { watermark: known });
     this.#observe(Number(reply[1]));
   }
@@ -549,9 +550,13 @@ class RedisEngineImpl implements RedisEngine {
  * may still have stored it.
  */
 function outcomeOf(error: unknown): StoreUnavailableError {
-  const cause = error instanceof StoreUnavailableError ? (error.cause ?? error) : error;
-  if ((cause as { code?: string })?.code === "ERR_REDIS_SERVER_ERROR") {
-    return new StoreUnavailableError(`Redis refused the publish: ${(cause as Error).message}`, { cause });
+  const cause = (error instanceof StoreUnavailableError ? (error.cause ?? error) : error) as { code?: string; message?: string };
+  if (cause?.code === "ERR_REDIS_SERVER_ERROR") {
+    return new StoreUnavailableError(`Redis refused the publish: ${cause.message}`, { cause });
+  }
+  // Bun's answer to a send on a closed connection with the offline queue off: never sent.
+  if (cause?.code === "ERR_REDIS_CONNECTION_CLOSED" && /offline queue is disabled/.test(cause.message ?? "")) {
+    return new StoreUnavailableError(`Redis is not connected; nothing was published`, { cause });
   }
   return new StoreUnavailableError(`Redis publish: ${(error as Error)?.message ?? error}; ${OUTCOME_UNKNOWN_MESSAGE}`, { cause: error, outcomeUnknown: true });
 }

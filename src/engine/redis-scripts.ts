@@ -36,12 +36,12 @@ local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
  * the write it guards are one atomic step, whatever Bun's client replays after a reconnect.
  */
 const FENCE_FN = `
-local function fence(f, known, candidate)
+local function fence(f, known, candidate, force)
   local v = redis.call('HMGET', f, 'w', 'g')
   local w, g = tonumber(v[1] or '0'), v[2]
   local lost = 0
-  if not g or w < known then
-    if w < known then lost = 1 end
+  if not g or w < known or force then
+    if w < known or force then lost = 1 end
     g = candidate
     if known > w then w = known end
     redis.call('HSET', f, 'w', fmt(w), 'g', g)
@@ -100,7 +100,7 @@ export const PUBLISH = script(
   ENSURE +
     `
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local g, w = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1])
+local g, w = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1], false)
 local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, '', 0)
 local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local out, msg = {epoch, ''}, {}
@@ -176,7 +176,7 @@ export const POSITION = script(
   "position",
   ENSURE +
     `
-local g, w = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1])
+local g, w = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1], false)
 local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, '', 0)
 return {epoch, top, fmt(w)}
 `,
@@ -193,7 +193,7 @@ export const HISTORY = script(
   "history",
   ENSURE +
     `
-local g, w = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1])
+local g, w = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1], false)
 local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, ARGV[5], tonumber(ARGV[6]))
 local from = fmt(tonumber(ARGV[2]) + 1) .. '-0'
 return {epoch, top, trimmed,
@@ -264,16 +264,17 @@ return {dropped, budget <= 0 and 1 or 0}
 
 /**
  * Checks the dataset against what this node has seen. KEYS: fence. ARGV: knownWatermark
- * candidateGeneration. Returns {generation, watermark, lost}, `lost` 1 when this call found the
- * dataset behind and rotated the generation; run on every (re)connect and when a watcher sees the
- * watermark go back.
+ * candidateGeneration force(0|1). Returns {generation, watermark, lost}, `lost` 1 when this call
+ * found the dataset behind and rotated the generation; run on every (re)connect, and with `force`
+ * when a watcher saw a watermark come round again (proof of a loss even once later publishes have
+ * raised the stored watermark past what the node knew).
  */
 export const FENCE = script(
   "fence",
   HELPERS +
     FENCE_FN +
     `
-local g, w, lost = fence(KEYS[1], tonumber(ARGV[1]), ARGV[2])
+local g, w, lost = fence(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1')
 return {g, fmt(w), lost}
 `,
 );

@@ -33,7 +33,8 @@ export interface WatcherOptions {
   observed?: (watermark: number) => void;
   /**
    * A message carried a watermark at or below one seen before: Redis went back in time. Resolves
-   * once the store was fenced against `seen`; every watched channel then syncs.
+   * once the store was fenced (a new generation, whatever its watermark); every watched channel
+   * then syncs.
    */
   regressed?: (seen: number) => Promise<void>;
   deliver: DeliverFn;
@@ -77,9 +78,11 @@ export function createWatcher(o: WatcherOptions) {
   let resubscribeTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * Highest watermark of any message: Redis runs publishes one at a time and delivers their
-   * messages in that order, so on one subscriber connection watermarks only grow.
+   * messages in that order, so on one subscriber connection watermarks only grow. `last` names the
+   * latest message, to tell Bun delivering one message twice from a watermark that came round again.
    */
   let highest = 0;
+  let lastMessage = "";
 
   const current = (st: Watched) => !closed && watched.get(st.channel) === st;
 
@@ -103,6 +106,9 @@ export function createWatcher(o: WatcherOptions) {
       return requestSync(st);
     }
     if (parsed.watermark !== null) {
+      const name = `${pubsub} ${parsed.watermark} ${message.length}`;
+      if (name === lastMessage) return; // the same message again: delivered once already
+      lastMessage = name;
       if (parsed.watermark <= highest) return onRegression(parsed.watermark);
       highest = parsed.watermark;
       o.observed?.(parsed.watermark);
@@ -141,12 +147,13 @@ export function createWatcher(o: WatcherOptions) {
   }
 
   /**
-   * The dataset went back (a node that never saw the lost writes published into it): fence it
+   * The dataset went back (a node that never saw the lost writes published into it): a second,
+   * different message at a watermark already seen proves two publishes got one watermark. Fence it
    * with what this node saw, then every watched channel re-reads, which moves each to its new epoch.
    */
   function onRegression(watermark: number) {
     const seen = highest;
-    o.log("error", "redis lost acknowledged writes: watermark went back", { seen, now: watermark });
+    o.log("error", "redis pub/sub watermark went back: Redis lost acknowledged writes", { seen, now: watermark });
     highest = watermark;
     for (const st of watched.values()) st.busy = true;
     const fenced = o.regressed ? o.regressed(seen) : Promise.resolve();
