@@ -8,6 +8,7 @@
  */
 import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
+import { ConfigSchema } from "../../src/config/schema.ts";
 import { connectWelcomed, upgradeStatus, type Frame, type TestClient } from "../helpers/client.ts";
 import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
@@ -17,7 +18,7 @@ import { createLedger } from "./publish-ledger.ts";
 const run = randomUUID().slice(0, 8);
 const { children, clients } = scenarioCleanup();
 
-const HEARTBEAT_TTL_S = 3; // the schema default of cluster.heartbeatTtlMs
+const HEARTBEAT_TTL_S = ConfigSchema.parse({}).cluster.heartbeatTtlMs / 1000; // the nodes run the default
 
 /**
  * Connects as a client that honours `Retry-After`: on a refusal it reads the advertised wait (from
