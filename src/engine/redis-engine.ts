@@ -15,8 +15,9 @@
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
 import { redisKeys } from "./redis-keys.ts";
 import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
+import { createDatasetFence, type DatasetFence } from "./redis-fence.ts";
 import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
-import { ALL_SCRIPTS, CLAIM, evalScript, FENCE, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
+import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
 import {
   OUTCOME_UNKNOWN_MESSAGE,
@@ -106,11 +107,7 @@ class RedisEngineImpl implements RedisEngine {
    */
   #pub: RedisClient | null = null;
   #sub: RedisClient | null = null;
-  /**
-   * The highest dataset watermark this node has seen (script replies and pub/sub messages). Every
-   * channel script passes it, so Redis holding a lower one proves it lost acknowledged writes.
-   */
-  #watermark = 0;
+  #fence: DatasetFence;
   #watcher: Watcher | null = null;
   #stops: (() => void)[] = [];
   #heartbeat: ReturnType<typeof setInterval> | null = null;
@@ -142,6 +139,12 @@ class RedisEngineImpl implements RedisEngine {
       trimLeaseMs: opts.trimLeaseMs ?? 60_000,
     };
     this.#keys = redisKeys(opts.keyPrefix ?? "courier:");
+    this.#fence = createDatasetFence({
+      key: this.#keys.fence,
+      script: (s, keys, args, what) => this.#script(s, keys, args, what),
+      candidate: () => this.#candidateEpoch(),
+      log: this.#o.log,
+    });
     this.#presence = createNodePresence({
       nodeId: opts.nodeId,
       keys: this.#keys,
@@ -158,7 +161,7 @@ class RedisEngineImpl implements RedisEngine {
     const retryMs = Math.max(250, this.#o.commandTimeoutMs);
     const cmd = (this.#cmd = new RedisClient(this.#o.url, CLIENT_OPTIONS));
     // Each (re)connect checks the dataset against what this node saw before any channel is read.
-    const fence = () => void this.#fence(0).catch((error: unknown) => log("warn", "redis fence check failed", { error: (error as Error)?.message }));
+    const fence = () => void this.#fence.check().catch((error: unknown) => log("warn", "redis fence check failed", { error: (error as Error)?.message }));
     this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log, onConnect: fence }));
     const up = await connectWithin(cmd, this.#o.connectTimeoutMs);
     if (this.#o.waitReplicas > 0) {
@@ -182,8 +185,8 @@ class RedisEngineImpl implements RedisEngine {
       pubsubName: (channel) => this.#keys.channel(channel).pubsub,
       readTop: (channel) => this.#run(cmd.send("HGET", [this.#keys.channel(channel).meta, "t"]), "read top").then((t) => Number(t ?? 0)),
       history: (channel, after, limit, seen) => this.#history(channel, after, limit, seen),
-      observed: (watermark) => this.#observe(watermark),
-      regressed: (seen) => this.#fence(seen, true),
+      observed: (watermark) => this.#fence.observe(watermark),
+      regressed: (seen) => this.#fence.check(seen, true),
       deliver,
       log,
       commandTimeoutMs: this.#o.commandTimeoutMs,
@@ -268,7 +271,7 @@ class RedisEngineImpl implements RedisEngine {
       idempotencyTtlMs: o.idempotencyTtlMs,
       historySize: o.historySize,
       trimCap: o.trimSlack > 0 ? o.historySize + o.trimSlack : 0,
-      knownWatermark: this.#watermark,
+      knownWatermark: this.#fence.known,
     });
     const pub = this.#publisher();
     // Not connected: the script is never sent (no offline queue), so nothing was stored.
@@ -282,7 +285,7 @@ class RedisEngineImpl implements RedisEngine {
       throw outcomeOf(error);
     }
     const { outcomes: got, watermark } = readPublishReply(channel, reply);
-    this.#observe(watermark);
+    this.#fence.observe(watermark);
     got.forEach((outcome, j) => (outcomes[indexes[j]!] = outcome));
     if (o.waitReplicas > 0 && got.some((g, j) => !g.duplicate && group[j]!.critical)) await this.#waitReplicas(pub, started);
   }
@@ -333,8 +336,8 @@ class RedisEngineImpl implements RedisEngine {
 
   async position(channel: string): Promise<Position> {
     const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
-    const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#watermark)], "position")) as [string, number, string];
-    this.#observe(Number(reply[2]));
+    const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#fence.known)], "position")) as [string, number, string];
+    this.#fence.observe(Number(reply[2]));
     return { epoch: reply[0], offset: Number(reply[1]) };
   }
 
@@ -348,28 +351,11 @@ class RedisEngineImpl implements RedisEngine {
     if (!Number.isInteger(after) || after < 0) throw new RangeError(`Invalid history offset: ${after}`);
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`Invalid history limit: ${limit}`);
     const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
-    const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#watermark), seen?.epoch ?? "", String(seen?.top ?? 0)];
+    const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#fence.known), seen?.epoch ?? "", String(seen?.top ?? 0)];
     const reply = (await this.#script(HISTORY, keys, args, "history")) as [string, number, number, unknown, unknown, string, number];
-    this.#observe(Number(reply[5]));
+    this.#fence.observe(Number(reply[5]));
     const events = mergeByOffset(streamEntries(channel, false, reply[3]), streamEntries(channel, true, reply[4]), limit);
     return { epoch: reply[0], offset: Number(reply[1]), trimmedThrough: Number(reply[2]), events, base: Number(reply[6]) };
-  }
-
-  /**
-   * Checks the dataset against the highest watermark this node saw (or `seen`, if higher). Redis
-   * holding less lost acknowledged writes: the script rotates the generation, so every channel
-   * moves to a new epoch when next touched. `lost`: the caller already has proof of a loss.
-   */
-  async #fence(seen: number, lost = false): Promise<void> {
-    const known = Math.max(this.#watermark, seen);
-    const args = [String(known), this.#candidateEpoch(), lost ? "1" : "0"];
-    const reply = (await this.#script(FENCE, [this.#keys.fence], args, "fence")) as [string, string, number];
-    if (Number(reply[2]) === 1) this.#o.log("error", "redis lost acknowledged writes: every channel moves to a new epoch", { watermark: known });
-    this.#observe(Number(reply[1]));
-  }
-
-  #observe(watermark: number) {
-    if (watermark > this.#watermark) this.#watermark = watermark;
   }
 
   watch(channel: string): Promise<number> {

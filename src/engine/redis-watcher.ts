@@ -78,8 +78,9 @@ export function createWatcher(o: WatcherOptions) {
   let resubscribeTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * Highest watermark of any message: Redis runs publishes one at a time and delivers their
-   * messages in that order, so on one subscriber connection watermarks only grow. `last` names the
-   * latest message, to tell Bun delivering one message twice from a watermark that came round again.
+   * messages in that order, so on one subscriber connection watermarks only grow. `lastMessage`
+   * names the latest message, to tell Bun delivering one message twice from a watermark that came
+   * round again.
    */
   let highest = 0;
   let lastMessage = "";
@@ -157,15 +158,11 @@ export function createWatcher(o: WatcherOptions) {
     highest = watermark;
     for (const st of watched.values()) st.busy = true;
     const fenced = o.regressed ? o.regressed(seen) : Promise.resolve();
-    void fenced.then(
-      () => {
+    void fenced
+      .catch((error: unknown) => o.log("warn", "redis fence failed; syncing anyway", { error: (error as Error)?.message }))
+      .then(() => {
         for (const st of watched.values()) if (current(st) && st.last >= 0) requestSync(st);
-      },
-      (error: unknown) => {
-        o.log("warn", "redis fence failed; syncing anyway", { error: (error as Error)?.message });
-        for (const st of watched.values()) if (current(st) && st.last >= 0) requestSync(st);
-      },
-    );
+      });
   }
 
   function requestSync(st: Watched) {
