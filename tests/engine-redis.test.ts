@@ -296,6 +296,23 @@ describeRedis("redis engine", (url) => {
     expect((await other.engine.position(ch)).epoch).toBe(next!.epoch);
   });
 
+  test("channels from before fences keep their epoch on an upgrade, but not after a loss", async () => {
+    const space = unique("s");
+    const a = await node("a", space);
+    const [ch1, ch2] = [unique("job:"), unique("job:")];
+    const [one, two] = await a.engine.publish([item(ch1), item(ch2)]);
+    const meta = (ch: string) => `${PREFIX}${space}:{${ch}}:m`;
+    const fence = `${PREFIX}${space}:fence`;
+    // What the previous version left: no fence, no generation on the channels.
+    await admin.send("DEL", [fence]);
+    for (const ch of [ch1, ch2]) await admin.send("HDEL", [meta(ch), "g", "b"]);
+    const upgraded = await node("upgraded", space);
+    expect(await upgraded.engine.position(ch1)).toEqual({ epoch: one!.epoch, offset: 1 });
+    // The same state reached by losing the fence, seen by a node that knew more: a new epoch.
+    await admin.send("DEL", [fence]);
+    expect((await a.engine.position(ch2)).epoch).not.toBe(two!.epoch);
+  });
+
   /**
    * Node `a` watches a channel a publisher filled to 10; Redis then forgets 7..10 (and the dataset
    * watermark by `watermarkBy`); `fresh`, started after, knows no watermark.

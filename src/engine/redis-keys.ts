@@ -10,7 +10,7 @@
  * | `P{ch}:i:<key>` | string | idempotency outcome `<expiresAt>|<offset>|<epoch>` |
  * | `P{ch}:ps` | pub/sub channel | committed events of the channel |
  * | `P{i:<key>}` | string | global idempotency claim `<expiresAt>|<channel>` |
- * | `Pfence` | hash | `w` dataset watermark (raised by every publish), `g` dataset generation |
+ * | `Pfence` | hash | `w` dataset watermark (raised by every publish), `g` dataset generation, `a` adopt pre-fence channels |
  * | `Pchannels` | set | channels to visit in `trim` |
  * | `Ptrim-lease` | string | the node member currently trimming |
  * | `P{conn}:u:<user>` | hash | node member → connection count |

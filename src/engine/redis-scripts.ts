@@ -28,7 +28,8 @@ local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
 `;
 
 /**
- * The dataset fence (`fence` hash: `w` watermark, `g` generation). Every publish raises the
+ * The dataset fence (`fence` hash: `w` watermark, `g` generation, `a` 1 when channels written before
+ * fences existed may join the generation as they are). Every publish raises the
  * watermark and every node remembers the highest one it has seen, so a stored watermark below the
  * caller's `known` proves Redis lost acknowledged writes (a restart from an older snapshot, a
  * failover to a lagging replica, AOF loss): the generation is rotated, and every channel takes a
@@ -37,16 +38,19 @@ local function offsetOf(id) return tonumber(string.match(id, '^(%d+)')) end
  */
 const FENCE_FN = `
 local function fence(f, known, candidate, force)
-  local v = redis.call('HMGET', f, 'w', 'g')
-  local w, g = tonumber(v[1] or '0'), v[2]
+  local v = redis.call('HMGET', f, 'w', 'g', 'a')
+  local w, g, adopt = tonumber(v[1] or '0'), v[2], v[3] == '1'
   local lost = 0
   if not g or w < known or force then
     if w < known or force then lost = 1 end
+    -- A first generation on a dataset nobody saw more of lets channels from before fences join it
+    -- as they are; one born of a loss does not (they may be older than what was acknowledged).
+    adopt = lost == 0
     g = candidate
     if known > w then w = known end
-    redis.call('HSET', f, 'w', fmt(w), 'g', g)
+    redis.call('HSET', f, 'w', fmt(w), 'g', g, 'a', adopt and '1' or '0')
   end
-  return g, w, lost
+  return g, w, lost, adopt
 end
 `;
 
@@ -62,13 +66,13 @@ const ENSURE =
   HELPERS +
   FENCE_FN +
   `
-local function ensure(m, n, c, k, candidate, g, seenEpoch, seenTop)
+local function ensure(m, n, c, k, candidate, g, adopt, seenEpoch, seenTop)
   local v = redis.call('HMGET', m, 'e', 't', 'x', 'g', 'b')
   if v[1] then
     local top = tonumber(v[2])
     local regressed = v[1] == seenEpoch and top < seenTop
     if v[4] == g and not regressed then return v[1], top, tonumber(v[3]), tonumber(v[5] or '0') end
-    if not v[4] and not regressed then
+    if not v[4] and adopt and not regressed then
       -- Written before fences existed: the channel joins the current generation as it is.
       redis.call('HSET', m, 'g', g)
       return v[1], top, tonumber(v[3]), tonumber(v[5] or '0')
@@ -100,8 +104,8 @@ export const PUBLISH = script(
   ENSURE +
     `
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local g, w = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1], false)
-local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, '', 0)
+local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1], false)
+local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, adopt, '', 0)
 local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local out, msg = {epoch, ''}, {}
 local plain = false
@@ -176,8 +180,8 @@ export const POSITION = script(
   "position",
   ENSURE +
     `
-local g, w = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1], false)
-local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, '', 0)
+local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1], false)
+local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, '', 0)
 return {epoch, top, fmt(w)}
 `,
 );
@@ -193,8 +197,8 @@ export const HISTORY = script(
   "history",
   ENSURE +
     `
-local g, w = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1], false)
-local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, ARGV[5], tonumber(ARGV[6]))
+local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1], false)
+local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, ARGV[5], tonumber(ARGV[6]))
 local from = fmt(tonumber(ARGV[2]) + 1) .. '-0'
 return {epoch, top, trimmed,
   redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', ARGV[3]),
