@@ -1,7 +1,7 @@
 /**
  * A TCP proxy to Redis that a test controls: take it down and bring it back on the same port
  * ("Redis is down" without stopping a shared Redis), stall it (a Redis that hangs with its
- * connections open), or hold back the first command carrying a marker (and everything its
+ * connections open), point it at another Redis (a failover behind a stable address), or hold back the first command carrying a marker (and everything its
  * connection sends after it) until `release`, so that command reaches Redis only after the client
  * gave up on it: a timed-out command that still runs.
  */
@@ -18,7 +18,8 @@ type Pipe = { peer: Socket<Pipe> | null; pending: Uint8Array[]; held: Uint8Array
  * // … a publish through the proxy times out …
  * proxy.release();
  */
-export function redisProxy(target: URL) {
+export function redisProxy(initialTarget: URL) {
+  let target = initialTarget;
   const open = new Set<Socket<Pipe>>();
   let server: TCPSocketListener<Pipe> | null = null;
   let port = 0;
@@ -109,6 +110,15 @@ export function redisProxy(target: URL) {
       stalled = false;
       server?.stop(true);
       server = null;
+      for (const s of open) s.terminate();
+      open.clear();
+    },
+    /**
+     * Points new connections at `to` and drops the current ones: a failover behind a stable
+     * address (a virtual IP, DNS, a proxy), as clients see it.
+     */
+    retarget(to: URL) {
+      target = to;
       for (const s of open) s.terminate();
       open.clear();
     },

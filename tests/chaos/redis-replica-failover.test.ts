@@ -1,22 +1,30 @@
 /**
- * Chaos: the Redis primary dies and a replica is promoted (issue #14 item 1, `cluster.waitReplicas`).
- * With `waitReplicas: 1` a critical publish answers 200 only once a replica holds it (`WAIT`), so
- * after `kill -9` of the primary and `REPLICAOF NO ONE` on the replica, a node pointed at the
- * replica has every critical event that was ever answered 200. With no replica left to confirm,
- * a publish answers 503 "outcome unknown" instead of a 200 that a failover could lose.
+ * Chaos: the Redis primary dies and a replica is promoted (issue #14 item 1).
+ * - `cluster.waitReplicas: 1`: a critical publish answers 200 only once a replica holds it
+ *   (`WAIT`), so after `kill -9` of the primary and `REPLICAOF NO ONE` on the replica, a node
+ *   pointed at the replica has every critical event that was ever answered 200. With no replica
+ *   left to confirm, a publish answers 503 "outcome unknown" instead of a 200 a failover could lose.
+ * - `waitReplicas: 0` and a replica that lagged, behind a stable address: the node that saw the
+ *   lost writes fences the promoted replica on reconnect, so the channel moves to a new epoch
+ *   instead of handing out the lost offsets again.
  */
-import { expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
 import { connectWelcomed } from "../helpers/client.ts";
 import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
+import { nodeLogged, publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
+import { redisProxy } from "./redis-proxy.ts";
 import { redisDir, startRedis } from "./redis-server.ts";
 
 const run = randomUUID().slice(0, 8);
 const { children, clients } = scenarioCleanup();
+const proxies: ReturnType<typeof redisProxy>[] = [];
+afterAll(() => {
+  for (const p of proxies) p.down();
+});
 
 const NO_PERSISTENCE = ["--save", "", "--appendonly", "no"];
 
@@ -76,4 +84,42 @@ describeRedis("chaos: failover to a replica", () => {
     expect(unconfirmed.status).toBe(503);
     expect(unconfirmed.body).toEqual({ error: "unavailable", message: OUTCOME_UNKNOWN_MESSAGE });
   }, 30_000);
+
+  test("waitReplicas 0, a replica that lagged, failover behind a stable address: new epoch, no offset reused", async () => {
+    const primary = await startRedis({ dir: redisDir(), args: NO_PERSISTENCE });
+    const replica = await startRedis({ dir: redisDir(), args: [...NO_PERSISTENCE, "--replicaof", "127.0.0.1", String(primary.port)] });
+    await replica.logged(/MASTER <-> REPLICA sync: Finished with success/);
+    const proxy = redisProxy(new URL(primary.url));
+    proxies.push(proxy);
+    proxy.up();
+    const node = await spawnCourier({ COURIER_REDIS_URL: proxy.url, COURIER_NODE_ID: `lag-${run}` });
+    children.push(node);
+    const channel = `public:lag-${run}`;
+    const ledger = createLedger("redis failover to a lagging replica (waitReplicas 0)");
+    const sub = await connectWelcomed(`${node.ws}?token=${await userToken(`lag-${run}`)}`);
+    clients.push(sub);
+    const oldEpoch = (await sub.request({ type: "subscribe", channel })).epoch as string;
+    const publishMany = async (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) expect((await publishEvent(node.http, channel, `ev-${i}`, { ledger })).status).toBe(200);
+    };
+    await publishMany(0, 50);
+    expect(await primary.cli("WAIT", "1", "5000")).toBe("1"); // the replica has the first 50
+    expect(await replica.cli("REPLICAOF", "NO", "ONE")).toBe("OK"); // and from now on lags
+    await publishMany(50, 50);
+    await sub.collect((f) => f.type === "event", 100);
+
+    await primary.kill9();
+    proxy.retarget(new URL(replica.url));
+    await nodeLogged(node, /redis lost acknowledged writes/);
+    const first = await publishEvent(node.http, channel, "ev-100", { ledger });
+    expect(first.body).toMatchObject({ offset: 51 });
+    expect(first.body.epoch).not.toBe(oldEpoch);
+    const changed = await sub.next((f) => f.type === "subscribed" && f.reason === "epoch_changed");
+    expect(changed).toMatchObject({ epoch: first.body.epoch, offset: 50, recovered: false });
+    await sub.next((f) => f.type === "event" && f.data.id === "ev-100");
+
+    const history = await readHistory(node.http, channel);
+    const counts = ledger.check({ subscribers: [sub.frames], history: new Map([[channel, history]]) });
+    expect(counts).toEqual({ acked: 101, lost: 0, historyMissing: 0, duplicated: 0, outOfOrder: 0, reusedOffsets: 0, epochChanged: 50 });
+  }, 20_000);
 });
