@@ -10,13 +10,13 @@ import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { connectWelcomed, upgradeStatus, type Frame, type TestClient } from "../helpers/client.ts";
-import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
+import type { CourierProcess } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
+import { publishMany, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 
 const run = randomUUID().slice(0, 8);
-const { children, clients } = scenarioCleanup();
+const scenario = scenarioCleanup();
 
 const HEARTBEAT_TTL_S = ConfigSchema.parse({}).cluster.heartbeatTtlMs / 1000; // the nodes run the default
 
@@ -42,23 +42,17 @@ async function connectHonouringRetryAfter(url: string): Promise<{ client: TestCl
 
 describeRedis("chaos: a node crash with a user's connections on it", (redisUrl) => {
   test("kill -9 the node: all 3 connections are back on the other node within 5 s, Retry-After honest, nothing lost", async () => {
-    const [a, b] = await Promise.all([
-      spawnCourier({ COURIER_REDIS_URL: redisUrl, COURIER_NODE_ID: `crash-a-${run}` }),
-      spawnCourier({ COURIER_REDIS_URL: redisUrl, COURIER_NODE_ID: `crash-b-${run}` }),
-    ]);
-    children.push(a, b);
+    const [a, b] = await Promise.all([scenario.node(redisUrl, `crash-a-${run}`), scenario.node(redisUrl, `crash-b-${run}`)]);
     const user = `crash-${run}`;
     const channel = `user:${user}`;
     const tokenUrl = async (n: CourierProcess) => `${n.ws}?token=${await userToken(user)}`;
     const ledger = createLedger("node crash slots");
-    const publishMany = async (from: number, count: number) => {
-      for (let i = from; i < from + count; i++) expect((await publishEvent(b.http, channel, `ev-${i}`, { ledger })).status).toBe(200);
-    };
+    const publishSome = (from: number, count: number) => publishMany(b.http, channel, from, count, ledger);
 
     const onA = await Promise.all([0, 1, 2].map(async () => connectWelcomed(await tokenUrl(a))));
-    clients.push(...onA);
+    scenario.clients.push(...onA);
     const epochs = await Promise.all(onA.map(async (c) => (await c.request({ type: "subscribe", channel })).epoch as string));
-    await publishMany(0, 10);
+    await publishSome(0, 10);
     await Promise.all(onA.map((c) => c.collect((f) => f.type === "event", 10)));
     // The limit holds while A lives, and the refusal says when A's slots could lapse at the latest.
     const full = await upgradeStatus(await tokenUrl(b));
@@ -68,11 +62,11 @@ describeRedis("chaos: a node crash with a user's connections on it", (redisUrl) 
     const crashedAt = performance.now();
     a.kill("SIGKILL");
     await Promise.all(onA.map((c) => c.closed));
-    await publishMany(10, 10); // while the user is away
+    await publishSome(10, 10); // while the user is away
 
     const back = await Promise.all(onA.map(async () => connectHonouringRetryAfter(await tokenUrl(b))));
     const reconnectMs = performance.now() - crashedAt;
-    clients.push(...back.map((r) => r.client));
+    scenario.clients.push(...back.map((r) => r.client));
     console.log(`[chaos] node crash slots: 3 connections back on the surviving node ${Math.round(reconnectMs)} ms after kill -9; Retry-After waits: ${JSON.stringify(back.map((r) => r.waitsS))} s`);
     expect(reconnectMs).toBeLessThan(5_000);
     // Honest: one wait as advertised was always enough.
@@ -85,7 +79,7 @@ describeRedis("chaos: a node crash with a user's connections on it", (redisUrl) 
         expect(answer).toMatchObject({ recovered: true });
       }),
     );
-    await publishMany(20, 10);
+    await publishSome(20, 10);
     await Promise.all(back.map(({ client }) => client.collect((f) => f.type === "event", 20)));
 
     const history = await readHistory(b.http, channel, user);

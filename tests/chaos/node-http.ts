@@ -4,28 +4,67 @@
  */
 import { afterAll } from "bun:test";
 import { signToken } from "../../src/auth/tokens.ts";
-import type { TestClient } from "../helpers/client.ts";
-import type { CourierProcess } from "../helpers/process.ts";
+import { connectWelcomed, type TestClient } from "../helpers/client.ts";
+import { spawnCourier, type CourierProcess } from "../helpers/process.ts";
 import { API_KEY, JWT_SECRET } from "../helpers/server.ts";
 import type { HistoryView } from "./publish-ledger.ts";
+import { redisProxy, type RedisProxy } from "./redis-proxy.ts";
 import { stopAllRedis } from "./redis-server.ts";
 
 /**
- * Registers an `afterAll` that closes the scenario's clients, kills its nodes and private Redis
- * servers; push what the scenario starts into the returned lists.
+ * What one scenario starts, each stopped by an `afterAll` this registers: Courier nodes, clients,
+ * proxies and the private Redis servers (`startRedis`).
  */
-export function scenarioCleanup(): { children: CourierProcess[]; clients: TestClient[] } {
+export function scenarioCleanup() {
   const children: CourierProcess[] = [];
   const clients: TestClient[] = [];
+  const proxies: RedisProxy[] = [];
   afterAll(async () => {
     for (const c of clients) c.close();
     for (const c of children) c.kill("SIGKILL");
+    for (const p of proxies) p.down();
     await stopAllRedis();
   });
-  return { children, clients };
+  return {
+    children,
+    clients,
+    /** Starts a Courier node in cluster mode on `redisUrl` (killed in `afterAll`). */
+    async node(redisUrl: string, nodeId: string, env: Record<string, string> = {}) {
+      const child = await spawnCourier({ COURIER_REDIS_URL: redisUrl, COURIER_NODE_ID: nodeId, ...env });
+      children.push(child);
+      return child;
+    },
+    /** A started proxy to `target` (taken down in `afterAll`). */
+    proxy(target: string) {
+      const proxy = redisProxy(new URL(target));
+      proxies.push(proxy);
+      proxy.up();
+      return proxy;
+    },
+    /** Connects `user` to `node` (closed in `afterAll`) and subscribes to `channel`. */
+    async subscriber(node: { ws: string }, user: string, channel: string, since?: { offset: number; epoch: string }) {
+      const client = await connectWelcomed(`${node.ws}?token=${await userToken(user)}`);
+      clients.push(client);
+      const subscribed = await client.request(since ? { type: "subscribe", channel, since } : { type: "subscribe", channel });
+      return { client, subscribed };
+    },
+  };
+}
+
+/** Publishes `ev-<from>` … `ev-<from + count - 1>` one after another; each must answer 200. */
+export async function publishMany(http: string, channel: string, from: number, count: number, ledger: AckSink): Promise<void> {
+  for (let i = from; i < from + count; i++) {
+    const answer = await publishEvent(http, channel, `ev-${i}`, { ledger });
+    if (answer.status !== 200) throw new Error(`publish of ev-${i} answered ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
 }
 
 export const userToken = (user: string) => signToken(JWT_SECRET, { sub: user }, 600);
+
+/** Where 2xx publishes are recorded (`createLedger`). */
+export interface AckSink {
+  ack(channel: string, outcome: { epoch: string; offset: number }, id: string): void;
+}
 
 /** The answer of one publish: status, body and `Retry-After`. */
 export interface PublishAnswer {
@@ -44,7 +83,7 @@ export async function publishEvent(
   http: string,
   channel: string,
   id: string,
-  o: { key?: string; ledger?: { ack(channel: string, outcome: { epoch: string; offset: number }, id: string): void } } = {},
+  o: { key?: string; ledger?: AckSink } = {},
 ): Promise<PublishAnswer> {
   const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` };
   if (o.key) headers["idempotency-key"] = o.key;

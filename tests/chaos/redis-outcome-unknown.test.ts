@@ -8,38 +8,26 @@
  * A proxy between the node and Redis holds the publish script back past the node's 1 s command
  * timeout, then lets it through: it runs on Redis after the node answered 503.
  */
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { randomUUID } from "node:crypto";
 import { redisKeys } from "../../src/engine/redis-keys.ts";
 import { PUBLISH } from "../../src/engine/redis-scripts.ts";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
-import { connectWelcomed } from "../helpers/client.ts";
-import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
+import { publishEvent, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
-import { redisProxy } from "./redis-proxy.ts";
 
 const run = randomUUID().slice(0, 8);
-const { children, clients } = scenarioCleanup();
-const proxies: ReturnType<typeof redisProxy>[] = [];
-afterAll(() => {
-  for (const p of proxies) p.down();
-});
+const scenario = scenarioCleanup();
 
 describeRedis("chaos: a publish that times out after it was sent", (redisUrl) => {
   test("503 outcome unknown; the command still runs; the retry with the same key stores nothing twice", async () => {
-    const proxy = redisProxy(new URL(redisUrl));
-    proxies.push(proxy);
-    proxy.up();
-    const node = await spawnCourier({ COURIER_REDIS_URL: proxy.url, COURIER_NODE_ID: `unknown-${run}` });
-    children.push(node);
+    const proxy = scenario.proxy(redisUrl);
+    const node = await scenario.node(proxy.url, `unknown-${run}`);
     const channel = `public:unknown-${run}`;
     const ledger = createLedger("redis outcome unknown");
-    const sub = await connectWelcomed(`${node.ws}?token=${await userToken(`sub-${run}`)}`);
-    clients.push(sub);
-    await sub.request({ type: "subscribe", channel });
+    const { client: sub } = await scenario.subscriber(node, `sub-${run}`, channel);
     expect((await publishEvent(node.http, channel, "before", { ledger })).status).toBe(200);
 
     const key = `key-${run}`;

@@ -139,3 +139,5 @@ export function redisProxy(initialTarget: URL) {
     },
   };
 }
+
+export type RedisProxy = ReturnType<typeof redisProxy>;

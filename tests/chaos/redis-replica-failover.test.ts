@@ -8,23 +8,16 @@
  *   lost writes fences the promoted replica on reconnect, so the channel moves to a new epoch
  *   instead of handing out the lost offsets again.
  */
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
-import { connectWelcomed } from "../helpers/client.ts";
-import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
+import { nodeLogged, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
-import { redisProxy } from "./redis-proxy.ts";
 import { redisDir, startRedis } from "./redis-server.ts";
 
 const run = randomUUID().slice(0, 8);
-const { children, clients } = scenarioCleanup();
-const proxies: ReturnType<typeof redisProxy>[] = [];
-afterAll(() => {
-  for (const p of proxies) p.down();
-});
+const scenario = scenarioCleanup();
 
 const NO_PERSISTENCE = ["--save", "", "--appendonly", "no"];
 
@@ -33,17 +26,13 @@ describeRedis("chaos: failover to a replica", () => {
     const primary = await startRedis({ dir: redisDir(), args: NO_PERSISTENCE });
     const replica = await startRedis({ dir: redisDir(), args: [...NO_PERSISTENCE, "--replicaof", "127.0.0.1", String(primary.port)] });
     await replica.logged(/MASTER <-> REPLICA sync: Finished with success/);
-    const env = { COURIER_REDIS_URL: primary.url };
     const [waiting, plain] = await Promise.all([
-      spawnCourier({ ...env, COURIER_NODE_ID: `wait-${run}`, COURIER_CLUSTER__WAIT_REPLICAS: "1" }),
-      spawnCourier({ ...env, COURIER_NODE_ID: `plain-${run}` }),
+      scenario.node(primary.url, `wait-${run}`, { COURIER_CLUSTER__WAIT_REPLICAS: "1" }),
+      scenario.node(primary.url, `plain-${run}`),
     ]);
-    children.push(waiting, plain);
     const channel = `public:failover-${run}`;
     const ledger = createLedger("redis replica failover (waitReplicas 1)");
-    const sub = await connectWelcomed(`${waiting.ws}?token=${await userToken(`sub-${run}`)}`);
-    clients.push(sub);
-    await sub.request({ type: "subscribe", channel });
+    const { client: sub } = await scenario.subscriber(waiting, `sub-${run}`, channel);
 
     // Publishes in flight when the primary dies: each either 200 (then on the replica) or 503.
     const latency = { waiting: [] as number[], plain: [] as number[] };
@@ -70,8 +59,7 @@ describeRedis("chaos: failover to a replica", () => {
 
     expect(await replica.cli("REPLICAOF", "NO", "ONE")).toBe("OK");
     for (const n of [waiting, plain]) n.kill("SIGKILL");
-    const promoted = await spawnCourier({ COURIER_REDIS_URL: replica.url, COURIER_NODE_ID: `promoted-${run}`, COURIER_CLUSTER__WAIT_REPLICAS: "1" });
-    children.push(promoted);
+    const promoted = await scenario.node(replica.url, `promoted-${run}`, { COURIER_CLUSTER__WAIT_REPLICAS: "1" });
 
     const history = await readHistory(promoted.http, channel);
     const counts = ledger.check({ subscribers: [sub.frames], history: new Map([[channel, history]]) });
@@ -89,23 +77,16 @@ describeRedis("chaos: failover to a replica", () => {
     const primary = await startRedis({ dir: redisDir(), args: NO_PERSISTENCE });
     const replica = await startRedis({ dir: redisDir(), args: [...NO_PERSISTENCE, "--replicaof", "127.0.0.1", String(primary.port)] });
     await replica.logged(/MASTER <-> REPLICA sync: Finished with success/);
-    const proxy = redisProxy(new URL(primary.url));
-    proxies.push(proxy);
-    proxy.up();
-    const node = await spawnCourier({ COURIER_REDIS_URL: proxy.url, COURIER_NODE_ID: `lag-${run}` });
-    children.push(node);
+    const proxy = scenario.proxy(primary.url);
+    const node = await scenario.node(proxy.url, `lag-${run}`);
     const channel = `public:lag-${run}`;
     const ledger = createLedger("redis failover to a lagging replica (waitReplicas 0)");
-    const sub = await connectWelcomed(`${node.ws}?token=${await userToken(`lag-${run}`)}`);
-    clients.push(sub);
-    const oldEpoch = (await sub.request({ type: "subscribe", channel })).epoch as string;
-    const publishMany = async (from: number, count: number) => {
-      for (let i = from; i < from + count; i++) expect((await publishEvent(node.http, channel, `ev-${i}`, { ledger })).status).toBe(200);
-    };
-    await publishMany(0, 50);
+    const { client: sub, subscribed } = await scenario.subscriber(node, `lag-${run}`, channel);
+    const oldEpoch = subscribed.epoch as string;
+    await publishMany(node.http, channel, 0, 50, ledger);
     expect(await primary.cli("WAIT", "1", "5000")).toBe("1"); // the replica has the first 50
     expect(await replica.cli("REPLICAOF", "NO", "ONE")).toBe("OK"); // and from now on lags
-    await publishMany(50, 50);
+    await publishMany(node.http, channel, 50, 50, ledger);
     await sub.collect((f) => f.type === "event", 100);
 
     await primary.kill9();

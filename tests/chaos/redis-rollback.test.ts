@@ -11,15 +11,13 @@
  */
 import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { connectWelcomed } from "../helpers/client.ts";
-import { spawnCourier } from "../helpers/process.ts";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, nodeReady, publishEvent, readHistory, scenarioCleanup, userToken } from "./node-http.ts";
+import { nodeLogged, nodeReady, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 import { redisDir, startRedis, type PrivateRedis } from "./redis-server.ts";
 
 const run = randomUUID().slice(0, 8);
-const { children, clients } = scenarioCleanup();
+const scenario = scenarioCleanup();
 
 /**
  * A node on a private Redis started with `args`, a live subscriber, 100 critical publishes,
@@ -28,35 +26,29 @@ const { children, clients } = scenarioCleanup();
 async function crashAfter200(name: string, args: string[], between: (redis: PrivateRedis) => Promise<void>) {
   const dir = redisDir();
   let redis = await startRedis({ dir, args });
-  const node = await spawnCourier({ COURIER_REDIS_URL: redis.url, COURIER_NODE_ID: `${name}-${run}` });
-  children.push(node);
+  const node = await scenario.node(redis.url, `${name}-${run}`);
   const channel = `public:${name}-${run}`;
   const ledger = createLedger(`redis restart (${name})`);
-  const sub = await connectWelcomed(`${node.ws}?token=${await userToken(`sub-${run}`)}`);
-  clients.push(sub);
-  const oldEpoch = (await sub.request({ type: "subscribe", channel })).epoch as string;
-  const publishMany = async (from: number, count: number) => {
-    for (let i = from; i < from + count; i++) expect((await publishEvent(node.http, channel, `ev-${i}`, { ledger })).status).toBe(200);
-  };
-  await publishMany(0, 100);
+  const { client: sub, subscribed } = await scenario.subscriber(node, `sub-${run}`, channel);
+  const oldEpoch = subscribed.epoch as string;
+  const publishSome = (from: number, count: number) => publishMany(node.http, channel, from, count, ledger);
+  await publishSome(0, 100);
   await between(redis);
-  await publishMany(100, 100);
+  await publishSome(100, 100);
   await sub.collect((f) => f.type === "event", 200);
   expect(ledger.acks.map((a) => a.epoch)).toEqual(Array(200).fill(oldEpoch));
   await redis.kill9();
   redis = await startRedis({ dir, port: redis.port, args });
   /** The final check: the subscriber and another client that resumes by `since` from before the crash. */
   const check = async (expected: { epochChanged: number }) => {
-    const resumer = await connectWelcomed(`${node.ws}?token=${await userToken(`resume-${run}`)}`);
-    clients.push(resumer);
-    const resumed = await resumer.request({ type: "subscribe", channel, since: { offset: 200, epoch: oldEpoch } });
+    const { client: resumer, subscribed: resumed } = await scenario.subscriber(node, `resume-${run}`, channel, { offset: 200, epoch: oldEpoch });
     if (expected.epochChanged > 0) expect(resumed).toMatchObject({ recovered: false, reason: "epoch_changed" });
     else expect(resumed).toMatchObject({ recovered: true });
     const history = await readHistory(node.http, channel);
     const counts = ledger.check({ subscribers: [sub.frames, resumer.frames], history: new Map([[channel, history]]) });
     expect(counts).toEqual({ acked: counts.acked, lost: 0, historyMissing: 0, duplicated: 0, outOfOrder: 0, reusedOffsets: 0, ...expected });
   };
-  return { redis, node, channel, ledger, sub, oldEpoch, publishMany, check };
+  return { redis, node, channel, ledger, sub, oldEpoch, publishSome, check };
 }
 
 describeRedis("chaos: Redis restarts with less than it acknowledged", () => {
@@ -72,7 +64,7 @@ describeRedis("chaos: Redis restarts with less than it acknowledged", () => {
     expect(first.body.epoch).not.toBe(s.oldEpoch);
     expect(first.body.offset).toBe(101);
     console.log(`[chaos] redis rollback: first publish after restart: offset ${first.body.offset} under a new epoch (old ${s.oldEpoch}, new ${first.body.epoch})`);
-    await s.publishMany(201, 49);
+    await s.publishSome(201, 49);
 
     // Live subscriber: told before the first event of the new epoch, then gets every new event.
     const changed = await s.sub.next((f) => f.type === "subscribed" && f.reason === "epoch_changed");
