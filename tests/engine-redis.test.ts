@@ -128,10 +128,28 @@ describeRedis("redis engine", (url) => {
   // Each contract engine gets its own prefix: trim() walks every channel of its store, and the
   // contract counts what one engine's trim dropped.
   let made = 0;
-  engineContract("redis", async (opts) => ({
-    engine: createRedisEngine({ ...opts, url, nodeId: "contract", keyPrefix: `${PREFIX}c${++made}:` }),
-    cleanup: async () => {},
-  }));
+  engineContract(
+    "redis",
+    async (opts) => {
+      const keyPrefix = `${PREFIX}c${++made}:`;
+      return {
+        engine: createRedisEngine({ ...opts, url, nodeId: "contract", keyPrefix }),
+        cleanup: async () => {},
+        // Persistent state: a channel key without a TTL (a read's key expires unless a publish keeps it).
+        channelStored: async (channel) => {
+          const probe = new RedisClient(url);
+          try {
+            const keys = redisKeys(keyPrefix).channelList(redisKeys(keyPrefix).channel(channel));
+            for (const key of keys) if (Number(await probe.send("PTTL", [key])) === -1) return true;
+            return false;
+          } finally {
+            probe.close();
+          }
+        },
+      };
+    },
+    { channelStored: true },
+  );
 
   const open: RedisEngine[] = [];
   afterEach(async () => {

@@ -90,6 +90,13 @@ export function createRedisEngine(opts: RedisEngineOptions): RedisEngine {
   return new RedisEngineImpl(opts);
 }
 
+/**
+ * How long the state a read leaves for a channel that never saw an event lives (renewed by each
+ * read; the first publish keeps it for good): long enough that a subscriber waiting for the first
+ * event keeps its epoch, short enough that reads of random names cannot pile up keys.
+ */
+const READ_STATE_TTL_MS = 60 * 60_000;
+
 class RedisEngineImpl implements RedisEngine {
   readonly kind = "redis";
   readonly name = "redis";
@@ -336,7 +343,7 @@ class RedisEngineImpl implements RedisEngine {
 
   async position(channel: string): Promise<Position> {
     const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
-    const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#fence.known)], "position")) as [string, number, string];
+    const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#fence.known), String(READ_STATE_TTL_MS)], "position")) as [string, number, string];
     this.#fence.observe(Number(reply[2]));
     return { epoch: reply[0], offset: Number(reply[1]) };
   }
@@ -351,7 +358,7 @@ class RedisEngineImpl implements RedisEngine {
     if (!Number.isInteger(after) || after < 0) throw new RangeError(`Invalid history offset: ${after}`);
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`Invalid history limit: ${limit}`);
     const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
-    const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#fence.known), seen?.epoch ?? "", String(seen?.top ?? 0)];
+    const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#fence.known), seen?.epoch ?? "", String(seen?.top ?? 0), String(READ_STATE_TTL_MS)];
     const reply = (await this.#script(HISTORY, keys, args, "history")) as [string, number, number, unknown, unknown, string, number];
     this.#fence.observe(Number(reply[5]));
     const events = mergeByOffset(streamEntries(channel, false, reply[3]), streamEntries(channel, true, reply[4]), limit);

@@ -61,13 +61,25 @@ end
  * the same epoch (`seenEpoch`, `seenTop`), lost acknowledged events: it takes a new epoch whose
  * offsets continue from the surviving top, recorded as its base `b` (live delivery resumes above
  * it), so no offset is ever handed out twice under one epoch.
+ * A read (`readTtlMs` > 0) of an unknown channel stores nothing for good: the meta hash it creates
+ * (so the epoch it answered holds for the next read and the first publish) is marked `r` and
+ * expires after `readTtlMs`, renewed by each read; the first publish makes it persistent. So reads
+ * of names that never see an event (any user token can ask for `public:<random>`) leave no state.
  */
 const ENSURE =
   HELPERS +
   FENCE_FN +
   `
-local function ensure(m, n, c, k, candidate, g, adopt, seenEpoch, seenTop)
-  local v = redis.call('HMGET', m, 'e', 't', 'x', 'g', 'b')
+local function ensure(m, n, c, k, candidate, g, adopt, seenEpoch, seenTop, readTtlMs)
+  local v = redis.call('HMGET', m, 'e', 't', 'x', 'g', 'b', 'r')
+  if v[1] and v[6] then
+    if readTtlMs > 0 then
+      redis.call('PEXPIRE', m, readTtlMs)
+    else
+      redis.call('HDEL', m, 'r')
+      redis.call('PERSIST', m)
+    end
+  end
   if v[1] then
     local top = tonumber(v[2])
     local regressed = v[1] == seenEpoch and top < seenTop
@@ -82,6 +94,10 @@ local function ensure(m, n, c, k, candidate, g, adopt, seenEpoch, seenTop)
   end
   redis.call('DEL', n, c, k)
   redis.call('HSET', m, 'e', candidate, 't', 0, 'x', 0, 'g', g, 'b', 0)
+  if readTtlMs > 0 then
+    redis.call('HSET', m, 'r', 1)
+    redis.call('PEXPIRE', m, readTtlMs)
+  end
   return candidate, 0, 0, 0
 end
 `;
@@ -105,7 +121,7 @@ export const PUBLISH = script(
     `
 local m, n, c, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[9]), ARGV[1], false)
-local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, adopt, '', 0)
+local epoch, top, trimmed = ensure(m, n, c, k, ARGV[1], g, adopt, '', 0, 0)
 local now, idemTtl, idemGc = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local out, msg = {epoch, ''}, {}
 local plain = false
@@ -175,19 +191,19 @@ return out
 `,
 );
 
-/** KEYS: m n c k fence. ARGV: candidateEpoch knownWatermark. Returns {epoch, top, watermark}. */
+/** KEYS: m n c k fence. ARGV: candidateEpoch knownWatermark readTtlMs. Returns {epoch, top, watermark}. */
 export const POSITION = script(
   "position",
   ENSURE +
     `
 local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[2]), ARGV[1], false)
-local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, '', 0)
+local epoch, top = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, '', 0, tonumber(ARGV[3]))
 return {epoch, top, fmt(w)}
 `,
 );
 
 /**
- * KEYS: m n c k fence. ARGV: candidateEpoch after limit knownWatermark seenEpoch seenTop.
+ * KEYS: m n c k fence. ARGV: candidateEpoch after limit knownWatermark seenEpoch seenTop readTtlMs.
  * Returns {epoch, top, trimmedThrough, nonCriticalEntries, criticalEntries, watermark, base},
  * each list at most `limit` long; the caller merges them. One script so the page, top and
  * trimmedThrough are one consistent snapshot. `seenEpoch`/`seenTop`: the newest offset a watching
@@ -198,7 +214,7 @@ export const HISTORY = script(
   ENSURE +
     `
 local g, w, _, adopt = fence(KEYS[5], tonumber(ARGV[4]), ARGV[1], false)
-local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, ARGV[5], tonumber(ARGV[6]))
+local epoch, top, trimmed, base = ensure(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], g, adopt, ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
 local from = fmt(tonumber(ARGV[2]) + 1) .. '-0'
 return {epoch, top, trimmed,
   redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', ARGV[3]),
