@@ -18,7 +18,7 @@ const rpc = (c: TestClient, method: string, data: unknown = null, timeoutMs = 50
 describe("demo agent (no backend URL)", () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer({ config: { agent: { executionTimeoutMs: 400 } } });
+    server = await startServer({ config: { agent: { executionTimeoutMs: 400, trackPublishedRuns: true } } });
   });
   afterAll(() => server.stop());
 

@@ -155,6 +155,10 @@ export const ConfigSchema = z
         url: z.url().optional().describe("Agent backend URL for `rpc` frames; unset uses the built-in demo agent."),
         rpcTimeoutMs: positive(15_000).describe("Budget for one rpc call."),
         executionTimeoutMs: positive(15_000).describe("A run with no terminal event within this gets a critical `agent_failed`."),
+        trackPublishedRuns: z
+          .boolean()
+          .default(false)
+          .describe("Also time out runs whose `agent_started {run}` a backend published itself (default: only runs the server started through `rpc`)."),
         demoStepMs: ms(150).describe("Pacing of the demo agent's steps."),
       })
       .prefault({}),

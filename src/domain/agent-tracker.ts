@@ -3,9 +3,12 @@
  * has not been stored within `timeoutMs` of its start gets a critical `agent_failed {run, reason}`
  * on the run's channel, so no client waits forever on a run whose agent died.
  *
- * Runs are seen by the events themselves (`agent_started` with `data.run`, from the demo agent or
- * from a backend through the publish API, observed on `ctx.publish`) and by rpc answers that name a
- * run. It is per node: in cluster mode a run is tracked by the node that stored its start.
+ * Runs start being tracked when the server starts them (an `rpc` answered by the demo agent or the
+ * agent backend, naming a run) and, only with `trackPublished` (`agent.trackPublishedRuns`), when a
+ * backend publishes `agent_started {run}` itself: a backend that runs its own agents owns their
+ * outcome, and a server-made `agent_failed` 15 s into a run it is still driving would surprise it.
+ * Terminal events end tracking whoever publishes them. It is per node: in cluster mode a run is
+ * tracked by the node that started it.
  */
 import type { PublishItem } from "../engine/types.ts";
 
@@ -23,6 +26,8 @@ export interface AgentRunTrackerOptions {
   fail: (channel: string, data: { run: string; reason: string; timeoutMs: number }) => Promise<unknown>;
   /** Called when storing `agent_failed` failed; the run is retried once a second, three times. */
   onError?: (error: unknown, channel: string, run: string) => void;
+  /** Also track runs whose `agent_started` a backend published through the API (default false). */
+  trackPublished?: boolean;
 }
 
 /**
@@ -36,6 +41,7 @@ export class AgentRunTracker {
   readonly #timeoutMs: number;
   readonly #fail: AgentRunTrackerOptions["fail"];
   readonly #onError: AgentRunTrackerOptions["onError"];
+  readonly #trackPublished: boolean;
   readonly #runs = new Map<string, ReturnType<typeof setTimeout>>();
   #failed = 0;
   #stopped = false;
@@ -47,6 +53,7 @@ export class AgentRunTracker {
     this.#timeoutMs = options.timeoutMs;
     this.#fail = options.fail;
     this.#onError = options.onError;
+    this.#trackPublished = options.trackPublished ?? false;
   }
 
   /** Runs started and not yet terminated. */
@@ -60,7 +67,8 @@ export class AgentRunTracker {
   }
 
   /**
-   * Looks at stored events: a start begins tracking, a terminal event ends it.
+   * Looks at stored events: a terminal event ends tracking; a start begins it only with
+   * `trackPublished` (server-started runs are tracked by {@linkcode start} already).
    *
    * @example
    * tracker.observe([{ channel: "user:alice", event: "agent_started", dataJson: '{"run":"r1"}', critical: true }]);
@@ -72,8 +80,8 @@ export class AgentRunTracker {
       if (!started && !TERMINAL.has(item.event)) continue;
       const run = dataOf(item)?.run;
       if (typeof run !== "string" || run.length === 0 || run.length > MAX_RUN_ID) continue;
-      if (started) this.start(item.channel, run);
-      else this.settle(item.channel, run);
+      if (!started) this.settle(item.channel, run);
+      else if (this.#trackPublished) this.start(item.channel, run);
     }
   }
 

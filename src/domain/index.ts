@@ -57,6 +57,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
   const publish = (items: PublishItem[]) => ctx.publisher.publish(items);
   const tracker = new AgentRunTracker({
     timeoutMs: config.agent.executionTimeoutMs,
+    trackPublished: config.agent.trackPublishedRuns,
     fail: (channel, data) => publish([{ channel, event: "agent_failed", dataJson: JSON.stringify(data), critical: true }]),
     onError: (error, channel, run) => log.warn("agent_failed not stored", { channel, run, error: (error as Error).message }),
   });

@@ -8,10 +8,11 @@ describe("AgentRunTracker", () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  function tracker(timeoutMs = 1000) {
+  function tracker(timeoutMs = 1000, trackPublished = true) {
     const failed: Array<{ channel: string; run: string; reason: string }> = [];
     const t = new AgentRunTracker({
       timeoutMs,
+      trackPublished,
       fail: async (channel, data) => {
         failed.push({ channel, run: data.run, reason: data.reason });
         t.observe([item("agent_failed", data, channel)]);
@@ -19,6 +20,19 @@ describe("AgentRunTracker", () => {
     });
     return { t, failed };
   }
+
+  test("by default a published agent_started is not tracked; a server-started run is, and a published terminal event ends it", async () => {
+    const { t, failed } = tracker(1000, false);
+    t.observe([item("agent_started", { run: "backend-run" })]);
+    expect(t.active).toBe(0);
+    t.start("user:alice", "rpc-run");
+    t.observe([item("agent_started", { run: "rpc-run" })]);
+    expect(t.active).toBe(1);
+    t.observe([item("agent_completed", { run: "rpc-run" })]);
+    jest.advanceTimersByTime(1000);
+    await Promise.resolve();
+    expect({ active: t.active, failed }).toEqual({ active: 0, failed: [] });
+  });
 
   test("a run with no terminal event fails at the timeout, not before", async () => {
     const { t, failed } = tracker();
