@@ -2,6 +2,7 @@
  * HTTP edges shared by every route, the server's and the extensions': JSON answers and errors
  * exactly as PROTOCOL.md §2 says (`{"error","message"}`, never a stack), and the body readers.
  */
+import type { z } from "zod";
 import { bearer, keyMatches } from "../auth/keys.ts";
 import type { Config } from "../config/schema.ts";
 import type { PublishItem } from "../engine/types.ts";
@@ -134,6 +135,19 @@ export async function readPublishBody(ctx: BodyContext, req: Request, limit: num
 /** 401 unless the request carries `key` as its bearer. */
 export function requireKey(req: Request, key: string | undefined): void {
   if (!keyMatches(bearer(req), key)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)");
+}
+
+/**
+ * `value` checked against `schema`, or HttpError 400 naming every issue (as `issues`, too).
+ *
+ * @example
+ * const { user } = validated(DisconnectBodySchema, await readJson(req, 4096, 32));
+ */
+export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
