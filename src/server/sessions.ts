@@ -89,7 +89,8 @@ export class Sessions {
     if (local && !local.data.closed && local.data.principal.user === user) {
       state = sessionStateOf(local.data);
       takeover = local;
-    } else if (state !== null && state.user === user && this.#o.control && this.#o.store.sharedAcrossNodes) {
+    } else if (this.#o.control && this.#o.store.sharedAcrossNodes && SESSION_ID.test(asked)) {
+      // Asked even when the store has nothing yet: an open session is saved only as it changes.
       state = (await this.#handOverElsewhere(asked, user)) ?? state;
     }
     const hit = state !== null && state.user === user;
