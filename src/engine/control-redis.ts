@@ -109,7 +109,10 @@ export function createRedisControlBus(o: RedisControlOptions): RedisControlBus {
     subscribed = subscribed.then(async () => {
       if (closed || !sub) return;
       try {
-        await withTimeout(sub.unsubscribe([requests, mine]), o.commandTimeoutMs, "control unsubscribe").catch(() => {});
+        // Throws (synchronously) when the connection is not in subscriber mode yet: nothing to undo.
+        await Promise.resolve()
+          .then(() => withTimeout(sub!.unsubscribe([requests, mine]), o.commandTimeoutMs, "control unsubscribe"))
+          .catch(() => {});
         await withTimeout(sub.subscribe([requests, mine], onMessage), o.commandTimeoutMs, "control subscribe");
       } catch (error) {
         o.log("warn", "control channel subscribe failed; retried on the next connect", { error: (error as Error)?.message });
