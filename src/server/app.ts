@@ -144,7 +144,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
-    ...controlRoutes({ config, control, presence, log }),
+    ...controlRoutes({ config, control, presence, records: engine, log }),
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
   table.addStatic(extensions.staticRoutes());

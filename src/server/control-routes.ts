@@ -6,11 +6,11 @@
  * `/openapi.json` is generated from; errors go to the one mapper.
  */
 import type { Config } from "../config/schema.ts";
-import type { Presence } from "../engine/types.ts";
+import type { Presence, RecordStore } from "../engine/types.ts";
 import { DisconnectBodySchema, PRESENCE_MAX_USERS, PresenceQuerySchema, UnsubscribeBodySchema } from "../protocol/control.ts";
 import type { Logger } from "../telemetry/index.ts";
 import type { Control, ControlCommand } from "./control-commands.ts";
-import { json, readJson, requireKey, validated } from "./http.ts";
+import { HttpError, IDEMPOTENCY_KEY, json, readJson, requireKey, validated } from "./http.ts";
 
 /** Control bodies are two short strings. */
 const BODY_LIMIT = 4 * 1024;
@@ -19,6 +19,8 @@ export interface ControlRoutesOptions {
   config: Config;
   control: Pick<Control, "run">;
   presence: Presence;
+  /** Where the first answer to an `Idempotency-Key` is kept, for every node to find. */
+  records: RecordStore;
   log: Logger;
 }
 
@@ -36,6 +38,20 @@ export function controlRoutes(o: ControlRoutesOptions) {
     if (result.missing > 0) o.log.warn("control command: nodes did not answer in time", { kind: command.kind, missing: result.missing });
     return result.count;
   };
+  /** A retried call with the same `Idempotency-Key` (within the idempotency TTL) answers the first answer. */
+  const once = async (req: Request, route: string, act: () => Promise<object>): Promise<Response> => {
+    const key = req.headers.get("idempotency-key");
+    if (key === null) return json(await act());
+    if (!IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+    const record = `idem:${route}:${key}`;
+    const first = await o.records.getRecord(record);
+    if (first !== null) return json(JSON.parse(first));
+    const answer = await act();
+    await o.records.putRecord(record, JSON.stringify(answer), config.delivery.idempotencyTtlMs).catch((error: Error) => {
+      o.log.warn("idempotency record not stored", { route, error: error.message });
+    });
+    return json(answer);
+  };
   return {
     "/v1/disconnect": {
       POST: async (req: Request) => {
@@ -43,14 +59,14 @@ export function controlRoutes(o: ControlRoutesOptions) {
         const body = validated(DisconnectBodySchema, await readJson(req, BODY_LIMIT, config.limits.maxJsonDepth));
         const command: ControlCommand = { kind: "disconnect", user: body.user };
         if (body.reason !== undefined) command.reason = body.reason;
-        return json({ closed: await run(command) });
+        return once(req, "disconnect", async () => ({ closed: await run(command) }));
       },
     },
     "/v1/unsubscribe": {
       POST: async (req: Request) => {
         requireKey(req, config.auth.apiKey);
         const body = validated(UnsubscribeBodySchema, await readJson(req, BODY_LIMIT, config.limits.maxJsonDepth));
-        return json({ unsubscribed: await run({ kind: "unsubscribe", user: body.user, channel: body.channel }) });
+        return once(req, "unsubscribe", async () => ({ unsubscribed: await run({ kind: "unsubscribe", user: body.user, channel: body.channel }) }));
       },
     },
     "/v1/presence": {

@@ -150,7 +150,8 @@ export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
   throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+/** What an `Idempotency-Key` may be: 1–128 printable ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
 export function toItem(criticalEvents: ReadonlySet<string>, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {

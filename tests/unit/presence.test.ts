@@ -9,11 +9,11 @@ import { RedisClient } from "bun";
 import { MemoryPresence } from "../../src/engine/presence-memory.ts";
 import { RedisPresence } from "../../src/engine/presence-redis.ts";
 import { withTimeout } from "../../src/engine/redis-client.ts";
-import type { Presence } from "../../src/engine/types.ts";
+import type { Presence, PresencePage } from "../../src/engine/types.ts";
 import { describeRedis } from "../redis-env.ts";
 
 /** Waits until `presence.read` answers `expected` (the Redis writes go out in the background). */
-async function reads(presence: Presence, channel: string, expected: unknown, maxUsers = 1000) {
+async function reads(presence: Presence, channel: string, expected: PresencePage, maxUsers = 1000) {
   const deadline = Date.now() + 3000;
   for (;;) {
     const page = await presence.read(channel, maxUsers);
