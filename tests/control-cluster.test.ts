@@ -6,12 +6,11 @@
  * its connection on node A with 1000, carrying A's latest acknowledgements and its connection slot.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { RedisClient } from "bun";
 import { createRedisEngine } from "../src/engine/redis-engine.ts";
 import { CloseCode } from "../src/protocol/codes.ts";
 import { connectWelcomed, upgradeStatus } from "./helpers/client.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
-import { describeRedis } from "./redis-env.ts";
+import { deleteKeys, describeRedis } from "./redis-env.ts";
 
 const PREFIX = `courier-ctl-${crypto.randomUUID().slice(0, 8)}`;
 const auth = { authorization: `Bearer ${API_KEY}` };
@@ -51,14 +50,7 @@ describeRedis("control API across two nodes", (redisUrl) => {
   afterAll(async () => {
     await a?.stop();
     await b?.stop();
-    const admin = new RedisClient(redisUrl);
-    let cursor = "0";
-    do {
-      const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${PREFIX}:*`, "COUNT", "1000"])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await admin.send("DEL", keys);
-    } while (cursor !== "0");
-    admin.close();
+    await deleteKeys(redisUrl, `${PREFIX}:`);
   });
 
   test("disconnect through node A closes the user's connections on both nodes with 4403 and counts all of them", async () => {

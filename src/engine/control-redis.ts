@@ -12,18 +12,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
+import type { RedisWiring } from "./presence-redis.ts";
 import type { ControlBus, ControlOutcome } from "./types.ts";
 
-export interface RedisControlOptions {
+/** `member` names this node's reply channel. */
+export interface RedisControlOptions extends RedisWiring {
   url: string;
-  /** The engine's key prefix (`courier:`). */
-  prefix: string;
-  /** This process's heartbeat member (`<nodeId>#<random>`): names its reply channel. */
-  member: string;
-  /** The command connection, or a throw when the engine is not started or closed. */
-  client: () => RedisClient;
-  /** Bounds a command by the engine's timeout. */
-  run: <T>(p: Promise<T>, what: string) => Promise<T>;
   log: LogFn;
   commandTimeoutMs: number;
   connectTimeoutMs: number;

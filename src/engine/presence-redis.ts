@@ -58,17 +58,21 @@ return out
 
 const READ: Script = { name: "presenceRead", source: READ_SOURCE, sha: new Bun.CryptoHasher("sha1").update(READ_SOURCE).digest("hex") };
 
-export interface RedisPresenceOptions {
+/** What the Redis engine lends its presence and its control bus. */
+export interface RedisWiring {
   /** The engine's key prefix (`courier:`). */
   prefix: string;
   /** This process's heartbeat member (`<nodeId>#<random>`), as in `{conn}:nodes`. */
   member: string;
-  /** The engine's heartbeat sorted set. */
-  nodesKey: string;
   /** The command connection, or a throw when the engine is not started or closed. */
   client: () => RedisClient;
   /** Bounds a command by the engine's timeout. */
   run: <T>(p: Promise<T>, what: string) => Promise<T>;
+}
+
+export interface RedisPresenceOptions extends RedisWiring {
+  /** The engine's heartbeat sorted set. */
+  nodesKey: string;
   /** Delay before failed writes are tried again. */
   retryMs: number;
 }

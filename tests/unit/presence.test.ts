@@ -10,7 +10,7 @@ import { MemoryPresence } from "../../src/engine/presence-memory.ts";
 import { RedisPresence } from "../../src/engine/presence-redis.ts";
 import { withTimeout } from "../../src/engine/redis-client.ts";
 import type { Presence, PresencePage } from "../../src/engine/types.ts";
-import { describeRedis } from "../redis-env.ts";
+import { deleteKeys, describeRedis } from "../redis-env.ts";
 
 /** Waits until `presence.read` answers `expected` (the Redis writes go out in the background). */
 async function reads(presence: Presence, channel: string, expected: PresencePage, maxUsers = 1000) {
@@ -79,13 +79,8 @@ describeRedis("Redis presence", (url) => {
   };
 
   afterAll(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = (await client.send("SCAN", [cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await client.send("DEL", keys);
-    } while (cursor !== "0");
     client.close();
+    await deleteKeys(url, prefix);
   });
 
   presenceContract("Redis", () => make());
