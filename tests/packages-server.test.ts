@@ -7,6 +7,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CourierApiError, CourierServer } from "../packages/server/src/index.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
+import { connectWelcomed } from "./helpers/client.ts";
+import { CloseCode } from "../src/protocol/codes.ts";
+import { DisconnectAnswerSchema, PresenceAnswerSchema, UnsubscribeAnswerSchema } from "../src/protocol/http-bodies.ts";
 import { TSC, packAndInstall, run, writeScratchTsconfig } from "./helpers/pack-install.ts";
 
 let server: TestServer;
@@ -68,6 +71,36 @@ describe("@courier/server against Courier", () => {
     expect(job.channel).toBe(`job:${job.job}`);
     const signal = await courier.signal({ tier: "pro", event: "price_alert", data: { symbol: "ACME" } });
     expect(signal).toMatchObject({ channel: "signals:pro", offset: 1 });
+  });
+
+  test("presence, unsubscribe and disconnect against the real routes, answers exactly as /openapi.json describes", async () => {
+    const channel = "public:sdk-room";
+    const token = await server.token("sdk-erin");
+    const [c1, c2] = [await connectWelcomed(`${server.ws}?token=${token}`), await connectWelcomed(`${server.ws}?token=${token}`)];
+    for (const c of [c1, c2]) await c.request({ type: "subscribe", channel });
+    const presence = await courier.presence(channel);
+    expect(PresenceAnswerSchema.strict().parse(presence)).toEqual({ channel, subscribers: 2, users: [{ user: "sdk-erin", connections: 2 }] });
+
+    const unsubscribed = await courier.unsubscribe({ user: "sdk-erin", channel });
+    expect(UnsubscribeAnswerSchema.strict().parse(unsubscribed)).toEqual({ unsubscribed: 2 });
+    for (const c of [c1, c2]) expect(await c.next((f) => f.type === "unsubscribed")).toEqual({ type: "unsubscribed", channel, reason: "server" });
+    expect(await courier.presence(channel)).toEqual({ channel, subscribers: 0, users: [] });
+
+    const closed = await courier.disconnect({ user: "sdk-erin", reason: "bye" });
+    expect(DisconnectAnswerSchema.strict().parse(closed)).toEqual({ closed: 2 });
+    for (const c of [c1, c2]) expect((await c.closed).code).toBe(CloseCode.Disconnected);
+  });
+
+  test("a retried disconnect with the same idempotency key answers the first answer and acts once", async () => {
+    const token = await server.token("sdk-frank");
+    const first = await connectWelcomed(`${server.ws}?token=${token}`);
+    expect(await courier.disconnect({ user: "sdk-frank" }, { idempotencyKey: "kick-1" })).toEqual({ closed: 1 });
+    await first.closed;
+    const second = await connectWelcomed(`${server.ws}?token=${token}`);
+    expect(await courier.disconnect({ user: "sdk-frank" }, { idempotencyKey: "kick-1" })).toEqual({ closed: 1 });
+    expect(await second.request({ type: "ping" })).toMatchObject({ type: "pong" });
+    expect(await courier.disconnect({ user: "sdk-frank" }, { idempotencyKey: "kick-2" })).toEqual({ closed: 1 });
+    expect((await second.closed).code).toBe(CloseCode.Disconnected);
   });
 
   test("a refusal is a typed CourierApiError carrying Courier's code", async () => {

@@ -9,8 +9,21 @@
  * });
  */
 import { describe } from "bun:test";
+import { RedisClient } from "bun";
 
 const CI_DEFAULT_URL = "redis://127.0.0.1:6379";
+
+/** Deletes every key under `prefix` (a test's own key space; never anything else). */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const admin = new RedisClient(url);
+  let cursor = "0";
+  do {
+    const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, string[]];
+    cursor = next;
+    if (keys.length > 0) await admin.send("DEL", keys);
+  } while (cursor !== "0");
+  admin.close();
+}
 
 /** The Redis URL tests use, or null when they should be skipped. */
 export function redisUrl(): string | null {

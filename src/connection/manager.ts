@@ -26,7 +26,8 @@ export interface SweepHooks {
 export class ConnectionManager {
   readonly #all = new Set<ServerWebSocket<ConnData>>();
   readonly #sessions = new Map<string, ServerWebSocket<ConnData>>();
-  readonly #users = new Map<string, number>();
+  /** Open connections per user: what `/v1/disconnect` and `/v1/unsubscribe` act on. */
+  readonly #users = new Map<string, Set<ServerWebSocket<ConnData>>>();
   /** Upgrades accepted but not yet open, so the node limit holds during a connect storm. */
   #pending = 0;
 
@@ -51,21 +52,28 @@ export class ConnectionManager {
     this.#all.add(ws);
     this.#sessions.set(ws.data.sessionId, ws);
     const user = ws.data.principal.user;
-    this.#users.set(user, (this.#users.get(user) ?? 0) + 1);
+    let mine = this.#users.get(user);
+    if (!mine) this.#users.set(user, (mine = new Set()));
+    mine.add(ws);
   }
 
   remove(ws: ServerWebSocket<ConnData>): void {
     if (!this.#all.delete(ws)) return;
     if (this.#sessions.get(ws.data.sessionId) === ws) this.#sessions.delete(ws.data.sessionId);
     const user = ws.data.principal.user;
-    const n = (this.#users.get(user) ?? 1) - 1;
-    if (n > 0) this.#users.set(user, n);
-    else this.#users.delete(user);
+    const mine = this.#users.get(user);
+    mine?.delete(ws);
+    if (mine?.size === 0) this.#users.delete(user);
   }
 
   /** The open local connection holding session `id`, if any. */
   session(id: string): ServerWebSocket<ConnData> | undefined {
     return this.#sessions.get(id);
+  }
+
+  /** The open local connections of `user`, snapshotted (closing them changes the live set). */
+  ofUser(user: string): ServerWebSocket<ConnData>[] {
+    return [...(this.#users.get(user) ?? [])];
   }
 
   connections(): IterableIterator<ServerWebSocket<ConnData>> {

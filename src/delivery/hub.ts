@@ -22,7 +22,7 @@ import type { HubTransport } from "./hub-transport.ts";
 /** What the hub asks of the engine: positions, history and watching channels. */
 export type HubBroker = Pick<Broker, "position" | "history" | "watch" | "unwatch" | "deliversAll">;
 
-export interface HubOptions {
+export interface HubOptions<S = unknown> {
   engine: HubBroker;
   now: () => number;
   recentPerChannel: number;
@@ -33,6 +33,11 @@ export interface HubOptions {
   /** The transport's `publish` reported backpressure on some subscriber. */
   onBackpressure?: () => void;
   onReplay?: (events: number) => void;
+  /**
+   * `socket` joined (+1: on the live topic) or left (-1) `channel`: presence counts follow
+   * subscriptions here, at join and leave, never on the publish path.
+   */
+  onMembership?: (socket: S, channel: string, delta: 1 | -1) => void;
 }
 
 export interface JoinResult {
@@ -70,10 +75,10 @@ export class Hub<S> {
   readonly #epochs = new Map<string, string>();
   /** Channels being watched: resolves once delivery is complete above the returned offset. */
   readonly #watching = new Map<string, Promise<number>>();
-  readonly #options: HubOptions;
+  readonly #options: HubOptions<S>;
   #transport: HubTransport<S> | null = null;
 
-  constructor(options: HubOptions) {
+  constructor(options: HubOptions<S>) {
     this.#options = options;
     this.#engine = options.engine;
     this.#now = options.now;
@@ -131,7 +136,7 @@ export class Hub<S> {
         if (transport.isClosed(socket)) return null;
         if (!this.#epochs.has(channel)) this.#epochs.set(channel, epoch);
         const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
-        joined = subscribe(transport, socket, frame, [], id);
+        joined = this.#subscribe(transport, socket, frame, [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
       }
 
@@ -143,7 +148,7 @@ export class Hub<S> {
       let verdict = recoveryVerdict(since, { epoch: page.epoch, offset: Math.max(page.offset, top()), trimmedThrough: page.trimmedThrough });
       if (!verdict.replay) {
         frame.reason = verdict.reason;
-        joined = subscribe(transport, socket, frame, [], id);
+        joined = this.#subscribe(transport, socket, frame, [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
       }
 
@@ -174,7 +179,7 @@ export class Hub<S> {
       frame.offset = top();
       frame.recovered = verdict.recovered;
       if (!verdict.recovered) frame.reason = verdict.reason;
-      joined = subscribe(transport, socket, frame, replay, id);
+      joined = this.#subscribe(transport, socket, frame, replay, id);
       if (replay.length > 0) this.#options.onReplay?.(replay.length);
       return { subscribed: frame, from: since.offset, acked: since.offset };
     } finally {
@@ -205,6 +210,7 @@ export class Hub<S> {
     const transport = this.#transport;
     if (transport && !transport.isClosed(socket)) transport.unsubscribe(socket, channel);
     this.#release(channel);
+    this.#options.onMembership?.(socket, channel, -1);
   }
 
   /** Confirms critical events in (from, to] on `channel`. */
@@ -240,6 +246,12 @@ export class Hub<S> {
       byKind[kind] = (byKind[kind] ?? 0) + n;
     }
     return byKind;
+  }
+
+  #subscribe(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
+    subscribe(transport, socket, frame, replay, id);
+    this.#options.onMembership?.(socket, frame.channel, 1);
+    return true;
   }
 
   #retain(channel: string): void {

@@ -19,6 +19,8 @@ import { createDatasetFence, type DatasetFence } from "./redis-fence.ts";
 import { createNodePresence, type NodePresence } from "./redis-nodes.ts";
 import { ALL_SCRIPTS, CLAIM, evalScript, HISTORY, LEASE, LEASE_RELEASE, POSITION, PUBLISH, TRIM, type Script } from "./redis-scripts.ts";
 import { createWatcher, type Watcher } from "./redis-watcher.ts";
+import { RedisPresence } from "./presence-redis.ts";
+import { createRedisControlBus, type RedisControlBus } from "./control-redis.ts";
 import {
   OUTCOME_UNKNOWN_MESSAGE,
   StoreUnavailableError,
@@ -74,6 +76,8 @@ export interface RedisEngine extends Engine, ClusterStats {
   readonly kind: "redis";
   readonly nodeId: string;
   readonly cluster: ClusterStats;
+  readonly presence: RedisPresence;
+  readonly control: RedisControlBus;
 }
 
 /**
@@ -104,6 +108,8 @@ class RedisEngineImpl implements RedisEngine {
   readonly sharedAcrossNodes = true;
   readonly cluster: ClusterStats = this;
   readonly nodeId: string;
+  readonly presence: RedisPresence;
+  readonly control: RedisControlBus;
   #o: Required<Omit<RedisEngineOptions, "log" | "keyPrefix">> & { log: LogFn };
   #keys: ReturnType<typeof redisKeys>;
   #presence: NodePresence;
@@ -160,6 +166,9 @@ class RedisEngineImpl implements RedisEngine {
       command: (cmd, args, what) => this.#run(this.#client().send(cmd, args), what),
       log: this.#o.log,
     });
+    const wiring = { prefix: this.#keys.prefix, member: this.#presence.member, client: () => this.#client(), run: <T>(p: Promise<T>, what: string) => this.#run(p, what) };
+    this.presence = new RedisPresence({ ...wiring, nodesKey: this.#keys.nodes, retryMs: Math.max(250, this.#o.commandTimeoutMs) });
+    this.control = createRedisControlBus({ ...wiring, url: opts.url, log: this.#o.log, commandTimeoutMs: this.#o.commandTimeoutMs, connectTimeoutMs: this.#o.connectTimeoutMs, retryMs: Math.max(250, this.#o.commandTimeoutMs) });
   }
 
   async start(deliver: DeliverFn): Promise<void> {
@@ -167,9 +176,15 @@ class RedisEngineImpl implements RedisEngine {
     const log = this.#o.log;
     const retryMs = Math.max(250, this.#o.commandTimeoutMs);
     const cmd = (this.#cmd = new RedisClient(this.#o.url, CLIENT_OPTIONS));
-    // Each (re)connect checks the dataset against what this node saw before any channel is read.
-    const fence = () => void this.#fence.check().catch((error: unknown) => log("warn", "redis fence check failed", { error: (error as Error)?.message }));
-    this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log, onConnect: fence }));
+    // Each (re)connect checks the dataset against what this node saw before any channel is read,
+    // and rewrites this node's presence (a reconnect may follow a lapsed heartbeat, after which
+    // reads deleted it).
+    const onConnect = () => {
+      void this.#fence.check().catch((error: unknown) => log("warn", "redis fence check failed", { error: (error as Error)?.message }));
+      this.presence.restore();
+    };
+    this.#stops.push(keepConnected(cmd, { name: "command", clientName: `courier:${this.nodeId}:cmd`, retryMs, log, onConnect }));
+    const controlStarted = this.control.start();
     const up = await connectWithin(cmd, this.#o.connectTimeoutMs);
     if (this.#o.waitReplicas > 0) {
       const pub = (this.#pub = new RedisClient(this.#o.url, CLIENT_OPTIONS));
@@ -203,6 +218,7 @@ class RedisEngineImpl implements RedisEngine {
     if (!sub.connected) void connectWithin(sub, this.#o.connectTimeoutMs);
     this.#heartbeat = setInterval(() => void this.#presence.beat(), Math.max(100, Math.floor(this.#o.heartbeatTtlMs / 3)));
     this.#heartbeat.unref?.();
+    await controlStarted;
     if (!up) {
       log("warn", "redis unreachable at start; retrying in the background", { url: redactUrl(this.#o.url) });
       return;
@@ -493,10 +509,12 @@ class RedisEngineImpl implements RedisEngine {
     if (cmd?.connected) {
       await Promise.all([
         this.#presence.leave().catch(() => {}),
+        this.presence.close().catch(() => {}),
         // Hands the trim lease on at once rather than after it lapses.
         this.#script(LEASE_RELEASE, [this.#keys.trimLease], [this.#presence.member], "lease release").catch(() => {}),
       ]);
     }
+    this.control.close();
     this.#closed = true;
     for (const client of new Set([this.#sub, this.#pub, cmd])) {
       try {

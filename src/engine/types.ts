@@ -176,12 +176,65 @@ export interface ClusterStats {
   clusterStats(): Promise<Array<{ node: string; stats: unknown }>>;
 }
 
+/** One page of presence: the full subscriber count and, sorted by id, at most the asked number of users. */
+export interface PresencePage {
+  /** Connections subscribed to the channel on every live node: always the full count. */
+  subscribers: number;
+  users: Array<{ user: string; connections: number }>;
+}
+
+/**
+ * Who is subscribed to a channel (centrifuge's `PresenceManager`), counted as subscriptions change
+ * (the hub's join and leave), never by scanning sockets. Embedded: in memory (`presence-memory.ts`);
+ * Redis: this node's counts in memory, mirrored per channel where every node reads them
+ * (`presence-redis.ts`).
+ */
+export interface Presence {
+  /**
+   * A connection of `user` on this node joined (+1) or left (-1) `channel`. Synchronous and never
+   * throws: called from the hub's join and leave, off the publish path; a cluster write goes out
+   * in the background (one per call) and is retried when it fails.
+   */
+  change(channel: string, user: string, delta: 1 | -1): void;
+  /** `channel`'s subscribers on every live node, listing at most `maxUsers` users. */
+  read(channel: string, maxUsers: number): Promise<PresencePage>;
+}
+
+/** What one node answered to a control command, and how many nodes did not answer in time. */
+export interface ControlOutcome {
+  replies: unknown[];
+  /** Nodes that got the command but did not answer within the wait (they may still act on it). */
+  missing: number;
+}
+
+/**
+ * Commands every node runs against its own connections (`/v1/disconnect`, `/v1/unsubscribe`, a
+ * session taken over on another node). The engine only carries them: commands and answers are
+ * JSON values the server defines (`src/server/control-commands.ts`). Embedded: this node alone
+ * (`control-local.ts`); Redis: a pub/sub channel every node listens to, answers on each node's own
+ * reply channel (`control-redis.ts`).
+ */
+export interface ControlBus {
+  /** Sets this node's handler; commands that arrive before it are answered by nobody. */
+  serve(handler: (command: unknown) => unknown | Promise<unknown>): void;
+  /**
+   * Runs `command` on every node, this one included, and resolves with the answers that arrived
+   * within `waitMs`. Rejects with `StoreUnavailableError` when the other nodes cannot be reached
+   * (this node has still run it).
+   */
+  broadcast(command: unknown, waitMs: number): Promise<ControlOutcome>;
+}
+
 /** A whole engine: every port, and the optional abilities it has. Consumers take one port each. */
 export interface Engine extends Broker, SessionStore, ConnectionSlots, RecordStore {
   /** For logs and `/ws/stats` only: code decides on the ports' fields, never on this. */
   readonly kind: "embedded" | "redis";
   /** Present on engines that span nodes. */
   readonly cluster?: ClusterStats;
+  /** Present on engines that span nodes; a single node keeps presence in memory (`presence-memory.ts`). */
+  readonly presence?: Presence;
+  /** Present on engines that span nodes; a single node runs commands itself (`control-local.ts`). */
+  readonly control?: ControlBus;
 }
 
 /** Retention and timing every engine takes; values come from `config.delivery`. */

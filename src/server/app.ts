@@ -13,10 +13,14 @@ import { ConnectionManager } from "../connection/manager.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import { Hub } from "../delivery/hub.ts";
 import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
+import { localControlBus } from "../engine/control-local.ts";
+import { MemoryPresence } from "../engine/presence-memory.ts";
 import { CircuitBreaker, ReadinessGate } from "../resilience/index.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
 import type { Logger, Telemetry } from "../telemetry/index.ts";
 import type { Context } from "./context.ts";
+import { Control } from "./control-commands.ts";
+import { controlRoutes } from "./control-routes.ts";
 import { toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
@@ -80,6 +84,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const events = serverEvents(metrics, stats, extensions);
   const storeBreaker = new CircuitBreaker({ ...breakerOptions(config, log, engine.name), isFailure: (e) => e instanceof StoreUnavailableError });
   const jwksBreaker = new CircuitBreaker(breakerOptions(config, log, "jwks"));
+  // A single node keeps presence in memory and runs control commands itself.
+  const presence = engine.presence ?? new MemoryPresence();
+  const bus = engine.control ?? localControlBus();
   // Built before housekeeping, which it asks for slow-consumer sweeps: the hook runs only once serving.
   const hub: Hub<BunSocket> = new Hub<BunSocket>({
     engine,
@@ -90,8 +97,10 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onFanout: (_channel, n, subscribers, latencyMs) => events.fannedOut(n, subscribers, latencyMs),
     onBackpressure: () => housekeeping.slowSweepSoon(),
     onReplay: (n) => events.replayed(n),
+    onMembership: (ws, channel, delta) => presence.change(channel, ws.data.principal.user, delta),
   });
-  const sessions = new Sessions({ store: engine, manager, resumeWindowMs: config.delivery.resumeWindowMs, events, log });
+  const sessions = new Sessions({ store: engine, manager, resumeWindowMs: config.delivery.resumeWindowMs, events, log, control: bus, slots: engine });
+  const control = new Control({ bus, manager, hub, sessions });
   let server!: Server<ConnData>;
   const ctx: Context = {
     config,
@@ -135,6 +144,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
+    ...controlRoutes({ config, control, presence, records: engine, log }),
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
   table.addStatic(extensions.staticRoutes());

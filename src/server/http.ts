@@ -2,6 +2,7 @@
  * HTTP edges shared by every route, the server's and the extensions': JSON answers and errors
  * exactly as PROTOCOL.md §2 says (`{"error","message"}`, never a stack), and the body readers.
  */
+import type { z } from "zod";
 import { bearer, keyMatches } from "../auth/keys.ts";
 import type { Config } from "../config/schema.ts";
 import type { PublishItem } from "../engine/types.ts";
@@ -136,7 +137,21 @@ export function requireKey(req: Request, key: string | undefined): void {
   if (!keyMatches(bearer(req), key)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)");
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+/**
+ * `value` checked against `schema`, or HttpError 400 naming every issue (as `issues`, too).
+ *
+ * @example
+ * const { user } = validated(DisconnectBodySchema, await readJson(req, 4096, 32));
+ */
+export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
+}
+
+/** What an `Idempotency-Key` may be: 1–128 printable ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
 export function toItem(criticalEvents: ReadonlySet<string>, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {

@@ -1,14 +1,16 @@
 /**
  * Sessions, PROTOCOL.md §6, in one file: the resume lookup at upgrade (a hit resumes, a miss starts
  * fresh, another user's session id reveals nothing), takeover of a session still open on this node
- * (the old connection closes with 1000 and hands its per-user slot over), saving the state (on
- * close; as it changes too where another node may resume it), and restoring its subscriptions.
+ * (the old connection closes with 1000 and hands its per-user slot over) or on another node (asked
+ * over the control bus: that node closes it with 1000, frees its slot and answers with the
+ * session's live state), saving the state (on close; as it changes too where another node may
+ * resume it), and restoring its subscriptions.
  */
 import { randomUUID } from "node:crypto";
 import type { ServerWebSocket } from "bun";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
-import type { SessionState, SessionStore } from "../engine/types.ts";
+import type { ConnectionSlots, ControlBus, SessionState, SessionStore } from "../engine/types.ts";
 import { parseChannel, type ChannelName } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
 import { errorFrame } from "../protocol/frames.ts";
@@ -38,6 +40,15 @@ export interface SessionsOptions {
   resumeWindowMs: number;
   events: Pick<ServerEvents, "resumed">;
   log: Logger;
+  /**
+   * Where a session open on another node is asked for (`Control` serves `handOver` on each node);
+   * only consulted when the store is shared across nodes.
+   */
+  control?: Pick<ControlBus, "broadcast">;
+  /** Frees the slot of a connection handed over to another node (which takes its own). */
+  slots?: Pick<ConnectionSlots, "releaseConnection">;
+  /** How long a resume waits for another node to hand its connection over. @default 1000 */
+  handOverWaitMs?: number;
 }
 
 /**
@@ -78,10 +89,43 @@ export class Sessions {
     if (local && !local.data.closed && local.data.principal.user === user) {
       state = sessionStateOf(local.data);
       takeover = local;
+    } else if (this.#o.control && this.#o.store.sharedAcrossNodes && SESSION_ID.test(asked)) {
+      // Asked even when the store has nothing yet: an open session is saved only as it changes.
+      state = (await this.#handOverElsewhere(asked, user)) ?? state;
     }
     const hit = state !== null && state.user === user;
     this.#o.events.resumed(hit);
     return hit ? { sessionId: asked, state, takeover } : fresh;
+  }
+
+  /**
+   * Asks every node to close the session's open connection, if it has one: it answers once its
+   * slot is free, so the upgrade can take its own. An unreachable cluster leaves it open (a miss
+   * of the takeover, never of the resume).
+   */
+  async #handOverElsewhere(session: string, user: string): Promise<SessionState | undefined> {
+    try {
+      const { replies } = await this.#o.control!.broadcast({ kind: "takeover", session, user }, this.#o.handOverWaitMs ?? 1_000);
+      for (const reply of replies as Array<{ state?: SessionState } | undefined>) if (reply?.state?.user === user) return reply.state;
+    } catch (error) {
+      this.#o.log.warn("session takeover not sent to other nodes", { error: (error as Error).message });
+    }
+    return undefined;
+  }
+
+  /**
+   * Another node resumed session `id`: its open connection here, if any (and `user`'s), closes
+   * with 1000 without saving (the new connection owns the session) and frees its slot before the
+   * answer, which carries the session's state.
+   */
+  async handOver(id: string, user: string): Promise<{ count: number; state?: SessionState }> {
+    const ws = this.#o.manager.session(String(id));
+    if (!ws || ws.data.closed || ws.data.principal.user !== user || ws.data.slotTransferred) return { count: 0 };
+    const state = sessionStateOf(ws.data);
+    ws.data.slotTransferred = true;
+    ws.close(CloseCode.Normal, "session taken over");
+    await this.#o.slots?.releaseConnection(user).catch(() => {});
+    return { count: 1, state };
   }
 
   /** Closes the connection whose session was resumed elsewhere; its per-user slot goes with the session. */

@@ -17,6 +17,7 @@ function setup(options: { deliversAll?: boolean; recentPerChannel?: number; repl
   const transport = new FakeTransport();
   const fanouts: Array<{ events: number; subscribers: number; latencyMs: number }> = [];
   const replays: number[] = [];
+  const memberships: Array<[FakeSocket, string, number]> = [];
   let backpressure = 0;
   const hub = new Hub<FakeSocket>({
     engine: broker,
@@ -27,10 +28,11 @@ function setup(options: { deliversAll?: boolean; recentPerChannel?: number; repl
     onFanout: (_channel, events, subscribers, latencyMs) => fanouts.push({ events, subscribers, latencyMs }),
     onBackpressure: () => backpressure++,
     onReplay: (n) => replays.push(n),
+    onMembership: (socket, channel, delta) => memberships.push([socket, channel, delta]),
   });
   broker.start(hub.deliver);
   hub.attach(transport);
-  return { clock, broker, transport, hub, fanouts, replays, backpressure: () => backpressure };
+  return { clock, broker, transport, hub, fanouts, replays, memberships, backpressure: () => backpressure };
 }
 
 /** Joins without `since`, answering the broker at once; resolves with the socket once joined. */
@@ -383,4 +385,25 @@ test("joining before a transport is attached is a TypeError", async () => {
   const broker = new FakeBroker({ deliversAll: true, now: () => 0 });
   const hub = new Hub<FakeSocket>({ engine: broker, now: () => 0, recentPerChannel: 10, memoryCapBytes: 1 << 20, replayLimit: 10 });
   await expect(hub.join(new FakeSocket(), CH, null)).rejects.toThrow(new TypeError("Cannot join: the hub has no transport attached"));
+});
+
+describe("membership (presence counts)", () => {
+  test("is reported once per completed join and once per leave, never for a join abandoned by a closed socket, never per publish", async () => {
+    const s = setup();
+    const a = await joined(s);
+    const b = await joined(s);
+    expect(s.memberships).toEqual([[a, CH, 1], [b, CH, 1]]);
+    s.broker.publish(CH, 3);
+    expect(a.offsets(CH)).toEqual([1, 2, 3]);
+    expect(s.memberships).toHaveLength(2);
+    s.hub.leave(a, CH);
+    expect(s.memberships.at(-1)).toEqual([a, CH, -1]);
+
+    const closing = new FakeSocket();
+    const joining = s.hub.join(closing, CH, null);
+    closing.closed = true;
+    (await s.broker.positions.next()).resolve({ epoch: s.broker.epoch, offset: s.broker.top });
+    expect(await joining).toBeNull();
+    expect(s.memberships).toHaveLength(3);
+  });
 });

@@ -5,7 +5,7 @@ import type { Principal } from "../../src/auth/tokens.ts";
 import { newConnData, type ConnData } from "../../src/connection/conn-data.ts";
 import type { SessionState, SessionStore } from "../../src/engine/types.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
-import { Sessions, sessionStateOf } from "../../src/server/sessions.ts";
+import { Sessions, sessionStateOf, type SessionsOptions } from "../../src/server/sessions.ts";
 import { createLogger } from "../../src/telemetry/index.ts";
 
 const SESSION = "0123456789abcdef";
@@ -23,7 +23,9 @@ function conn(user: string, sessionId = SESSION) {
   return { ws, data, closes };
 }
 
-function setup(options: { stored?: Record<string, SessionState>; shared?: boolean; local?: ServerWebSocket<ConnData>; saveFails?: boolean } = {}) {
+function setup(
+  options: { stored?: Record<string, SessionState>; shared?: boolean; local?: ServerWebSocket<ConnData>; saveFails?: boolean; control?: SessionsOptions["control"] } = {},
+) {
   const loads: string[] = [];
   const saves: { id: string; state: SessionState; ttlMs: number }[] = [];
   const resumed: boolean[] = [];
@@ -41,8 +43,11 @@ function setup(options: { stored?: Record<string, SessionState>; shared?: boolea
     },
     deleteSession: async () => {},
   };
+  const released: string[] = [];
   const sessions = new Sessions({
     store,
+    control: options.control,
+    slots: { releaseConnection: async (user) => void released.push(user) },
     manager: { session: (id) => (options.local?.data.sessionId === id ? options.local : undefined) },
     resumeWindowMs: 30_000,
     events: { resumed: (hit) => void resumed.push(hit) },
@@ -55,7 +60,7 @@ function setup(options: { stored?: Record<string, SessionState>; shared?: boolea
       },
     }),
   });
-  return { sessions, loads, saves, resumed, nextLog: () => logged.promise };
+  return { sessions, loads, saves, resumed, released, nextLog: () => logged.promise };
 }
 
 describe("Sessions", () => {
@@ -128,5 +133,49 @@ describe("Sessions", () => {
     s.sessions.onDirty!(c.data);
     await Promise.resolve();
     expect(s.saves).toEqual([{ id: SESSION, state: sessionStateOf(c.data), ttlMs: 30_000 }]);
+  });
+});
+
+describe("Sessions across nodes", () => {
+  const live: SessionState = { user: "alice", channels: { "public:a": { epoch: "e1", from: 2, acked: 7 } } };
+
+  test("a session not open here is asked of the other nodes; the live state they answer beats the stored one", async () => {
+    const asked: unknown[] = [];
+    const stored: SessionState = { user: "alice", channels: { "public:a": { epoch: "e1", from: 2, acked: 3 } } };
+    const s = setup({ shared: true, stored: { [SESSION]: stored }, control: { broadcast: async (command) => (asked.push(command), { replies: [{ count: 0 }, { count: 1, state: live }], missing: 0 }) } });
+    expect(await s.sessions.resume(SESSION, "alice")).toEqual({ sessionId: SESSION, state: live, takeover: undefined });
+    expect(asked).toEqual([{ kind: "takeover", session: SESSION, user: "alice" }]);
+  });
+
+  test("a session not saved yet but open on another node is a hit; another user's answer is ignored", async () => {
+    const s = setup({ shared: true, control: { broadcast: async () => ({ replies: [{ count: 1, state: live }], missing: 0 }) } });
+    expect((await s.sessions.resume(SESSION, "alice")).state).toEqual(live);
+    expect((await s.sessions.resume(SESSION, "mallory")).state).toBeNull();
+  });
+
+  test("an unreachable cluster falls back to the stored state and logs; nothing is asked where only this node resumes", async () => {
+    const stored: SessionState = { user: "alice", channels: {} };
+    let asked = 0;
+    const down = setup({ shared: true, stored: { [SESSION]: stored }, control: { broadcast: async () => Promise.reject(new Error("redis down")) } });
+    const logged = down.nextLog();
+    expect((await down.sessions.resume(SESSION, "alice")).state).toEqual(stored);
+    expect(await logged).toContain("session takeover not sent to other nodes");
+    const single = setup({ shared: false, stored: { [SESSION]: stored }, control: { broadcast: async () => (asked++, { replies: [], missing: 0 }) } });
+    await single.sessions.resume(SESSION, "alice");
+    expect(asked).toBe(0);
+  });
+
+  test("handOver closes this node's connection with 1000, frees its slot, and answers its state; other users get nothing", async () => {
+    const { ws, data, closes } = conn("alice");
+    const s = setup({ shared: true, local: ws });
+    expect(await s.sessions.handOver(SESSION, "mallory")).toEqual({ count: 0 });
+    expect(closes).toEqual([]);
+    expect(await s.sessions.handOver(SESSION, "alice")).toEqual({ count: 1, state: sessionStateOf(data) });
+    expect(closes).toEqual([{ code: CloseCode.Normal, reason: "session taken over" }]);
+    expect(s.released).toEqual(["alice"]);
+    // Taken over: closing saves nothing (the new node owns the session), and a second ask is a no-op.
+    s.sessions.closed(data);
+    expect(s.saves).toEqual([]);
+    expect(await s.sessions.handOver(SESSION, "alice")).toEqual({ count: 0 });
   });
 });

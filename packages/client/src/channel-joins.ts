@@ -99,6 +99,18 @@ export class ChannelJoins {
   }
 
   /**
+   * The server took `channel` away: it no longer holds it, and nothing is sent or retried for it.
+   *
+   * @example
+   * joins.dropped("public:lobby");
+   */
+  dropped(channel: string): void {
+    this.#held.delete(channel);
+    this.#confirmed.delete(channel);
+    this.#cancelRetry(channel);
+  }
+
+  /**
    * A `welcome` arrived. Resumed: the server restored its channels and replays them itself, so
    * only the difference goes out; else every channel again.
    *

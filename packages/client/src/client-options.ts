@@ -68,14 +68,16 @@ export interface CourierClientOptions {
 }
 
 /**
- * Events of `client.on()`: `status`, `event` (every delivered event), `error`, `recovery`, and
- * `event:<name>` for the delivered events of one name, typed by the client's event map.
+ * Events of `client.on()`: `status`, `event` (every delivered event), `error`, `recovery`,
+ * `unsubscribed` (the server took a channel away: its handlers are dropped, it is not subscribed
+ * again), and `event:<name>` for the delivered events of one name, typed by the client's event map.
  */
 export type ClientEvents<E extends EventMap = AnyEvents> = {
   status: StatusChange;
   event: CourierEvent<E>;
   error: Error;
   recovery: Recovery;
+  unsubscribed: { channel: string; reason: "server" };
 } & { [K in keyof E & string as `event:${K}`]: TypedEvent<K, E[K]> };
 
 /** Options of `subscribe()`. */

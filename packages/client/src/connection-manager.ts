@@ -21,7 +21,10 @@ type Frame = Record<string, unknown>;
 export interface ConnectionHooks {
   /** A `welcome` arrived; `status` goes `live` right after. */
   welcome(frame: WelcomeFrame): void;
-  /** A frame for the channels (`event`, `subscribed`); a `subscribed`'s request is already settled. */
+  /**
+   * A frame for the channels (`event`, `subscribed`, an `unsubscribed` the server decided on); a
+   * `subscribed`'s request is already settled.
+   */
   frame(frame: Frame): void;
   /** The connection is gone: whatever the server held for it is void until the next welcome. */
   lost(): void;
@@ -216,6 +219,9 @@ export class ConnectionManager {
         this.#pending.answer(frame);
         return this.#hooks.frame(frame);
       case "unsubscribed":
+        // `reason: "server"` answers no request: the server took the channel away (`POST /v1/unsubscribe`).
+        if (!this.#pending.answer(frame) && frame.reason === "server") this.#hooks.frame(frame);
+        return;
       case "pong":
       case "result":
         this.#pending.answer(frame);

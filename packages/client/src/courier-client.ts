@@ -238,6 +238,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
   #onFrame(frame: Record<string, unknown>): void {
     if (frame.type === "event") return this.#deliver(frame as unknown as EventFrame);
     const channel = String(frame.channel);
+    if (frame.type === "unsubscribed") return this.#removedByServer(channel);
     const recovery = this.#subs.reconcile(channel, {
       epoch: String(frame.epoch),
       offset: Number(frame.offset),
@@ -247,6 +248,17 @@ export class CourierClient<E extends EventMap = AnyEvents> {
     // Acks held while the channel was not joined (polled events, a previous connection).
     if (this.#joins.subscribed(channel)) this.#acks.flush(channel);
     if (recovery) this.#emitter.emit("recovery", recovery);
+  }
+
+  /**
+   * The server took `channel` away (`POST /v1/unsubscribe`): its handlers are dropped and it is
+   * not subscribed again, on this connection or after a reconnect; the app hears `unsubscribed`.
+   */
+  #removedByServer(channel: string): void {
+    if (!this.#subs.drop(channel)) return;
+    this.#acks.drop(channel);
+    this.#joins.dropped(channel);
+    this.#emitter.emit("unsubscribed", { channel, reason: "server" });
   }
 
   #deliver(frame: EventFrame): void {

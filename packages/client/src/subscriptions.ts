@@ -83,6 +83,17 @@ export class Subscriptions {
     return true;
   }
 
+  /**
+   * Forgets `channel` with all its handlers (the server took it away); false when unknown. Its
+   * stored position stays: a later `subscribe` resumes from it.
+   *
+   * @example
+   * if (subs.drop("public:lobby")) emit("unsubscribed", { channel: "public:lobby", reason: "server" });
+   */
+  drop(channel: string): boolean {
+    return this.#channels.delete(channel);
+  }
+
   /** Subscribed channel names. @example for (const c of subs.channels()) resubscribe(c); */
   channels(): string[] {
     return [...this.#channels.keys()];

@@ -20,6 +20,8 @@ export const CloseCode = {
   ProtocolErrors: 4400,
   /** The token expired on an open connection: refresh it, then resume. */
   TokenExpired: 4401,
+  /** Disconnected by the server (`POST /v1/disconnect`): do not reconnect with the same token. */
+  Disconnected: 4403,
   /** No pong / no acks in time: the connection looked half-open. */
   Stale: 4408,
   /** The client could not keep up: resume from history. */
@@ -38,6 +40,7 @@ export const closeAdvice: Record<CloseCode, { reconnect: boolean; refreshToken: 
   1012: { reconnect: true, refreshToken: false, reason: "server_restart" },
   4400: { reconnect: false, refreshToken: false, reason: "protocol_errors" },
   4401: { reconnect: true, refreshToken: true, reason: "token_expired" },
+  4403: { reconnect: false, refreshToken: false, reason: "disconnected" },
   4408: { reconnect: true, refreshToken: false, reason: "stale" },
   4409: { reconnect: true, refreshToken: false, reason: "slow_consumer" },
   4429: { reconnect: true, refreshToken: false, reason: "too_many_frames" },

@@ -49,7 +49,7 @@ export type ServerFrame =
   | SubscribedFrame
   | ErrorFrame
   | EventFrame
-  | { type: "unsubscribed"; id?: RequestId; channel: string }
+  | { type: "unsubscribed"; id?: RequestId; channel: string; reason?: "server" }
   | { type: "pong"; id?: RequestId; ts: number }
   | { type: "result"; id: RequestId; data: unknown }
   | { type: "reconnect"; reason: string; after: number };
