@@ -239,7 +239,9 @@ export function createWatcher(o: WatcherOptions) {
     for (const st of all) st.busy = true;
     const names = all.map((st) => st.pubsub);
     try {
-      await withTimeout(o.sub.unsubscribe(names), o.commandTimeoutMs, "unsubscribe").catch(() => {});
+      // Bun's unsubscribe throws synchronously on a connection not (yet) in subscriber mode: as a
+      // rejection it is ignored like any failed unsubscribe, and the subscribe still runs.
+      await withTimeout(Promise.resolve().then(() => o.sub.unsubscribe(names)), o.commandTimeoutMs, "unsubscribe").catch(() => {});
       await withTimeout(o.sub.subscribe(names, onMessage), o.commandTimeoutMs, "subscribe");
     } catch (error) {
       if (closed) return;
@@ -249,7 +251,7 @@ export function createWatcher(o: WatcherOptions) {
     }
     o.log("info", "redis resubscribed", { channels: all.length });
     const gone = all.filter((st) => !current(st)).map((st) => st.pubsub);
-    if (gone.length > 0) o.sub.unsubscribe(gone).catch(() => {});
+    if (gone.length > 0) Promise.resolve().then(() => o.sub.unsubscribe(gone)).catch(() => {});
     for (const st of all) if (current(st) && st.last >= 0) requestSync(st);
   }
 
