@@ -218,6 +218,10 @@ function checkAnswer(request: HostileRequest, status: number, headers: Headers |
   const what = `${request.method} ${request.path.slice(0, 80)} (${request.label})`;
   if (!request.expect.includes(status)) problems.add(`${what}: answered ${status}, want ${request.expect.join("|")}: ${text.slice(0, 200)}`);
   if (status >= 500) problems.add(`${what}: a 5xx`);
+  if (status === 204) {
+    if (text !== "") problems.add(`${what}: a 204 with a body`);
+    return;
+  }
   if (!header("content-type")?.startsWith("application/json")) problems.add(`${what}: content-type ${header("content-type")}`);
   if (header("x-content-type-options") !== "nosniff") problems.add(`${what}: no x-content-type-options: nosniff`);
   if (header("cache-control") !== "no-store") problems.add(`${what}: cache-control ${header("cache-control")}`);

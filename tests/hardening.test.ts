@@ -416,7 +416,7 @@ describe("keys, origins and headers", () => {
     for (const origin of ["https://evil.example", "https://app.example.evil.example", "null", "https://APP.example"]) {
       const res = await upgradeStatus(url, { origin });
       expect(res.status).toBe(403);
-      expect(await res.json()).toEqual({ error: "forbidden", message: "origin not allowed" });
+      expect(await res.json()).toEqual({ error: "forbidden", message: "origin not allowed", reason: "forbidden_origin" });
     }
     expect((await upgradeStatus(guarded.ws, { origin: "https://evil.example" })).status).toBe(403);
     const listed = await connect(url, { headers: { origin: "https://app.example" } });
@@ -454,7 +454,7 @@ describe("keys, origins and headers", () => {
     const wrong = await fetch(`${plain.http}/v1/publish`, { method: "PUT" });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("POST");
-    expect(await wrong.json()).toMatchObject({ error: "bad_request" });
+    expect(await wrong.json()).toMatchObject({ error: "method_not_allowed" });
     const metrics = await fetch(`${plain.http}/metrics`);
     expect(metrics.headers.get("x-content-type-options")).toBe("nosniff");
   });

@@ -31,6 +31,22 @@ export function eventFrame(p: FrameParts): string {
   );
 }
 
+/** The frame around empty names and data, at the largest offset and a 13-digit `ts` (until 2286). */
+const FRAME_OVERHEAD = { plain: eventFrame({ channel: "", offset: Number.MAX_SAFE_INTEGER, event: "", dataJson: "", critical: false, ts: 1e12 }).length, critical: eventFrame({ channel: "", offset: Number.MAX_SAFE_INTEGER, event: "", dataJson: "", critical: true, ts: 1e12 }).length };
+
+/**
+ * The UTF-8 size in bytes of the event frame `eventFrame()` will build for these parts, at the
+ * largest offset it could be given, without building it: the check of `limits.maxEventFrameBytes`
+ * runs before the offset exists, and must not serialize the payload a second time.
+ *
+ * @example
+ * eventFrameBytes({ channel: "user:a", event: "x", dataJson: "{}", critical: false }); // 102
+ */
+export function eventFrameBytes(p: Omit<FrameParts, "offset" | "ts">): number {
+  // Channel and event names are ASCII by their grammars: one byte per character.
+  return (p.critical ? FRAME_OVERHEAD.critical : FRAME_OVERHEAD.plain) + p.channel.length + p.event.length + Buffer.byteLength(p.dataJson, "utf8");
+}
+
 /** Serializes publish `data`; `undefined` becomes `null` as PROTOCOL §2 says. */
 export function serializeData(data: unknown): string {
   return data === undefined ? "null" : JSON.stringify(data);

@@ -21,15 +21,19 @@ import type { Logger, Telemetry } from "../telemetry/index.ts";
 import type { Context } from "./context.ts";
 import { Control } from "./control-commands.ts";
 import { controlRoutes } from "./control-routes.ts";
+import { Admission } from "./admission.ts";
+import { corsPolicy } from "./cors.ts";
 import { toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
 import { Housekeeping } from "./housekeeping.ts";
 import { NodeStats } from "./node-stats.ts";
-import { opsRoutes } from "./ops-routes.ts";
+import { startMetricsServer } from "./metrics-server.ts";
+import { metricsRoute, opsRoutes } from "./ops-routes.ts";
 import { publishBatchRoute, publishRoute } from "./publish-routes.ts";
 import { Publisher } from "./publisher.ts";
+import { refusalLog } from "./refusal-log.ts";
 import { RouteTable } from "./route-table.ts";
 import { systemScheduler, type Scheduler } from "./scheduler.ts";
 import { gaugeSource, serverEvents, zeroSeries } from "./server-events.ts";
@@ -37,6 +41,7 @@ import { Sessions } from "./sessions.ts";
 import { statsReport } from "./stats-report.ts";
 import { upgrade } from "./upgrade.ts";
 import { websocketHandler } from "./websocket.ts";
+import { wsCheckRoute } from "./ws-check-route.ts";
 import { statusPage } from "../web/status-page-route.ts";
 
 export type { Extension } from "./extension.ts";
@@ -56,6 +61,8 @@ export interface CourierDeps {
 export interface Courier {
   readonly server: Server<ConnData>;
   readonly url: URL;
+  /** Where `/metrics` is served when `server.metricsPort` is set. */
+  readonly metricsUrl: URL | undefined;
   readonly ctx: Context;
   /** SIGTERM behaviour: refuse upgrades, `reconnect` + 1012 to every client, flush, stop. */
   drain(): Promise<void>;
@@ -106,7 +113,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     config,
     log,
     now,
-    publisher: new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions }),
+    publisher: new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions, maxEventFrameBytes: config.limits.maxEventFrameBytes }),
     broker: engine,
     records: engine,
     slots: engine,
@@ -138,13 +145,28 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, cluster: engine.cluster, statsReport: report, checks: () => extensions.checks(), onDirty: sessions.onDirty });
 
   const errors = { log, retryAfterS: config.server.retryAfterS };
-  const table = new RouteTable({ metrics, errors });
+  const cors = corsPolicy(config.server.allowedOrigins);
+  const admission = new Admission({
+    config,
+    gate,
+    cors,
+    verify: ctx.verify,
+    tierOf: ctx.tierOf,
+    connections: () => manager.size,
+    slots: engine,
+    now,
+    peer: (req) => server.requestIP(req)?.address ?? "",
+  });
+  const upgradeParts = { admission, refused: refusalLog({ log, now }) };
+  const table = new RouteTable({ metrics, errors, cors });
+  table.known("/v1/ws", ["GET"]);
   const routes = {
     ...opsRoutes({ config, telemetry, gate, probe: () => housekeeping.probe(), statsReport: report, cluster: engine.cluster }),
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
+    "/v1/ws/check": { GET: wsCheckRoute(admission) },
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
   table.addStatic(extensions.staticRoutes());
@@ -153,25 +175,35 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   server = Bun.serve<ConnData>({
     hostname: config.server.host,
     port: config.server.port,
-    // Our own limits answer 413 with a JSON body; Bun's cap is only a backstop.
-    maxRequestBodySize: config.limits.maxPublishBodyBytes * 8,
+    // Every body is read through http.ts's readers, which answer a JSON 413 past our limits (before
+    // reading when Content-Length says so, while streaming otherwise); Bun's own cap would answer a
+    // bare 413 first, so it is set out of reach.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     routes: table.routes as never,
     fetch: (req) => {
       const url = new URL(req.url);
-      if (url.pathname === "/v1/ws") return table.serve("/v1/ws", req, () => upgrade(ctx, req, url));
+      if (url.pathname === "/v1/ws" && req.method === "GET") return table.serve("/v1/ws", req, () => upgrade(ctx, upgradeParts, req, url));
       return table.fallback(req, url);
     },
     error: (error) => toErrorResponse(error, errors),
     websocket: websocketHandler(ctx),
   });
   hub.attach(bunTransport(server));
+  let metricsServer: Server<undefined> | undefined;
+  try {
+    if (config.server.metricsPort !== undefined) metricsServer = startMetricsServer({ hostname: config.server.host, port: config.server.metricsPort, metrics: metricsRoute({ telemetry }) });
+  } catch (error) {
+    await server.stop(true); // a taken metrics port must not leave the main port serving
+    throw error;
+  }
   await extensions.start();
   telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
   zeroSeries(metrics);
   await housekeeping.start(deps.scheduler ?? systemScheduler);
 
   const url = new URL(`http://${config.server.host === "0.0.0.0" ? "127.0.0.1" : config.server.host}:${server.port}`);
-  log.info("listening", { url: url.href, node: config.cluster.nodeId, env: config.env, engine: engine.kind });
+  const metricsUrl = metricsServer && new URL(`http://${url.hostname}:${metricsServer.port}/metrics`);
+  log.info("listening", { url: url.href, node: config.cluster.nodeId, env: config.env, engine: engine.kind, ...(metricsUrl ? { metrics: metricsUrl.href } : {}) });
   printDevHint(config, url);
 
   let stopped = false;
@@ -181,6 +213,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     housekeeping.stop();
     await extensions.stop();
     await server.stop(closeSockets);
+    await metricsServer?.stop(true);
     ctx.jsonGuard.close();
     await engine.close();
   };
@@ -188,6 +221,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   return {
     server,
     url,
+    metricsUrl,
     ctx,
     async drain() {
       if (gate.phase !== "draining") gate.markDraining();

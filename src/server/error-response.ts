@@ -8,7 +8,9 @@ import { ErrorCode } from "../protocol/codes.ts";
 import { errorFrame, type RequestId } from "../protocol/frames.ts";
 import { RpcError } from "../protocol/rpc-error.ts";
 import type { Logger } from "../telemetry/index.ts";
+import { AdmissionRefused } from "./admission.ts";
 import { HttpError, httpError } from "./http.ts";
+import { EventTooLargeError } from "./publisher.ts";
 
 /** What the mappers need: where unknown errors are logged, and the `Retry-After` of a 503. */
 export interface ErrorMapping {
@@ -30,6 +32,11 @@ function describe(error: unknown): { name: string; message: string } | string {
  */
 export function toErrorResponse(error: unknown, mapping: ErrorMapping): Response {
   if (error instanceof HttpError) return httpError(error.status, error.message, error.options);
+  if (error instanceof AdmissionRefused) return httpError(error.status, error.message, { retryAfterS: error.retryAfterS ?? mapping.retryAfterS, extra: { reason: error.reason } });
+  if (error instanceof EventTooLargeError) {
+    const { index, bytes, limit, batch } = error;
+    return httpError(413, `${batch ? `item ${index}: ` : ""}${error.message}`, { extra: batch ? { index, bytes, limit } : { bytes, limit } });
+  }
   if (error instanceof StoreUnavailableError) return httpError(503, error.outcomeUnknown ? OUTCOME_UNKNOWN_MESSAGE : "the store is unavailable", { retryAfterS: mapping.retryAfterS });
   mapping.log.error("request failed", { error: describe(error) });
   return httpError(500, "internal error");

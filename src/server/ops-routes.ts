@@ -1,6 +1,7 @@
 /**
- * The operator's routes (PROTOCOL.md §2): `/health`, `/ready`, `/metrics`, `/ws/stats`, `/dev/token`, `/openapi.json`.
- * One entry per path in `opsRoutes`: adding an ops route is one line there plus its handler.
+ * The operator's routes (PROTOCOL.md §2): `/health`, `/ready`, `/metrics`, `/ws/stats`, `/dev/token`, `/version`,
+ * `/openapi.json`. One entry per path in `opsRoutes`: adding an ops route is one line there plus its
+ * handler. With `server.metricsPort` set, `/metrics` is served on that port only (metrics-server.ts).
  */
 import { bearer, keyMatches } from "../auth/keys.ts";
 import { signToken } from "../auth/tokens.ts";
@@ -10,6 +11,7 @@ import { isTier, TIERS } from "../protocol/codes.ts";
 import { isUserId, USER_ID_RULE } from "../protocol/user-id.ts";
 import type { ReadinessGate, ReadinessResult } from "../resilience/index.ts";
 import { PROMETHEUS_CONTENT_TYPE, type Telemetry } from "../telemetry/index.ts";
+import { buildInfo, type BuildInfo } from "../telemetry/build-info.ts";
 import type { MethodTable, RouteHandler } from "./extension.ts";
 import { HttpError, json } from "./http.ts";
 import { devTokenResponse } from "./dev-token.ts";
@@ -26,6 +28,8 @@ export interface OpsSources {
   statsReport: () => Record<string, unknown>;
   /** Present on cluster engines: `/ws/stats?scope=cluster`. */
   cluster?: ClusterStats;
+  /** What `/version` shows. @default buildInfo() */
+  build?: BuildInfo;
 }
 
 /**
@@ -38,9 +42,10 @@ export function opsRoutes(s: OpsSources): Record<string, MethodTable> {
   return {
     "/health": { GET: () => json({ status: "ok" }) },
     "/ready": { GET: ready(s) },
-    "/metrics": { GET: metrics(s) },
+    ...(s.config.server.metricsPort === undefined ? { "/metrics": { GET: metricsRoute(s) } } : {}),
     "/ws/stats": { GET: stats(s) },
     "/dev/token": { GET: devToken(s) },
+    "/version": { GET: version(s.build ?? buildInfo()) },
     "/openapi.json": { GET: openApiRoute },
   };
 }
@@ -54,8 +59,15 @@ function ready({ config, gate, probe }: OpsSources): RouteHandler {
   };
 }
 
-function metrics({ telemetry }: OpsSources): RouteHandler {
+/** `GET /metrics`: on the main port, or alone on `server.metricsPort`. */
+export function metricsRoute({ telemetry }: Pick<OpsSources, "telemetry">): RouteHandler {
   return async () => new Response(await telemetry.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store", "x-content-type-options": "nosniff" } });
+}
+
+/** `{"version","commit"?,"bun"}`: the commit only when known. */
+function version(build: BuildInfo): RouteHandler {
+  const body = build.commit === "unknown" ? { version: build.version, bun: build.bun } : build;
+  return () => json(body);
 }
 
 /** Admin key only; `?scope=cluster` adds every node's report on a cluster engine. */

@@ -7,6 +7,7 @@
  */
 import { StoreUnavailableError, type Broker, type PublishItem, type PublishOutcome } from "../engine/types.ts";
 import { channelKind } from "../protocol/channel.ts";
+import { eventFrameBytes } from "../protocol/serializer.ts";
 import { BreakerOpenError, type CircuitBreaker } from "../resilience/index.ts";
 import type { Metrics } from "../telemetry/index.ts";
 import type { ExtensionSet } from "./extension.ts";
@@ -21,6 +22,29 @@ export interface PublisherOptions {
   stats: NodeStats;
   /** Sees every stored publish, whoever published it. */
   extensions: Pick<ExtensionSet, "published">;
+  /**
+   * Largest event frame a publish may produce (`limits.maxEventFrameBytes`): an event a default
+   * client cannot receive would close every resume of its channel with 1009. @default Infinity
+   */
+  maxEventFrameBytes?: number;
+}
+
+/**
+ * An item's event frame would exceed `limits.maxEventFrameBytes`; nothing was stored (the mapper
+ * answers 413, naming the item of a batch).
+ */
+export class EventTooLargeError extends Error {
+  override readonly name = "EventTooLargeError";
+  constructor(
+    /** The item's index in its publish call. */
+    readonly index: number,
+    readonly bytes: number,
+    readonly limit: number,
+    /** Whether the call held several items. */
+    readonly batch: boolean,
+  ) {
+    super(`the event frame would be ${bytes} bytes, over the limit of ${limit} (limits.maxEventFrameBytes)`);
+  }
 }
 
 /**
@@ -40,10 +64,15 @@ export class Publisher {
   /**
    * Publishes `items` all-or-nothing.
    *
+   * @throws {EventTooLargeError} when an item's frame would be too large: nothing was stored.
    * @throws {StoreUnavailableError} when the store refused or its breaker is open: nothing was stored.
    */
   async publish(items: PublishItem[]): Promise<PublishOutcome[]> {
-    const { broker, breaker, metrics, stats, extensions } = this.#options;
+    const { broker, breaker, metrics, stats, extensions, maxEventFrameBytes = Infinity } = this.#options;
+    for (const [index, item] of items.entries()) {
+      const bytes = eventFrameBytes(item);
+      if (bytes > maxEventFrameBytes) throw new EventTooLargeError(index, bytes, maxEventFrameBytes, items.length > 1);
+    }
     let outcomes: PublishOutcome[];
     try {
       outcomes = await breaker.execute(() => broker.publish(items));

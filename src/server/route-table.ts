@@ -1,9 +1,11 @@
 /**
  * The HTTP route table handed to `Bun.serve`: every handler timed into
- * `courier_http_request_duration_seconds`, every thrown error answered by the one mapper, and a
- * known path asked with another method answered 405 with `Allow`.
+ * `courier_http_request_duration_seconds`, every thrown error answered by the one mapper, every
+ * answer marked for CORS (cors.ts) and every `OPTIONS` preflight answered 204, and a known path
+ * asked with another method answered 405 `method_not_allowed` with `Allow`.
  */
 import type { Metrics } from "../telemetry/index.ts";
+import type { Cors } from "./cors.ts";
 import { toErrorResponse, type ErrorMapping } from "./error-response.ts";
 import type { MethodTable, RouteHandler } from "./extension.ts";
 import { httpError } from "./http.ts";
@@ -14,20 +16,22 @@ type BunHandler = (req: Request) => Promise<Response>;
  * Routes by path.
  *
  * @example
- * const table = new RouteTable({ metrics, errors: { log, retryAfterS: 2 } });
+ * const table = new RouteTable({ metrics, errors: { log, retryAfterS: 2 }, cors: corsPolicy([]) });
  * table.add("/health", { GET: () => json({ status: "ok" }) });
  * Bun.serve({ routes: table.routes, fetch: (req) => table.fallback(req, new URL(req.url)) });
  */
 export class RouteTable {
   readonly #routes: Record<string, unknown> = {};
   /** Methods per route path, for the 405 of a known path asked with another method. */
-  readonly #allowed = new Map<string, string>();
+  readonly #allowed = new Map<string, string[]>();
   readonly #metrics: Pick<Metrics, "httpRequestDuration">;
   readonly #errors: ErrorMapping;
+  readonly #cors: Cors;
 
-  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping }) {
+  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping; cors: Cors }) {
     this.#metrics = options.metrics;
     this.#errors = options.errors;
+    this.#cors = options.cors;
   }
 
   /** The table for `Bun.serve({ routes })`. */
@@ -36,10 +40,17 @@ export class RouteTable {
   }
 
   add(path: string, table: MethodTable): this {
-    this.#allowed.set(path, Object.keys(table).join(", "));
+    this.known(path, Object.keys(table));
     const methods: Record<string, BunHandler> = {};
     for (const [method, handler] of Object.entries(table)) methods[method] = (req) => this.serve(path, req, () => (handler as RouteHandler)(req, new URL(req.url)));
+    methods.OPTIONS = async (req) => this.#cors.preflight(req, this.#allowed.get(path)!);
     this.#routes[path] = methods;
+    return this;
+  }
+
+  /** Declares the methods of a path served outside the table (the WebSocket upgrade), for its 405 and preflight. */
+  known(path: string, methods: readonly string[]): this {
+    this.#allowed.set(path, [...methods]);
     return this;
   }
 
@@ -62,6 +73,7 @@ export class RouteTable {
       response = toErrorResponse(error, this.#errors);
     }
     if (response) {
+      this.#cors.decorate(req, response);
       this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, {
         "http.request.method": req.method,
         "http.route": route,
@@ -71,10 +83,17 @@ export class RouteTable {
     return response;
   }
 
-  /** The answer for a path no route took: 405 with `Allow` for a known path, else 404. */
+  /**
+   * The answer for a request no route took: a preflight of a known path 204, another method 405
+   * with `Allow`, an unknown path 404; CORS-marked like every answer.
+   */
   fallback(req: Request, url: URL): Response {
-    const allow = this.#allowed.get(url.pathname);
-    if (allow && !allow.split(", ").includes(req.method)) return httpError(405, `${req.method.slice(0, 16)} is not allowed here; use ${allow}`, { headers: { allow } });
-    return httpError(404, `no route for ${req.method.slice(0, 16)} ${url.pathname.slice(0, 100)}`);
+    const methods = this.#allowed.get(url.pathname);
+    if (methods && req.method === "OPTIONS") return this.#cors.preflight(req, methods);
+    if (methods && !methods.includes(req.method)) {
+      const allow = methods.join(", ");
+      return this.#cors.decorate(req, httpError(405, `${req.method.slice(0, 16)} is not allowed here; use ${allow}`, { headers: { allow } }));
+    }
+    return this.#cors.decorate(req, httpError(404, `no route for ${req.method.slice(0, 16)} ${url.pathname.slice(0, 100)}`));
   }
 }

@@ -299,7 +299,8 @@ export function hostileRequest(rng: Random, ctx: HttpFuzzContext): HostileReques
         ["/dev/token", "GET"],
       ] as const);
       const method = rng.pick(["PUT", "DELETE", "PATCH", "OPTIONS", allowed === "GET" ? "POST" : "GET"]);
-      return { label: `${method} ${path}`, method, path, headers: { ...auth }, expect: [405] };
+      // OPTIONS is a CORS preflight: every known route answers it 204 (PROTOCOL §2 v1.1).
+      return { label: `${method} ${path}`, method, path, headers: { ...auth }, expect: method === "OPTIONS" ? [204] : [405] };
     }
     if (roll < 88) {
       const user = rng.pick(["ok-user", "", "has space", "u".repeat(129), "caf\u00e9", "../x", "__proto__"]);

@@ -19,7 +19,7 @@ export { httpBaseFromWsUrl } from "./history.ts";
 export { signalChannel, signalsFor } from "./signals.ts";
 export type * from "./types.ts";
 export type { ErrorFrame, RequestId } from "./protocol/frames.ts";
-export { CloseCode, closeAdvice, ErrorCode, NotRecoveredReason, TIERS, tierReaches } from "./protocol/codes.ts";
+export { CloseCode, closeAdvice, ErrorCode, NotRecoveredReason, RefusalReason, SUBPROTOCOL, TIERS, tierReaches, TOKEN_SUBPROTOCOL_PREFIX } from "./protocol/codes.ts";
 export type { Tier } from "./protocol/codes.ts";
 export { recoveryVerdict } from "./protocol/recovery.ts";
 export type { ChannelPosition, ReaderPosition, RecoveryVerdict } from "./protocol/recovery.ts";

@@ -52,6 +52,10 @@ export const ErrorCode = {
   Unauthorized: "unauthorized",
   Forbidden: "forbidden",
   NotFound: "not_found",
+  /** HTTP only: a known route asked with another method (405, `Allow` lists the methods). */
+  MethodNotAllowed: "method_not_allowed",
+  /** HTTP only: the request conflicts with the state (an append to an ended stream, 409). */
+  Conflict: "conflict",
   LimitExceeded: "limit_exceeded",
   RateLimited: "rate_limited",
   Timeout: "timeout",
@@ -59,6 +63,32 @@ export const ErrorCode = {
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Why an upgrade was refused (PROTOCOL §3, v1.1): the `reason` of the refusal's JSON body, which
+ * `GET /v1/ws/check` answers too, and the SDK's `status.reason` after a refused connect. `heals`:
+ * whether retrying the same token later can succeed (a 403 or a bad token never does by itself).
+ */
+export const RefusalReason = {
+  /** 401: the token's `exp` passed: refresh it. */
+  TokenExpired: "token_expired",
+  /** 401: missing, malformed, badly signed token or bad claims. */
+  Unauthorized: "unauthorized",
+  /** 403: the page's `Origin` is not in the allowlist. */
+  ForbiddenOrigin: "forbidden_origin",
+  /** 429: the user already has the maximum connections. */
+  TooManyConnections: "too_many_connections",
+  /** 429: too many upgrades from this IP address. */
+  RateLimited: "rate_limited",
+  /** 503: not ready, draining, node full or a dependency down. */
+  Unavailable: "unavailable",
+} as const;
+export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
+
+/** The WebSocket subprotocol of protocol v1 (PROTOCOL §3 v1.1), selected by the server in the 101. */
+export const SUBPROTOCOL = "courier.v1";
+/** Prefix of the subprotocol that carries the token: `courier.token.<jwt>`, offered beside `courier.v1`. */
+export const TOKEN_SUBPROTOCOL_PREFIX = "courier.token.";
 
 /** Why a `subscribed` frame says `recovered:false`. */
 export const NotRecoveredReason = {
