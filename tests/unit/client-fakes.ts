@@ -12,6 +12,8 @@ export type Frame = Record<string, unknown>;
 export class FakeSocket implements WebSocketLike {
   readyState = 0;
   readonly url: URL;
+  /** The subprotocols offered (`courier.v1`, `courier.token.<jwt>`), as the constructor got them. */
+  readonly protocols: string[];
   readonly sent: Frame[] = [];
   closedWith: number | undefined;
   onopen: ((ev: any) => unknown) | null = null;
@@ -19,8 +21,14 @@ export class FakeSocket implements WebSocketLike {
   onclose: ((ev: any) => unknown) | null = null;
   onerror: ((ev: any) => unknown) | null = null;
 
-  constructor(url: string) {
+  constructor(url: string, protocols?: string | string[]) {
     this.url = new URL(url);
+    this.protocols = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : protocols;
+  }
+  /** The token this attempt carried, whichever way (subprotocol or `?token=`). */
+  get token(): string | null {
+    const offered = this.protocols.find((p) => p.startsWith("courier.token."));
+    return offered ? offered.slice("courier.token.".length) : this.url.searchParams.get("token");
   }
   /** Answer `ping` frames at once, as a healthy server does; false plays a half-open connection. */
   autoPong = true;
@@ -66,8 +74,8 @@ export class FakeSocket implements WebSocketLike {
 export function fakeWebSocket() {
   const sockets: FakeSocket[] = [];
   const WebSocket = class extends FakeSocket {
-    constructor(url: string) {
-      super(url);
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
       sockets.push(this);
     }
   };
@@ -87,13 +95,23 @@ export interface FetchCall {
   headers: Record<string, string>;
 }
 
-/** A fetch answering from `respond` (default: an empty page), recording each call. */
-export function fakeFetch(respond?: (call: FetchCall) => { status?: number; body?: unknown; headers?: Record<string, string> }) {
+type FakeAnswer = { status?: number; body?: unknown; headers?: Record<string, string> };
+
+/**
+ * A fetch answering history requests from `respond` (default: an empty page) and `/v1/ws/check`
+ * from `check` (default: 200, the connection would be accepted), recording each in `calls` or
+ * `checks`.
+ */
+export function fakeFetch(respond?: (call: FetchCall) => FakeAnswer, check?: (call: FetchCall) => FakeAnswer) {
   const calls: FetchCall[] = [];
+  const checks: FetchCall[] = [];
   const fetch: FetchLike = async (url, init) => {
     const call = { url: new URL(url), headers: init.headers };
-    calls.push(call);
-    const answer = respond?.(call) ?? { body: { channel: call.url.searchParams.get("channel"), epoch: "e1", offset: 0, recovered: true, events: [] } };
+    const isCheck = call.url.pathname.endsWith("/v1/ws/check");
+    (isCheck ? checks : calls).push(call);
+    const answer = isCheck
+      ? (check?.(call) ?? { body: { user: "u1", tier: "starter" } })
+      : (respond?.(call) ?? { body: { channel: call.url.searchParams.get("channel"), epoch: "e1", offset: 0, recovered: true, events: [] } });
     const status = answer.status ?? 200;
     const headers = new Map(Object.entries(answer.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     const response: FetchResponseLike = {
@@ -104,7 +122,7 @@ export function fakeFetch(respond?: (call: FetchCall) => { status?: number; body
     };
     return response;
   };
-  return { fetch, calls };
+  return { fetch, calls, checks };
 }
 
 /** Lets promise callbacks run (fake timers do not advance microtasks). */
@@ -113,10 +131,10 @@ export async function flush(): Promise<void> {
 }
 
 /** A client on a fake socket, fake timers on, jitter centred (random = 0.5) unless overridden. */
-export function setup(options: Partial<CourierClientOptions> = {}) {
+export function setup(options: Partial<CourierClientOptions> = {}, check?: (call: FetchCall) => FakeAnswer) {
   jest.useFakeTimers();
   const ws = fakeWebSocket();
-  const { fetch, calls } = fakeFetch();
+  const { fetch, calls, checks } = fakeFetch(undefined, check);
   const client = new CourierClient({
     url: "ws://courier.test/v1/ws",
     token: "t0",
@@ -125,7 +143,7 @@ export function setup(options: Partial<CourierClientOptions> = {}) {
     random: () => 0.5,
     ...options,
   });
-  return { client, ws, fetchCalls: calls };
+  return { client, ws, fetchCalls: calls, checks };
 }
 
 export const advance = (ms: number) => jest.advanceTimersByTime(ms);

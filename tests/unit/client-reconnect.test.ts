@@ -134,7 +134,7 @@ describe("reconnect schedule", () => {
     const token = jest.fn(() => `tok${++n}`);
     const { client, ws } = setup({ token });
     client.connect();
-    expect(ws.last().url.searchParams.get("token")).toBe("tok1");
+    expect(ws.last().token).toBe("tok1");
     expect(ws.last().url.searchParams.get("session")).toBeNull();
     ws.last().welcome({ session: "sess-9" });
     ws.last().serverClose(1006);
@@ -144,7 +144,7 @@ describe("reconnect schedule", () => {
     ws.last().serverClose(4401);
     advance(100);
     expect(token).toHaveBeenCalledTimes(2);
-    expect(ws.last().url.searchParams.get("token")).toBe("tok2");
+    expect(ws.last().token).toBe("tok2");
     expect(ws.last().url.searchParams.get("session")).toBe("sess-9");
     client.close();
   });
@@ -164,7 +164,7 @@ describe("reconnect schedule", () => {
     client.connect();
     expect(ws.sockets).toHaveLength(0);
     await flush();
-    expect(ws.last().url.searchParams.get("token")).toBe("async-tok");
+    expect(ws.last().token).toBe("async-tok");
     client.close();
   });
 

@@ -28,6 +28,20 @@ export interface CourierClientOptions {
   token: TokenSource;
   /** A session id persisted from an earlier `client.session`, to resume it. */
   session?: string;
+  /**
+   * How the token reaches `/v1/ws`. `"subprotocol"` (default): as the WebSocket subprotocol
+   * `courier.token.<jwt>` beside `courier.v1`, so it never sits in a URL, a proxy's access log or
+   * the browser console (browsers, Bun and Node ≥ 22 all pass protocols). `"query"`: as
+   * `?token=`, for a WebSocket implementation or a proxy that cannot carry subprotocols.
+   */
+  tokenTransport?: "subprotocol" | "query";
+  /**
+   * After an attempt that got no `welcome`, ask `GET /v1/ws/check` why (with the token in
+   * `Authorization`), report it as `status.reason`, honour its `Retry-After`, and stop (offline)
+   * on a refusal that cannot heal by itself: a 403 origin, or a 401 with a fixed token. Needs
+   * `fetch`. Default `true`.
+   */
+  checkRefusals?: boolean;
   /** Defaults to `globalThis.WebSocket`; none at all means polling only. */
   WebSocket?: WebSocketConstructor;
   /** Defaults to `globalThis.fetch`; used by the polling fallback. */
@@ -97,6 +111,8 @@ export interface ResolvedClientOptions {
   urls: readonly string[];
   token: TokenSource;
   session: string | undefined;
+  tokenTransport: "subprotocol" | "query";
+  checkRefusals: boolean;
   WebSocket: WebSocketConstructor | undefined;
   fetch: FetchLike | undefined;
   httpBase: string | undefined;
@@ -129,6 +145,9 @@ export function resolveClientOptions(options: CourierClientOptions): ResolvedCli
   if (typeof options.token !== "string" && typeof options.token !== "function") {
     throw new TypeError("Cannot create CourierClient: token must be a string or a function");
   }
+  if (options.tokenTransport !== undefined && options.tokenTransport !== "subprotocol" && options.tokenTransport !== "query") {
+    throw new TypeError('Cannot create CourierClient: tokenTransport must be "subprotocol" or "query"');
+  }
   const positive = (name: string, value: number, min = Number.MIN_VALUE): number => {
     if (!(value >= min) || !Number.isFinite(value)) throw new RangeError(`${name} must be a finite number >= ${min === Number.MIN_VALUE ? "0 (exclusive)" : min}`);
     return value;
@@ -138,6 +157,8 @@ export function resolveClientOptions(options: CourierClientOptions): ResolvedCli
     urls: [...urls],
     token: options.token,
     session: options.session,
+    tokenTransport: options.tokenTransport ?? "subprotocol",
+    checkRefusals: options.checkRefusals ?? true,
     WebSocket: options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
     fetch: options.fetch ?? (globalThis.fetch as FetchLike | undefined)?.bind(globalThis),
     httpBase: options.httpBase?.replace(/\/$/, ""),

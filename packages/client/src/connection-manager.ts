@@ -8,11 +8,13 @@ import type { ResolvedClientOptions } from "./client-options.ts";
 import { CourierError } from "./errors.ts";
 import { IdleProbe } from "./idle-probe.ts";
 import { PendingRequests } from "./pending-requests.ts";
-import { closeAdvice, ErrorCode, type CloseCode } from "./protocol/codes.ts";
+import { httpBaseFromWsUrl } from "./history.ts";
+import { closeAdvice, ErrorCode, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type CloseCode } from "./protocol/codes.ts";
 import type { WelcomeFrame } from "./protocol/frames.ts";
 import { ReconnectSchedule } from "./reconnect-schedule.ts";
 import { SocketConnection } from "./socket-connection.ts";
 import { TokenCache } from "./token-cache.ts";
+import { checkConnection, refusalHeals } from "./ws-check.ts";
 import type { Status, StatusChange } from "./types.ts";
 
 type Frame = Record<string, unknown>;
@@ -185,13 +187,15 @@ export class ConnectionManager {
     if (typeof token !== "string" || token.length === 0) return this.#tokenFailed(new TypeError("token provider returned no token"));
     this.tokens.keep(token);
     const url = new URL(this.url);
-    url.searchParams.set("token", token);
+    const viaQuery = this.#o.tokenTransport === "query";
+    if (viaQuery) url.searchParams.set("token", token);
     if (this.#session !== undefined) url.searchParams.set("session", this.#session);
     let conn: SocketConnection;
     try {
       conn = new SocketConnection({
         WebSocket: this.#o.WebSocket!,
         url: url.toString(),
+        ...(viaQuery ? {} : { protocols: [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token] }),
         timers: this.#o.timers,
         connectTimeoutMs: this.#o.connectTimeoutMs,
         frame: (frame) => this.#onFrame(frame),
@@ -260,7 +264,10 @@ export class ConnectionManager {
       return this.setStatus("offline", { reason: advice.reason, code });
     }
     if (advice?.refreshToken) this.tokens.forget();
-    if (!wasLive) return this.#attemptFailed({ reason: reason ?? "connect_failed", code });
+    if (!wasLive) {
+      this.#checkRefusal();
+      return this.#attemptFailed({ reason: reason ?? "connect_failed", code });
+    }
     this.setStatus("connecting", { reason: advice?.reason ?? reason ?? "connection_lost", code });
     this.#schedule.schedule(() => this.#open());
   }
@@ -271,6 +278,30 @@ export class ConnectionManager {
     if (this.#schedule.failed() >= this.#o.pollAfterFailures) this.#hooks.startPolling();
     this.setStatus("connecting", info);
     this.#schedule.schedule(() => this.#open());
+  }
+
+  /**
+   * Asks `/v1/ws/check` why the attempt just lost got no welcome, with the token it used. The
+   * answer only counts while no newer attempt has succeeded or been stopped: it reports the
+   * reason, moves the next attempt to the `Retry-After`, or stops on a refusal that cannot heal.
+   */
+  #checkRefusal(): void {
+    const fetch = this.#o.fetch;
+    const token = this.tokens.kept;
+    if (!this.#o.checkRefusals || !fetch || token === undefined) return;
+    const attempt = this.#generation;
+    const httpBase = this.#o.httpBase ?? httpBaseFromWsUrl(this.url);
+    void checkConnection({ fetch, httpBase, token, nowMs: this.#o.clock.now() }).then((refusal) => {
+      // A later attempt may already be dialling: it counts unless it was welcomed or stopped.
+      if (!refusal || !this.#started || this.#welcomed || this.#generation > attempt + 1) return;
+      if (!refusalHeals(refusal, typeof this.#o.token === "function")) {
+        this.#started = false;
+        this.#shutdown(undefined);
+        return this.setStatus("offline", { reason: refusal.reason });
+      }
+      if (refusal.retryAfterMs !== undefined) this.#schedule.hint(refusal.retryAfterMs);
+      this.setStatus("connecting", { reason: refusal.reason });
+    });
   }
 
   /** A ping unanswered within a heartbeat means the connection is stale (see `IdleProbe`). */

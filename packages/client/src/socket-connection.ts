@@ -11,6 +11,8 @@ const OPEN = 1;
 export interface SocketConnectionOptions {
   WebSocket: WebSocketConstructor;
   url: string;
+  /** Subprotocols to offer (`courier.v1` and the token's); none: the constructor gets the URL only. */
+  protocols?: string[];
   timers: Timers;
   /** How long until `welcomed()` before the attempt counts as lost (`connect_timeout`). */
   connectTimeoutMs: number;
@@ -37,7 +39,7 @@ export class SocketConnection {
   /** @example new SocketConnection(options); */
   constructor(options: SocketConnectionOptions) {
     this.#o = options;
-    const socket = new options.WebSocket(options.url);
+    const socket = options.protocols ? new options.WebSocket(options.url, options.protocols) : new options.WebSocket(options.url);
     this.#socket = socket;
     socket.onmessage = (ev: { data: unknown }) => this.#onMessage(ev.data);
     socket.onclose = (ev: { code?: number } | undefined) => this.#lose(ev?.code);

@@ -31,6 +31,11 @@ export class TokenCache {
     return this.#token ?? (typeof this.#source === "string" ? this.#source : this.#source());
   }
 
+  /** The kept token, if any. @example tokens.kept; */
+  get kept(): string | undefined {
+    return this.#token;
+  }
+
   /** Keeps `token` for later attempts and polls. @example tokens.keep(token); */
   keep(token: string): void {
     this.#token = token;

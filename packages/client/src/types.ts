@@ -12,7 +12,11 @@ export type Status = "connecting" | "live" | "offline";
 /** What `on("status")` and `onStatus` receive. */
 export interface StatusChange {
   status: Status;
-  /** Why: a close advice reason (`server_restart`, `protocol_errors`…), `closed`, `no_websocket`… */
+  /**
+   * Why: a close advice reason (`server_restart`, `protocol_errors`…), `closed`, `no_websocket`,
+   * `connect_failed`, or after a refused connect what `/v1/ws/check` said (`token_expired`,
+   * `unauthorized`, `forbidden_origin`, `too_many_connections`, `rate_limited`, `unavailable`).
+   */
   reason?: string;
   /** The close code that caused the change, when there was one. */
   code?: number;
@@ -91,8 +95,8 @@ export interface WebSocketLike {
   onerror: ((ev: any) => unknown) | null;
 }
 
-/** A WebSocket constructor such as `globalThis.WebSocket`. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/** A WebSocket constructor such as `globalThis.WebSocket` (the `protocols` carry the token by default). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** The part of the Fetch API response the polling fallback reads. */
 export interface FetchResponseLike {
