@@ -55,7 +55,8 @@ export class IpRateLimiter {
     this.#buckets.set(ip, bucket);
     if (this.#buckets.size > this.#maxAddresses) this.#buckets.delete(this.#buckets.keys().next().value!);
     if (take(bucket, now, this.#perSecond, this.#perSecond)) return 0;
-    return Math.ceil(((1 - bucket.tokens) * 1000) / this.#perSecond);
+    // The epsilon keeps float noise (1.0000000000000009) from adding a millisecond.
+    return Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / this.#perSecond - 1e-9));
   }
 
   #sweep(now: number): void {
