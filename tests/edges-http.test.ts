@@ -80,6 +80,18 @@ describe("CORS", () => {
     expect(await upgrade.json()).toEqual({ error: "forbidden", message: "origin not allowed", reason: "forbidden_origin" });
   });
 
+  test("/v1/ws/check alone answers every origin, so a refused page can read its forbidden_origin", async () => {
+    const res = await preflight(guarded.http, "/v1/ws/check", EVIL);
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe(EVIL);
+    expect(res.headers.get("access-control-allow-headers")).toBe("Authorization, Content-Type, Idempotency-Key");
+    const answer = await fetch(`${guarded.http}/v1/ws/check`, { headers: { origin: EVIL, authorization: `Bearer ${await guarded.token("u")}` } });
+    expect(answer.status).toBe(403);
+    expect(answer.headers.get("access-control-allow-origin")).toBe(EVIL);
+    expect(answer.headers.get("vary")).toBe("Origin");
+    expect((await answer.json()).reason).toBe("forbidden_origin");
+  });
+
   test("an empty allowlist: any origin, answered `*` (the same bytes for every origin, so no Vary)", async () => {
     const res = await preflight(open.http, "/v1/history", EVIL);
     expect(res.status).toBe(204);

@@ -166,9 +166,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
-    "/v1/ws/check": { GET: wsCheckRoute(admission) },
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
+  table.add("/v1/ws/check", { GET: wsCheckRoute(admission) }, { anyOrigin: true });
   table.addStatic(extensions.staticRoutes());
 
   await engine.start(hub.deliver);

@@ -7,6 +7,10 @@
  * `Vary: Origin` is needed and caches stay shared. A non-empty one echoes the allowed origin and
  * always says `Vary: Origin`, because the answer then depends on it. Credentials are never
  * allowed: user tokens travel in `Authorization`, not cookies, and `*` forbids credentials anyway.
+ *
+ * One route is open to every origin whatever the list: `/v1/ws/check`, whose whole purpose is to
+ * tell a refused page why — `forbidden_origin` included, which a page could never read otherwise.
+ * It reveals only the user and tier of the token the page itself sends.
  */
 
 /** Request headers a page may send. Named one by one: the Fetch standard's `*` does not cover `Authorization`. */
@@ -20,10 +24,10 @@ const PREFLIGHT_MAX_AGE_S = "600";
 export interface Cors {
   /** Whether a page (or a WebSocket) from `origin` may use Courier; an absent origin (not a browser) may. */
   allows(origin: string | null): boolean;
-  /** Adds the CORS headers `req`'s origin earns to `res` (mutated and returned). */
-  decorate(req: Request, res: Response): Response;
+  /** Adds the CORS headers `req`'s origin earns to `res` (mutated and returned); `anyOrigin` for a route open to all. */
+  decorate(req: Request, res: Response, anyOrigin?: boolean): Response;
   /** The 204 answer to a preflight of a route that takes `methods`. */
-  preflight(req: Request, methods: readonly string[]): Response;
+  preflight(req: Request, methods: readonly string[], anyOrigin?: boolean): Response;
 }
 
 /**
@@ -38,22 +42,23 @@ export function corsPolicy(allowedOrigins: readonly string[]): Cors {
   const open = allowed.size === 0;
   const allows = (origin: string | null) => open || origin === null || allowed.has(origin);
   /** The `Access-Control-Allow-Origin` value, or undefined when the origin earns none. */
-  const allowOrigin = (origin: string | null): string | undefined => (open ? "*" : origin !== null && allowed.has(origin) ? origin : undefined);
+  const allowOrigin = (origin: string | null, anyOrigin = false): string | undefined =>
+    open ? "*" : origin !== null && (anyOrigin || allowed.has(origin)) ? origin : undefined;
 
   return {
     allows,
-    decorate(req, res) {
-      const value = allowOrigin(req.headers.get("origin"));
+    decorate(req, res, anyOrigin) {
+      const value = allowOrigin(req.headers.get("origin"), anyOrigin);
       if (!open) res.headers.append("vary", "Origin");
       if (value === undefined) return res;
       res.headers.set("access-control-allow-origin", value);
       res.headers.set("access-control-expose-headers", CORS_EXPOSED_HEADERS);
       return res;
     },
-    preflight(req, methods) {
+    preflight(req, methods, anyOrigin) {
       const headers: Record<string, string> = { "cache-control": "no-store" };
       if (!open) headers.vary = "Origin";
-      const value = allowOrigin(req.headers.get("origin"));
+      const value = allowOrigin(req.headers.get("origin"), anyOrigin);
       if (value !== undefined) {
         headers["access-control-allow-origin"] = value;
         headers["access-control-allow-methods"] = [...methods, "OPTIONS"].join(", ");

@@ -24,6 +24,8 @@ export class RouteTable {
   readonly #routes: Record<string, unknown> = {};
   /** Methods per route path, for the 405 of a known path asked with another method. */
   readonly #allowed = new Map<string, string[]>();
+  /** Paths open to every origin (cors.ts says which and why). */
+  readonly #anyOrigin = new Set<string>();
   readonly #metrics: Pick<Metrics, "httpRequestDuration">;
   readonly #errors: ErrorMapping;
   readonly #cors: Cors;
@@ -39,11 +41,12 @@ export class RouteTable {
     return this.#routes;
   }
 
-  add(path: string, table: MethodTable): this {
+  add(path: string, table: MethodTable, options: { anyOrigin?: boolean } = {}): this {
     this.known(path, Object.keys(table));
+    if (options.anyOrigin) this.#anyOrigin.add(path);
     const methods: Record<string, BunHandler> = {};
     for (const [method, handler] of Object.entries(table)) methods[method] = (req) => this.serve(path, req, () => (handler as RouteHandler)(req, new URL(req.url)));
-    methods.OPTIONS = async (req) => this.#cors.preflight(req, this.#allowed.get(path)!);
+    methods.OPTIONS = async (req) => this.#cors.preflight(req, this.#allowed.get(path)!, options.anyOrigin);
     this.#routes[path] = methods;
     return this;
   }
@@ -73,7 +76,7 @@ export class RouteTable {
       response = toErrorResponse(error, this.#errors);
     }
     if (response) {
-      this.#cors.decorate(req, response);
+      this.#cors.decorate(req, response, this.#anyOrigin.has(route));
       this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, {
         "http.request.method": req.method,
         "http.route": route,
