@@ -238,3 +238,16 @@ describe("operations", () => {
     expect(await fetch(metricsUrl).then(() => "answered", () => "refused")).toBe("refused");
   });
 });
+
+describe("answers match the /openapi.json schemas", () => {
+  test("/version, /v1/ws/check and the new error bodies parse strictly", async () => {
+    const { VersionAnswerSchema, WsCheckAnswerSchema, ErrorBodySchema } = await import("../src/protocol/http-bodies.ts");
+    VersionAnswerSchema.strict().parse(await (await fetch(`${open.http}/version`)).json());
+    const token = await open.token("schema-user", { tier: "enterprise" });
+    WsCheckAnswerSchema.strict().parse(await (await fetch(`${open.http}/v1/ws/check`, { headers: { authorization: `Bearer ${token}` } })).json());
+    ErrorBodySchema.strict().parse(await (await fetch(`${open.http}/v1/ws/check?token=nope`)).json());
+    ErrorBodySchema.strict().parse(await (await fetch(`${open.http}/v1/publish`)).json());
+    const frame = await fetch(`${guarded.http}/v1/publish/batch`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` }, body: JSON.stringify({ items: [{ channel: "public:s", event: "e", data: "x".repeat(2000) }] }) });
+    ErrorBodySchema.strict().parse(await frame.json());
+  });
+});

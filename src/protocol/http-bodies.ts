@@ -4,7 +4,7 @@
  * and every answer. `/openapi.json` is generated from these and the request schemas.
  */
 import { z } from "zod";
-import { ErrorCode, NotRecoveredReason, TIERS } from "./codes.ts";
+import { ErrorCode, NotRecoveredReason, RefusalReason, TIERS } from "./codes.ts";
 import { CHANNEL, EVENT_NAME } from "./channel.ts";
 import { ChannelSchema, EventNameSchema, PublishBodySchema } from "./publish.ts";
 import { EventFrameSchema } from "./server-frames.ts";
@@ -75,5 +75,8 @@ export const ErrorBodySchema = z.object({
   error: z.string().meta({ description: `one of: ${Object.values(ErrorCode).join(", ")}` }),
   message: z.string(),
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  index: z.number().int().optional().meta({ description: "a batch: the invalid item" }),
+  index: z.number().int().optional().meta({ description: "a batch: the invalid or too large item" }),
+  reason: z.enum(Object.values(RefusalReason) as [RefusalReason, ...RefusalReason[]]).optional().meta({ description: "an upgrade refusal (`/v1/ws`, `/v1/ws/check`): why, for the SDK's `status.reason`" }),
+  bytes: z.number().int().optional().meta({ description: "413 of an event frame: its size" }),
+  limit: z.number().int().optional().meta({ description: "413 of an event frame: `limits.maxEventFrameBytes`" }),
 });

@@ -109,10 +109,10 @@ export const OPERATIONS: Operation[] = [
     summary: "Open the WebSocket (PROTOCOL §3); refusals come as HTTP before the upgrade",
     security: ["userToken"],
     query: [tokenParam, { name: "session", description: "a session id to resume (§6)", schema: { type: "string" } }],
-    ok: { status: 101, description: "switching protocols: frames of §4 follow" },
-    errors: [401, 403, 429, 503],
+    ok: { status: 101, description: "switching protocols: frames of §4 follow; `Sec-WebSocket-Protocol: courier.v1` when the client offered subprotocols (the token as `courier.token.<jwt>`)" },
+    errors: [400, 401, 403, 429, 503],
   },
-  { method: "get", path: "/v1/ws/check", summary: "What an upgrade with this token would get now", security: ["userToken"], query: [tokenParam], ok: { status: 200, schema: "WsCheck", description: "an upgrade would be accepted" }, errors: [401, 403, 429, 503] },
+  { method: "get", path: "/v1/ws/check", summary: "What an upgrade with this token would get now (the refusal's body carries `reason`); open to every origin", security: ["userToken"], query: [tokenParam], ok: { status: 200, schema: "WsCheck", description: "an upgrade would be accepted" }, errors: [401, 403, 429, 503] },
   { method: "post", path: "/v1/disconnect", summary: "Close every connection of a user on every node with 4403", security: ["apiKey"], body: "DisconnectRequest", ok: { status: 200, schema: "DisconnectAnswer", description: "closed" }, errors: [400, 401, 413, 503] },
   { method: "post", path: "/v1/unsubscribe", summary: "Take every connection of a user off a channel", security: ["apiKey"], body: "UnsubscribeRequest", ok: { status: 200, schema: "UnsubscribeAnswer", description: "unsubscribed" }, errors: [400, 401, 413, 503] },
   { method: "get", path: "/v1/presence", summary: "Who is subscribed to a channel, across every node", security: ["apiKey"], query: [channelParam], ok: { status: 200, schema: "PresenceAnswer", description: "presence" }, errors: [400, 401, 503] },
@@ -129,7 +129,7 @@ const ERRORS: Record<number, string> = {
   405: "method not allowed (`Allow` lists the methods)",
   409: "conflict: the stream ended or is unknown",
   413: "body or event frame too large",
-  429: "too many (connections per user); see `Retry-After`",
+  429: "too many (connections per user, upgrades per IP); see `Retry-After`",
   503: "not ready, draining, or the store is unavailable; nothing was stored; see `Retry-After`",
 };
 

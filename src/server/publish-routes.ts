@@ -5,6 +5,7 @@
  */
 import { BatchBodySchema } from "../protocol/publish.ts";
 import type { Context } from "./context.ts";
+import { EventTooLargeError } from "./publisher.ts";
 import { HttpError, httpError, json, readPublishBody, requireKey, toItem } from "./http.ts";
 
 export async function publishRoute(ctx: Context, req: Request): Promise<Response> {
@@ -32,6 +33,13 @@ export async function publishBatchRoute(ctx: Context, req: Request): Promise<Res
       throw error;
     }
   });
-  const outcomes = await ctx.publisher.publish(items);
+  let outcomes;
+  try {
+    outcomes = await ctx.publisher.publish(items);
+  } catch (error) {
+    // A batch names its item even when it holds one.
+    if (error instanceof EventTooLargeError) throw new EventTooLargeError(error.index, error.bytes, error.limit, true);
+    throw error;
+  }
   return json({ results: outcomes.map((o) => ({ channel: o.channel, offset: o.offset, epoch: o.epoch })) });
 }

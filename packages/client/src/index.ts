@@ -16,6 +16,8 @@ export type { LocalStorageOffsetStoreOptions, OffsetStore, StorageLike } from ".
 export { backoffDelay, resolveBackoff } from "./backoff.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export { httpBaseFromWsUrl } from "./history.ts";
+export { checkConnection } from "./ws-check.ts";
+export type { Refusal } from "./ws-check.ts";
 export { signalChannel, signalsFor } from "./signals.ts";
 export type * from "./types.ts";
 export type { ErrorFrame, RequestId } from "./protocol/frames.ts";
