@@ -5,6 +5,8 @@ import { ErrorCode } from "../../src/protocol/codes.ts";
 import { RpcError } from "../../src/protocol/rpc-error.ts";
 import { toErrorFrame, toErrorResponse } from "../../src/server/error-response.ts";
 import { HttpError } from "../../src/server/http.ts";
+import { AdmissionRefused } from "../../src/server/admission.ts";
+import { EventTooLargeError } from "../../src/server/publisher.ts";
 import { createLogger } from "../../src/telemetry/index.ts";
 
 function mapping(retryAfterS = 7) {
@@ -17,12 +19,31 @@ async function answer(response: Response) {
 }
 
 describe("toErrorResponse", () => {
+  test("an upgrade refusal answers its status with its reason; 429/503 carry its Retry-After, else the config's", async () => {
+    const m = mapping();
+    expect(await answer(toErrorResponse(new AdmissionRefused(401, "token_expired", "the token has expired"), m))).toEqual({
+      status: 401,
+      retryAfter: null,
+      body: { error: "unauthorized", message: "the token has expired", reason: "token_expired" },
+    });
+    expect(await answer(toErrorResponse(new AdmissionRefused(429, "rate_limited", "slow down", 3), m))).toMatchObject({ status: 429, retryAfter: "3", body: { error: "rate_limited", reason: "rate_limited" } });
+    expect(await answer(toErrorResponse(new AdmissionRefused(503, "unavailable", "full"), m))).toMatchObject({ status: 503, retryAfter: "7" });
+  });
+
+  test("a too large event frame is 413 limit_exceeded with its size; a batch names the item", async () => {
+    const m = mapping();
+    const single = await answer(toErrorResponse(new EventTooLargeError(0, 2001, 2000, false), m));
+    expect(single).toEqual({ status: 413, retryAfter: null, body: { error: "limit_exceeded", message: "the event frame would be 2001 bytes, over the limit of 2000 (limits.maxEventFrameBytes)", bytes: 2001, limit: 2000 } });
+    const batch = await answer(toErrorResponse(new EventTooLargeError(4, 2001, 2000, true), m));
+    expect(batch.body).toMatchObject({ index: 4, message: expect.stringMatching(/^item 4: /) });
+  });
+
   test("an HttpError answers as it says, with its extra fields and headers", async () => {
     const m = mapping();
     const error = new HttpError(405, "use GET", { headers: { allow: "GET" }, extra: { issues: [] } });
     const response = toErrorResponse(error, m);
     expect(response.headers.get("allow")).toBe("GET");
-    expect(await answer(response)).toEqual({ status: 405, retryAfter: null, body: { error: "bad_request", message: "use GET", issues: [] } });
+    expect(await answer(response)).toEqual({ status: 405, retryAfter: null, body: { error: "method_not_allowed", message: "use GET", issues: [] } });
     expect(m.logs).toEqual([]);
   });
 
