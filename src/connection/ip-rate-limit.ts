@@ -3,9 +3,12 @@
  * (rate-limit.ts's `take`), asked before a token is verified, so a flood of upgrades from one
  * address costs a map lookup each instead of a JWT verification.
  *
- * Memory stays bounded without a timer: the map is kept in least-recently-used order (a touched
- * address moves to the end), every call drops the oldest entries whose bucket has refilled (such
- * an entry means exactly what an absent one does), and past `maxAddresses` the oldest goes anyway.
+ * Memory stays bounded without a timer and without walking the map: buckets live in two
+ * generations. Every second the older one is dropped whole and the current one becomes the older;
+ * a bucket touched again moves to the current one. A dropped bucket went untouched for at least a
+ * second, so it was full again: dropping it is exactly what keeping it would mean. Past
+ * `maxAddresses` in the current generation the generations turn early (a flood of distinct
+ * addresses may then reset some buckets: bounded memory comes first).
  */
 import { take, type Bucket } from "./rate-limit.ts";
 
@@ -13,12 +16,10 @@ import { take, type Bucket } from "./rate-limit.ts";
 export interface IpRateLimiterOptions {
   /** Sustained upgrades per second per address; also the burst. */
   perSecond: number;
-  /** Addresses tracked at most. @default 100_000 */
+  /** Addresses tracked per generation at most. @default 100_000 */
   maxAddresses?: number;
 }
 
-/** How many idle entries one call may drop: more than it inserts, and constant per call. */
-const SWEEP_PER_CALL = 4;
 /** The burst is one second of the rate, so a bucket untouched this long is full again. */
 const REFILL_MS = 1000;
 
@@ -29,7 +30,9 @@ const REFILL_MS = 1000;
  * if (waitMs > 0) return refuse(429, Math.ceil(waitMs / 1000));
  */
 export class IpRateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  #current = new Map<string, Bucket>();
+  #previous = new Map<string, Bucket>();
+  #turnedAt = -Infinity;
   readonly #perSecond: number;
   readonly #maxAddresses: number;
 
@@ -41,29 +44,30 @@ export class IpRateLimiter {
     this.#maxAddresses = maxAddresses;
   }
 
-  /** Addresses tracked now. */
+  /** Addresses tracked now (both generations). */
   get size(): number {
-    return this.#buckets.size;
+    return this.#current.size + this.#previous.size;
   }
 
   /** Takes one upgrade for `ip`: 0 when allowed, else the milliseconds until one would be. */
   take(ip: string, now: number): number {
-    this.#sweep(now);
-    let bucket = this.#buckets.get(ip);
-    if (bucket) this.#buckets.delete(ip);
-    else bucket = { tokens: this.#perSecond, tokensAt: now };
-    this.#buckets.set(ip, bucket);
-    if (this.#buckets.size > this.#maxAddresses) this.#buckets.delete(this.#buckets.keys().next().value!);
+    if (now - this.#turnedAt >= REFILL_MS) this.#turn(now);
+    let bucket = this.#current.get(ip);
+    if (!bucket) {
+      bucket = this.#previous.get(ip);
+      if (bucket) this.#previous.delete(ip);
+      else bucket = { tokens: this.#perSecond, tokensAt: now };
+      if (this.#current.size >= this.#maxAddresses) this.#turn(now);
+      this.#current.set(ip, bucket);
+    }
     if (take(bucket, now, this.#perSecond, this.#perSecond)) return 0;
     // The epsilon keeps float noise (1.0000000000000009) from adding a millisecond.
     return Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / this.#perSecond - 1e-9));
   }
 
-  #sweep(now: number): void {
-    let n = 0;
-    for (const [ip, bucket] of this.#buckets) {
-      if (n++ >= SWEEP_PER_CALL || now - bucket.tokensAt < REFILL_MS) return;
-      this.#buckets.delete(ip);
-    }
+  #turn(now: number): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+    this.#turnedAt = now;
   }
 }
