@@ -6,7 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pkg from "../package.json" with { type: "json" };
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connectWelcomed } from "./helpers/client.ts";
+import { freePort, spawnCourier } from "./helpers/process.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
 
 const APP = "https://app.example.com";
@@ -250,4 +254,27 @@ describe("answers match the /openapi.json schemas", () => {
     const frame = await fetch(`${guarded.http}/v1/publish/batch`, { method: "POST", headers: { authorization: `Bearer ${API_KEY}` }, body: JSON.stringify({ items: [{ channel: "public:s", event: "e", data: "x".repeat(2000) }] }) });
     ErrorBodySchema.strict().parse(await frame.json());
   });
+});
+
+describe("the real process, configured by environment", () => {
+  test("COURIER_METRICS_PORT and COURIER_ALLOWED_ORIGINS: metrics apart, CORS for the listed origin, both ports closed after SIGTERM", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "courier-edges-"));
+    const metricsPort = freePort();
+    const node = await spawnCourier({ COURIER_DATA_DIR: dataDir, COURIER_METRICS_PORT: String(metricsPort), COURIER_ALLOWED_ORIGINS: `${APP},https://admin.example.com` });
+    try {
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain("courier_build_info");
+      expect((await fetch(`${node.http}/metrics`)).status).toBe(404);
+      const res = await preflight(node.http, "/v1/history", "https://admin.example.com");
+      expect(res.headers.get("access-control-allow-origin")).toBe("https://admin.example.com");
+      expect((await preflight(node.http, "/v1/history", EVIL)).headers.get("access-control-allow-origin")).toBeNull();
+      node.kill("SIGTERM");
+      expect(await node.exited).toBe(0);
+      expect(await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(() => "answered", () => "refused")).toBe("refused");
+    } finally {
+      node.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
