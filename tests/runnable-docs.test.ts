@@ -50,10 +50,16 @@ const WORK = join(REPO, "tests/artifacts/runnable-docs");
 /** A tsconfig mapping every workspace package's name to its source entry, as the tarball would resolve. */
 function writeWorkTsconfig(): void {
   const paths: Record<string, string[]> = {};
+  // Each export of each package resolves to its source (`.` → src/index.ts, `./x` → src/x.ts), so
+  // the blocks run against the code as it is, built or not.
   for (const pkg of readdirSync(join(REPO, "packages"))) {
     const manifest = join(REPO, "packages", pkg, "package.json");
-    const entry = join(REPO, "packages", pkg, "src/index.ts");
-    if (existsSync(manifest) && existsSync(entry)) paths[(JSON.parse(readFileSync(manifest, "utf8")) as { name: string }).name] = [relative(WORK, entry)];
+    if (!existsSync(manifest)) continue;
+    const { name, exports = { ".": {} } } = JSON.parse(readFileSync(manifest, "utf8")) as { name: string; exports?: Record<string, unknown> };
+    for (const subpath of Object.keys(exports)) {
+      const entry = join(REPO, "packages", pkg, "src", subpath === "." ? "index.ts" : `${subpath.slice(2)}.ts`);
+      if (existsSync(entry)) paths[subpath === "." ? name : `${name}/${subpath.slice(2)}`] = [relative(WORK, entry)];
+    }
   }
   writeFileSync(join(WORK, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths } }));
 }
