@@ -23,6 +23,7 @@ import { Control } from "./control-commands.ts";
 import { controlRoutes } from "./control-routes.ts";
 import { toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
+import { drainGrace, refuseWhileDraining } from "./drain.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
 import { Housekeeping } from "./housekeeping.ts";
@@ -57,7 +58,10 @@ export interface Courier {
   readonly server: Server<ConnData>;
   readonly url: URL;
   readonly ctx: Context;
-  /** SIGTERM behaviour: refuse upgrades, `reconnect` + 1012 to every client, flush, stop. */
+  /**
+   * SIGTERM behaviour (drain.ts): `/ready` 503 and new upgrades and publishes 503 at once,
+   * `reconnect` + 1012 to every client; after `server.drainGraceMs` the listener closes; flush, stop.
+   */
   drain(): Promise<void>;
   /** Immediate stop (tests). */
   stop(): Promise<void>;
@@ -78,7 +82,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const now = deps.now ?? Date.now;
   const metrics = telemetry.metrics;
   const stats = new NodeStats();
-  const manager = new ConnectionManager();
+  const scheduler = deps.scheduler ?? systemScheduler;
+  const manager = new ConnectionManager({ scheduler });
   const gate = new ReadinessGate();
   const extensions = new ExtensionSet(log);
   const events = serverEvents(metrics, stats, extensions);
@@ -146,7 +151,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
   };
-  for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
+  for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) {
+    table.add(path, path.startsWith("/v1/") ? refuseWhileDraining(methods, { gate, retryAfterS: config.server.retryAfterS }) : methods);
+  }
   table.addStatic(extensions.staticRoutes());
 
   await engine.start(hub.deliver);
@@ -168,7 +175,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   await extensions.start();
   telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
   zeroSeries(metrics);
-  await housekeeping.start(deps.scheduler ?? systemScheduler);
+  await housekeeping.start(scheduler);
 
   const url = new URL(`http://${config.server.host === "0.0.0.0" ? "127.0.0.1" : config.server.host}:${server.port}`);
   log.info("listening", { url: url.href, node: config.cluster.nodeId, env: config.env, engine: engine.kind });
@@ -190,9 +197,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     url,
     ctx,
     async drain() {
-      if (gate.phase !== "draining") gate.markDraining();
-      const told = manager.reconnectAll(config.server.drainSpreadMs);
-      log.info("draining", { connections: told, spreadMs: config.server.drainSpreadMs });
+      await drainGrace({ gate, manager, scheduler, graceMs: config.server.drainGraceMs, spreadMs: config.server.drainSpreadMs, log });
       await shutdown(false);
       await telemetry.shutdown();
       log.info("drained");
