@@ -26,6 +26,7 @@ import { printDevHint } from "./dev-hint.ts";
 import { drainGrace, refuseWhileDraining } from "./drain.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
+import { openListener } from "./listen-error.ts";
 import { Housekeeping } from "./housekeeping.ts";
 import { NodeStats } from "./node-stats.ts";
 import { opsRoutes } from "./ops-routes.ts";
@@ -157,7 +158,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   table.addStatic(extensions.staticRoutes());
 
   await engine.start(hub.deliver);
-  server = Bun.serve<ConnData>({
+  const where = { host: config.server.host, port: config.server.port, setting: "server.port, env PORT", onFail: () => engine.close() };
+  server = openListener(where, () => Bun.serve<ConnData>({
     hostname: config.server.host,
     port: config.server.port,
     // Our own limits answer 413 with a JSON body; Bun's cap is only a backstop.
@@ -170,7 +172,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     },
     error: (error) => toErrorResponse(error, errors),
     websocket: websocketHandler(ctx),
-  });
+  }));
   hub.attach(bunTransport(server));
   await extensions.start();
   telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
