@@ -158,7 +158,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   table.addStatic(extensions.staticRoutes());
 
   await engine.start(hub.deliver);
-  const where = { host: config.server.host, port: config.server.port, setting: "server.port, env PORT", onFail: () => engine.close() };
+  const where = { host: config.server.host, port: config.server.port, hostSetting: "server.host, env HOST", portSetting: "server.port, env PORT", onFail: () => engine.close() };
   server = openListener(where, () => Bun.serve<ConnData>({
     hostname: config.server.host,
     port: config.server.port,

@@ -18,27 +18,34 @@ export class ListenError extends Error {
   }
 
   /**
-   * Wraps what `Bun.serve` threw for `host:port`, whose settings are named by `setting`
-   * (e.g. `"server.port, env PORT"`).
+   * Wraps what `Bun.serve` threw for `host:port`; `where` names the settings of each, and the
+   * line names the one at fault (the port when it is taken, else both).
    *
    * @example
-   * try { Bun.serve({ hostname, port, fetch }) } catch (error) { throw ListenError.of(hostname, port, "server.port, env PORT", error) }
+   * try { Bun.serve({ hostname, port, fetch }) } catch (error) { throw ListenError.of({ host, port, hostSetting: "server.host, env HOST", portSetting: "server.port, env PORT" }, error) }
    */
-  static of(host: string, port: number, setting: string, error: unknown): ListenError {
-    const code = (error as { code?: unknown } | null)?.code;
-    const known = typeof code === "string" ? code : undefined;
-    const why =
-      known === "EADDRINUSE"
-        ? "the port is already in use"
-        : known === "EACCES"
-          ? "permission denied (ports below 1024 need privileges)"
-          : known === "EADDRNOTAVAIL"
-            ? "this host has no such address"
-            : error instanceof Error
-              ? error.message
-              : String(error);
-    return new ListenError(host, port, known, `cannot listen on ${host}:${port} (${setting}): ${why}`, { cause: error });
+  static of(where: ListenAddress, error: unknown): ListenError {
+    const { host, port, hostSetting, portSetting } = where;
+    const raw = (error as { code?: unknown } | null)?.code;
+    const code = typeof raw === "string" ? raw : undefined;
+    const [why, setting] =
+      code === "EADDRINUSE"
+        ? ["the port is already in use", portSetting]
+        : code === "EACCES"
+          ? ["permission denied (ports below 1024 need privileges)", portSetting]
+          : code === "EADDRNOTAVAIL"
+            ? ["this host has no such address", hostSetting]
+            : [error instanceof Error ? error.message : String(error), `${hostSetting}; ${portSetting}`];
+    return new ListenError(host, port, code, `cannot listen on ${host}:${port} (${setting}): ${why}`, { cause: error });
   }
+}
+
+/** Where the listener binds, and where each half is configured (for the error line). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  hostSetting: string;
+  portSetting: string;
 }
 
 /**
@@ -46,15 +53,15 @@ export class ListenError extends Error {
  * `onFail` (release what startup already holds, e.g. the store).
  *
  * @example
- * server = openListener({ host, port, setting: "server.port, env PORT", onFail: () => engine.close() }, () => Bun.serve({ ... }));
+ * server = openListener({ host, port, hostSetting: "server.host, env HOST", portSetting: "server.port, env PORT", onFail: () => engine.close() }, () => Bun.serve({ ... }));
  */
-export function openListener<T>(where: { host: string; port: number; setting: string; onFail?: () => Promise<void> | void }, open: () => T): T {
+export function openListener<T>(where: ListenAddress & { onFail?: () => Promise<void> | void }, open: () => T): T {
   try {
     return open();
   } catch (error) {
     void Promise.resolve()
       .then(where.onFail)
       .catch(() => {});
-    throw ListenError.of(where.host, where.port, where.setting, error);
+    throw ListenError.of(where, error);
   }
 }
