@@ -65,7 +65,7 @@ export function closeAfterPong(ws: ServerWebSocket<ConnData>, code: number, reas
  * pong(ws, payload) { if (closingPong(ws, payload)) return; ... }
  */
 export function closingPong(ws: ServerWebSocket<ConnData>, payload: Uint8Array | undefined): boolean {
-  if (!ws.data.closing || !payload || Buffer.from(payload).toString() !== CLOSE_PROBE) return false;
+  if (!ws.data.closing || ws.data.closed || !payload || Buffer.from(payload).toString() !== CLOSE_PROBE) return false;
   closeNow(ws);
   return true;
 }
