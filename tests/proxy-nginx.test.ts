@@ -59,8 +59,10 @@ async function runs(n: number, one: () => Promise<{ code: number; errors: string
   return outcomes;
 }
 
-describeWithTool("Courier behind nginx", "nginx", "apt-get install nginx", () => {
-  const nginxBinary = findNginx()!;
+/** Debian installs nginx in /usr/sbin, which a non-root PATH may lack. */
+const NGINX = findNginx() ?? "nginx";
+
+describeWithTool("Courier behind nginx", NGINX, "apt-get install nginx", (nginxBinary) => {
   let server: TestServer;
   let shipped: Nginx;
   let defaults: Nginx;
@@ -156,8 +158,7 @@ describeWithTool("Courier behind nginx", "nginx", "apt-get install nginx", () =>
   });
 });
 
-describeWithTool("Drain behind nginx", "nginx", "apt-get install nginx", () => {
-  const nginxBinary = findNginx()!;
+describeWithTool("Drain behind nginx", NGINX, "apt-get install nginx", (nginxBinary) => {
   const dataDir = mkdtempSync(join(tmpdir(), "courier-nginx-drain-"));
   const GRACE_MS = 2000;
   let node: CourierProcess | undefined;
