@@ -1,6 +1,7 @@
 /** Per-connection state, typed `ws.data`: owned by the connection, read by manager and hub. */
 import type { Principal } from "../auth/tokens.ts";
 import type { SessionState } from "../engine/types.ts";
+import type { Closing } from "./close-handshake.ts";
 
 /** One joined channel. */
 export interface Subscription {
@@ -34,6 +35,8 @@ export interface ConnData {
   rateStrikes: number;
   protocolErrors: number;
   closed: boolean;
+  /** The close decided and waiting for the client's pong (close-handshake.ts); null while open. */
+  closing: Closing | null;
   /** Session changed since it was last saved (acks, joins). */
   dirty: boolean;
   /** The per-user slot was handed to the connection that took this session over. */
@@ -60,6 +63,7 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     rateStrikes: 0,
     protocolErrors: 0,
     closed: false,
+    closing: null,
     dirty: false,
     slotTransferred: false,
   };

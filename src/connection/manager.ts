@@ -6,6 +6,8 @@
 import type { ServerWebSocket } from "bun";
 import { CloseCode } from "../protocol/codes.ts";
 import { TIERS, type Tier } from "../protocol/codes.ts";
+import type { Scheduler } from "../server/scheduler.ts";
+import { closeAfterPong, closeNow } from "./close-handshake.ts";
 import type { ConnData } from "./conn-data.ts";
 
 export interface SweepOptions {
@@ -23,13 +25,27 @@ export interface SweepHooks {
   onDirty?(data: ConnData): void;
 }
 
+/** Options for {@linkcode ConnectionManager}. */
+export interface ConnectionManagerOptions {
+  /**
+   * Runs the closing handshake's wait (close-handshake.ts). Without one, closes go out at once
+   * (unit tests with fake sockets).
+   */
+  scheduler?: Scheduler;
+}
+
 export class ConnectionManager {
+  readonly #scheduler: Scheduler | undefined;
   readonly #all = new Set<ServerWebSocket<ConnData>>();
   readonly #sessions = new Map<string, ServerWebSocket<ConnData>>();
   /** Open connections per user: what `/v1/disconnect` and `/v1/unsubscribe` act on. */
   readonly #users = new Map<string, Set<ServerWebSocket<ConnData>>>();
   /** Upgrades accepted but not yet open, so the node limit holds during a connect storm. */
   #pending = 0;
+
+  constructor(options: ConnectionManagerOptions = {}) {
+    this.#scheduler = options.scheduler;
+  }
 
   get size(): number {
     return this.#all.size + this.#pending;
@@ -87,15 +103,30 @@ export class ConnectionManager {
   }
 
   /**
+   * Closes `ws` with `code` once the client has read what was sent before (the closing handshake,
+   * close-handshake.ts). For clients that still answer: a silent or slow one is closed at once.
+   */
+  closeGracefully(ws: ServerWebSocket<ConnData>, code: CloseCode, reason: string): void {
+    if (this.#scheduler) closeAfterPong(ws, code, reason, { scheduler: this.#scheduler });
+    else ws.close(code, reason);
+  }
+
+  /** Sends every close still waiting for its pong now (the listener is about to stop). */
+  closeWaiting(): void {
+    for (const ws of this.#all) closeNow(ws);
+  }
+
+  /**
    * One pass over every connection. Closes expired-token (4401), silent (4408), slow (4409) and
    * unconfirming (4408) connections; sends heartbeat and confirmation pings.
    */
   sweep(now: number, options: SweepOptions, hooks: SweepHooks): void {
     for (const ws of this.#all) {
       const data = ws.data;
-      if (data.closed) continue;
+      if (data.closed || data.closing) continue;
       if (now >= data.principal.exp * 1000) {
-        close(ws, CloseCode.TokenExpired, "token expired", hooks);
+        hooks.onClose?.(CloseCode.TokenExpired, data);
+        this.closeGracefully(ws, CloseCode.TokenExpired, "token expired");
         continue;
       }
       if (now - data.lastSeen > 2 * options.heartbeatMs + 1000) {
@@ -129,14 +160,15 @@ export class ConnectionManager {
 
   /**
    * Drain: tells every open connection to reconnect (`after` spread over `spreadMs`, so they do
-   * not all come back at the same moment) and closes it with 1012. Returns how many were told.
+   * not all come back at the same moment) and closes it with 1012 (after the client's pong, so the
+   * `reconnect` frame survives proxies). Returns how many were told.
    */
   reconnectAll(spreadMs: number): number {
-    const connections = [...this.#all];
+    const connections = [...this.#all].filter((ws) => !ws.data.closing);
     connections.forEach((ws, i) => {
       const after = Math.round((spreadMs * i) / Math.max(1, connections.length));
       ws.send(JSON.stringify({ type: "reconnect", reason: "restart", after }));
-      ws.close(CloseCode.ServiceRestart, "server restart");
+      this.closeGracefully(ws, CloseCode.ServiceRestart, "server restart");
     });
     return connections.length;
   }
@@ -144,7 +176,7 @@ export class ConnectionManager {
   /** Slow-consumer check alone, run when a publish reports backpressure. */
   sweepSlow(slowConsumerBytes: number, hooks: SweepHooks): void {
     for (const ws of this.#all) {
-      if (!ws.data.closed && ws.getBufferedAmount() > slowConsumerBytes) close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
+      if (!ws.data.closed && !ws.data.closing && ws.getBufferedAmount() > slowConsumerBytes) close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
     }
   }
 }

@@ -25,8 +25,10 @@ import { Admission } from "./admission.ts";
 import { corsPolicy } from "./cors.ts";
 import { toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
+import { drainGrace, refuseWhileDraining } from "./drain.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
+import { openListener } from "./listen-error.ts";
 import { Housekeeping } from "./housekeeping.ts";
 import { NodeStats } from "./node-stats.ts";
 import { startMetricsServer } from "./metrics-server.ts";
@@ -64,7 +66,10 @@ export interface Courier {
   /** Where `/metrics` is served when `server.metricsPort` is set. */
   readonly metricsUrl: URL | undefined;
   readonly ctx: Context;
-  /** SIGTERM behaviour: refuse upgrades, `reconnect` + 1012 to every client, flush, stop. */
+  /**
+   * SIGTERM behaviour (drain.ts): `/ready` 503 and new upgrades and publishes 503 at once,
+   * `reconnect` + 1012 to every client; after `server.drainGraceMs` the listener closes; flush, stop.
+   */
   drain(): Promise<void>;
   /** Immediate stop (tests). */
   stop(): Promise<void>;
@@ -85,7 +90,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const now = deps.now ?? Date.now;
   const metrics = telemetry.metrics;
   const stats = new NodeStats();
-  const manager = new ConnectionManager();
+  const scheduler = deps.scheduler ?? systemScheduler;
+  const manager = new ConnectionManager({ scheduler });
   const gate = new ReadinessGate();
   const extensions = new ExtensionSet(log);
   const events = serverEvents(metrics, stats, extensions);
@@ -167,12 +173,15 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
   };
-  for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
+  for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) {
+    table.add(path, path.startsWith("/v1/") ? refuseWhileDraining(methods, { gate, retryAfterS: config.server.retryAfterS }) : methods);
+  }
   table.add("/v1/ws/check", { GET: wsCheckRoute(admission) }, { anyOrigin: true });
   table.addStatic(extensions.staticRoutes());
 
   await engine.start(hub.deliver);
-  server = Bun.serve<ConnData>({
+  const where = { host: config.server.host, port: config.server.port, hostSetting: "server.host, env HOST", portSetting: "server.port, env PORT", onFail: () => engine.close() };
+  server = openListener(where, () => Bun.serve<ConnData>({
     hostname: config.server.host,
     port: config.server.port,
     // Every body is read through http.ts's readers, which answer a JSON 413 past our limits (before
@@ -187,7 +196,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     },
     error: (error) => toErrorResponse(error, errors),
     websocket: websocketHandler(ctx),
-  });
+  }));
   hub.attach(bunTransport(server));
   let metricsServer: Server<undefined> | undefined;
   try {
@@ -199,7 +208,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   await extensions.start();
   telemetry.observe(gaugeSource({ manager, hub, breakers: () => breakers, gate, extensions }));
   zeroSeries(metrics);
-  await housekeeping.start(deps.scheduler ?? systemScheduler);
+  await housekeeping.start(scheduler);
 
   const url = new URL(`http://${config.server.host === "0.0.0.0" ? "127.0.0.1" : config.server.host}:${server.port}`);
   const metricsUrl = metricsServer && new URL(`http://${url.hostname}:${metricsServer.port}/metrics`);
@@ -224,9 +233,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     metricsUrl,
     ctx,
     async drain() {
-      if (gate.phase !== "draining") gate.markDraining();
-      const told = manager.reconnectAll(config.server.drainSpreadMs);
-      log.info("draining", { connections: told, spreadMs: config.server.drainSpreadMs });
+      await drainGrace({ gate, manager, scheduler, graceMs: config.server.drainGraceMs, spreadMs: config.server.drainSpreadMs, log });
       await shutdown(false);
       await telemetry.shutdown();
       log.info("drained");

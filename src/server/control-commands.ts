@@ -52,7 +52,7 @@ function closeReason(text: string): string {
 
 export interface ControlOptions {
   bus: ControlBus;
-  manager: Pick<ConnectionManager, "ofUser">;
+  manager: Pick<ConnectionManager, "ofUser" | "closeGracefully">;
   hub: Pick<Hub<BunSocket>, "leave">;
   sessions: Pick<Sessions, "handOver" | "onDirty">;
   waitMs?: number;
@@ -101,7 +101,8 @@ export class Control {
     let count = 0;
     for (const ws of this.#o.manager.ofUser(String(user))) {
       if (ws.data.closed) continue;
-      ws.close(CloseCode.Disconnected, closeReason(reason));
+      // After the client's pong (close-handshake.ts): a 4403 lost behind a proxy is a reconnect.
+      this.#o.manager.closeGracefully(ws, CloseCode.Disconnected, closeReason(reason));
       count++;
     }
     return { count };

@@ -53,7 +53,8 @@ export function opsRoutes(s: OpsSources): Record<string, MethodTable> {
 /** 200 while ready or degraded, else 503 with `Retry-After`; draining says so whatever the checks. */
 function ready({ config, gate, probe }: OpsSources): RouteHandler {
   return async () => {
-    const result = await probe();
+    // Draining answers at once: a load balancer must not wait on dependency checks to move away.
+    const result = gate.phase === "draining" ? { status: "draining" as const, checks: gate.lastResult?.checks ?? {} } : await probe();
     const ok = result.status !== "not_ready" && gate.phase === "ready";
     return json({ status: gate.phase === "draining" ? "draining" : result.status, checks: result.checks }, ok ? 200 : 503, ok ? undefined : { "retry-after": String(config.server.retryAfterS) });
   };

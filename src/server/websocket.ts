@@ -3,6 +3,7 @@
  * connection stays; only abuse closes it (1003 binary, 4429 too many frames, 4400 repeated errors).
  */
 import type { ServerWebSocket, WebSocketHandler } from "bun";
+import { closingPong, forgetClosing } from "../connection/close-handshake.ts";
 import type { ConnData, Subscription } from "../connection/conn-data.ts";
 import { mayJoin } from "../connection/permissions.ts";
 import { take } from "../connection/rate-limit.ts";
@@ -68,15 +69,17 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
     message(ws, message) {
       const data = ws.data;
       data.lastSeen = ctx.now();
+      // The close is decided (close-handshake.ts): what the client still sends is not answered.
+      if (data.closing) return;
       if (typeof message !== "string") {
         ctx.events.rejected("binary");
-        ws.close(CloseCode.UnsupportedData, "binary frames are not supported");
+        ctx.manager.closeGracefully(ws, CloseCode.UnsupportedData, "binary frames are not supported");
         return;
       }
       if (!take(data, data.lastSeen, config.limits.framesPerSecond, config.limits.frameBurst)) {
         ctx.events.rejected("rate_limited");
         if (++data.rateStrikes > config.limits.rateLimitStrikes) {
-          ws.close(CloseCode.TooManyFrames, "too many frames");
+          ctx.manager.closeGracefully(ws, CloseCode.TooManyFrames, "too many frames");
         } else {
           ws.send(errorFrame(ErrorCode.RateLimited, "too many frames: slow down"));
         }
@@ -86,7 +89,8 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       if (frame) dispatch(ctx, ws, frame);
     },
 
-    pong(ws) {
+    pong(ws, payload) {
+      if (closingPong(ws, payload)) return;
       const data = ws.data;
       data.lastSeen = ctx.now();
       if (data.probeAt > 0) {
@@ -98,6 +102,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
     close(ws, code, reason) {
       const data = ws.data;
       data.closed = true;
+      forgetClosing(data);
       ctx.manager.remove(ws);
       ctx.sessions.closed(data);
       if (!data.slotTransferred) ctx.slots.releaseConnection(data.principal.user).catch(() => {});
@@ -133,7 +138,7 @@ function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
 function protocolError(ctx: Context, ws: WS, message: string, id: RequestId | undefined, reason: string): null {
   ctx.events.rejected(reason);
   if (++ws.data.protocolErrors > ctx.config.limits.protocolErrorStrikes) {
-    ws.close(CloseCode.ProtocolErrors, "too many protocol errors");
+    ctx.manager.closeGracefully(ws, CloseCode.ProtocolErrors, "too many protocol errors");
   } else {
     ws.send(errorFrame(ErrorCode.BadRequest, message, id));
   }

@@ -29,6 +29,8 @@ export interface CourierProcess {
   http: string;
   ws: string;
   output: () => string;
+  /** Resolves once the output contains `text` (bounded by `timeoutMs`). */
+  printed(text: string, timeoutMs?: number): Promise<void>;
   /** Resolves with the exit code. */
   exited: Promise<number>;
   kill(signal?: NodeJS.Signals | number): void;
@@ -45,11 +47,33 @@ export async function runCourierToExit(env: Record<string, string>): Promise<{ c
   return { code, stdout, stderr };
 }
 
-/** Starts a node and resolves once `/health` answers (bounded). */
-export async function spawnCourier(env: Record<string, string>, port = freePort()): Promise<CourierProcess> {
-  const proc = Bun.spawn(["bun", MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
+/** Starts a node and resolves once `/health` answers (bounded); `preload` runs a module before it (fault injection). */
+export async function spawnCourier(env: Record<string, string>, port = freePort(), options: { preload?: string } = {}): Promise<CourierProcess> {
+  const preload = options.preload ? ["--preload", options.preload] : [];
+  const proc = Bun.spawn(["bun", ...preload, MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
   let out = "";
-  for (const stream of [proc.stdout, proc.stderr]) void pumpText(stream, (text) => (out += text));
+  const watchers = new Set<() => void>();
+  for (const stream of [proc.stdout, proc.stderr]) {
+    void pumpText(stream, (text) => {
+      out += text;
+      for (const w of [...watchers]) w();
+    });
+  }
+  const printed = (text: string, timeoutMs = 5000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!out.includes(text)) return;
+        clearTimeout(timer);
+        watchers.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`courier did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${out.slice(-500)}`));
+      }, timeoutMs);
+      watchers.add(check);
+      check();
+    });
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -68,6 +92,7 @@ export async function spawnCourier(env: Record<string, string>, port = freePort(
     http,
     ws: `ws://127.0.0.1:${port}/v1/ws`,
     output: () => out,
+    printed,
     exited: proc.exited,
     kill: (signal = "SIGTERM") => proc.kill(signal as never),
   };

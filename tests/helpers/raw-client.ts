@@ -1,6 +1,7 @@
 /**
  * A bare WebSocket client on `node:net` for misbehaving peers: one that never answers pings, or
- * one that stops reading (`pause()`), so the server sees a half-open or slow connection.
+ * one that stops reading (`pause()`), so the server sees a half-open or slow connection; with
+ * `answerPings`, one that behaves at the frame level but keeps writing whatever it likes.
  */
 import { connect as tcpConnect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -11,6 +12,8 @@ export interface RawClient {
   frames: any[];
   pings: number;
   send(frame: unknown): void;
+  /** Sends a frame with any opcode (masked, as a client must). */
+  sendRaw(opcode: number, payload: Uint8Array): void;
   next(match: (f: any) => boolean, timeoutMs?: number): Promise<any>;
   /** Resolves once `count` pings have arrived in all. */
   pinged(count?: number, timeoutMs?: number): Promise<void>;
@@ -19,7 +22,12 @@ export interface RawClient {
   destroy(): void;
 }
 
-export function rawConnect(url: string): Promise<RawClient> {
+export interface RawConnectOptions {
+  /** Answer pings with pongs, as every real client does. @default false */
+  answerPings?: boolean;
+}
+
+export function rawConnect(url: string, options: RawConnectOptions = {}): Promise<RawClient> {
   const { hostname, port, pathname, search } = new URL(url);
   const socket = tcpConnect({ host: hostname, port: Number(port) });
   const frames: any[] = [];
@@ -33,12 +41,15 @@ export function rawConnect(url: string): Promise<RawClient> {
     frames,
     pings: 0,
     send(frame) {
-      const payload = Buffer.from(typeof frame === "string" ? frame : JSON.stringify(frame));
+      client.sendRaw(0x1, Buffer.from(typeof frame === "string" ? frame : JSON.stringify(frame)));
+    },
+    sendRaw(opcode, payload) {
       const mask = randomBytes(4);
-      const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+      const first = 0x80 | opcode;
+      const header = payload.length < 126 ? Buffer.from([first, 0x80 | payload.length]) : Buffer.from([first, 0x80 | 126, payload.length >> 8, payload.length & 255]);
       const masked = Buffer.alloc(payload.length);
       for (let i = 0; i < payload.length; i++) masked[i] = payload[i]! ^ mask[i % 4]!;
-      socket.write(Buffer.concat([header, mask, masked]));
+      if (!socket.destroyed) socket.write(Buffer.concat([header, mask, masked]));
     },
     next(match, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
@@ -116,7 +127,10 @@ export function rawConnect(url: string): Promise<RawClient> {
       const payload = buffer.subarray(offset, offset + length);
       buffer = buffer.subarray(offset + length);
       if (opcode === 0x1) frames.push(JSON.parse(payload.toString()));
-      else if (opcode === 0x9) client.pings++; // deliberately never answered with a pong
+      else if (opcode === 0x9) {
+        client.pings++;
+        if (options.answerPings) client.sendRaw(0xa, payload); // else deliberately never answered
+      }
       else if (opcode === 0x8) closed.resolve(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
       for (const w of [...waiters]) w();
     }
