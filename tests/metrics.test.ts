@@ -82,6 +82,9 @@ describe("/metrics after real traffic", () => {
     expect(value("courier_session_resumes_total", 'result="hit"')).toBe(1);
     expect(value("courier_session_resumes_total", 'result="miss"')).toBe(1);
     expect(value("courier_replayed_events_total")).toBeGreaterThanOrEqual(1);
+    // The resume hit restored user:m1 with a replay: one recovery, timed.
+    expect(value("courier_recovery_duration_seconds_count")).toBeGreaterThanOrEqual(1);
+    expect(value("courier_process_resident_memory_bytes")).toBeGreaterThan(0);
     expect(value("courier_rpc_duration_seconds_count", 'result="not_found"')).toBe(1);
     expect(value("courier_frames_rejected_total", 'reason="bad_json"')).toBe(1);
     expect(value("courier_closes_total")).toBeGreaterThanOrEqual(1);
@@ -90,17 +93,26 @@ describe("/metrics after real traffic", () => {
     expect(value("courier_ready")).toBe(1);
     expect(value("courier_subscriptions", 'kind="user"')).toBe(1);
     expect(value("http_server_request_duration_seconds_count", 'http_route="/v1/publish"')).toBe(3);
+    expect(value("http_server_request_duration_seconds_count", 'url_scheme="http"')).toBeGreaterThanOrEqual(4);
     expect(value("http_server_request_duration_seconds_count", 'http_route="/v1/ws"')).toBe(1);
   });
 });
 
 describe("the Grafana dashboard", () => {
-  test("every metric a panel queries exists in the live /metrics", async () => {
+  const missingIn = async (text: string) => {
     const dashboard = await Bun.file(join(import.meta.dir, "../grafana/dashboards/courier.json")).json();
-    const live = new Set(samples(exposition).map((s) => s.name.replace(/_(bucket|sum|count)$/, "")));
+    const live = new Set(samples(text).map((s) => s.name.replace(/_(bucket|sum|count)$/, "")));
     const queries = dashboardQueries(dashboard);
     expect(queries.length).toBeGreaterThan(15);
-    const missing = queries.flatMap((q) => q.metrics.filter((m) => !live.has(m)).map((m) => `${q.panel}: ${m}`));
-    expect(missing).toEqual([]);
+    return queries.flatMap((q) => q.metrics.filter((m) => !live.has(m)).map((m) => `${q.panel}: ${m}`));
+  };
+
+  test("every metric a panel queries exists in the live /metrics", async () => {
+    expect(await missingIn(exposition)).toEqual([]);
+  });
+
+  test("every metric a panel queries exists in the first scrape of a fresh node, before any traffic", async () => {
+    await using fresh = await startServer();
+    expect(await missingIn(await (await fetch(`${fresh.http}/metrics`)).text())).toEqual([]);
   });
 });

@@ -10,6 +10,8 @@ export interface Subscription {
   from: number;
   /** Highest acknowledged offset, cumulative. */
   acked: number;
+  /** Highest offset already counted as a confirmation time-out, so each event is counted once. */
+  timedOut?: number;
   /** When the join completed (ms). */
   joinedAt: number;
   /** False while the join is reading history. */
@@ -24,6 +26,8 @@ export interface ConnData {
   resume: SessionState | null;
   subs: Map<string, Subscription>;
   upgradeAt: number;
+  /** `performance.now()` when the upgrade request arrived (before token verification): the connect-duration start. */
+  upgradeStartedMs: number;
   openedAt: number;
   lastSeen: number;
   lastPingAt: number;
@@ -53,6 +57,7 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     resume,
     subs: new Map(),
     upgradeAt: now,
+    upgradeStartedMs: performance.now(),
     openedAt: 0,
     lastSeen: now,
     lastPingAt: now,

@@ -20,6 +20,10 @@ export interface SweepOptions {
 export interface SweepHooks {
   /** Earliest unacknowledged critical event the connection can have received on `channel`. */
   oldestUnacked(channel: string, after: number): { ts: number; count: number } | null;
+  /** Critical events after `after` the connection can have received on `channel`, published before `before`. */
+  overdue?(channel: string, after: number, before: number): { count: number; through: number } | null;
+  /** Critical events newly past the confirmation timeout without an ack: each is reported once. */
+  onTimedOut?(events: number): void;
   onClose?(code: CloseCode, data: ConnData, detail?: { unconfirmed?: number }): void;
   /** Session state changed; persist it (cluster engines). */
   onDirty?(data: ConnData): void;
@@ -137,6 +141,10 @@ export class ConnectionManager {
         close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
         continue;
       }
+      // Counted whether or not the client still answers pings: a live client that never acks
+      // must show in the confirmation rate.
+      const timedOut = countTimedOut(data, now - options.confirmTimeoutMs, hooks);
+      if (timedOut > 0) hooks.onTimedOut?.(timedOut);
       if (data.probeAt > 0) {
         if (now - data.probeAt > options.probeTimeoutMs) {
           close(ws, CloseCode.Stale, "critical events unconfirmed", hooks, unconfirmed(data, hooks));
@@ -190,10 +198,26 @@ function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: S
   return false;
 }
 
+/** Unacknowledged critical events not yet counted as timed out. */
 function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number } {
   let count = 0;
-  for (const [channel, sub] of data.subs) count += hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from))?.count ?? 0;
+  for (const [channel, sub] of data.subs) count += hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0))?.count ?? 0;
   return { unconfirmed: count };
+}
+
+/** Counts the events that passed `cutoff` unacknowledged since the last sweep and moves each subscription's watermark. */
+function countTimedOut(data: ConnData, cutoff: number, hooks: SweepHooks): number {
+  if (!hooks.overdue) return 0;
+  let count = 0;
+  for (const [channel, sub] of data.subs) {
+    // A subscription younger than the timeout has had less than the timeout to ack anything.
+    if (!sub.ready || sub.joinedAt > cutoff) continue;
+    const overdue = hooks.overdue(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0), cutoff);
+    if (!overdue) continue;
+    count += overdue.count;
+    sub.timedOut = overdue.through;
+  }
+  return count;
 }
 
 function close(ws: ServerWebSocket<ConnData>, code: CloseCode, reason: string, hooks: SweepHooks, detail?: { unconfirmed?: number }): void {

@@ -61,6 +61,22 @@ export class CriticalTracker {
     return first < end ? { ts: list[first]!.ts, count: end - first } : null;
   }
 
+  /**
+   * Critical events with offset in (after, upTo] published before `before`: how many, and the
+   * offset of the last one, or null. The sweep asks it once a second per subscription to count
+   * each unacknowledged event once as timed out (the caller keeps `through` as its watermark).
+   */
+  overdue(channel: string, after: number, upTo: number, before: number): { count: number; through: number } | null {
+    const list = this.#lists.get(channel);
+    if (!list) return null;
+    const first = firstAbove(list, after);
+    const end = firstAbove(list, upTo);
+    let last = first;
+    // Entries are in offset order and publish times follow it, so the overdue ones are a prefix.
+    while (last < end && list[last]!.ts < before) last++;
+    return last > first ? { count: last - first, through: list[last - 1]!.offset } : null;
+  }
+
   /** Forgets a channel nobody here subscribes to any more. */
   drop(channel: string): void {
     this.#lists.delete(channel);

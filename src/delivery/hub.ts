@@ -218,6 +218,11 @@ export class Hub<S> {
     return this.#critical.acked(channel, from, to, this.#now());
   }
 
+  /** Critical events after `after` a subscriber can have received, published before `before` (see CriticalTracker.overdue). */
+  overdue(channel: string, after: number, before: number): { count: number; through: number } | null {
+    return this.#critical.overdue(channel, after, this.#delivered.get(channel) ?? 0, before);
+  }
+
   /** Earliest unacknowledged critical event a subscriber acked through `after` can have received. */
   oldestUnacked(channel: string, after: number): { ts: number; count: number } | null {
     return this.#critical.oldestUnacked(channel, after, this.#delivered.get(channel) ?? 0);

@@ -28,6 +28,10 @@ export interface AgentRunTrackerOptions {
   onError?: (error: unknown, channel: string, run: string) => void;
   /** Also track runs whose `agent_started` a backend published through the API (default false). */
   trackPublished?: boolean;
+  /** A tracked run ended: how, and how long after its start (for `courier_agent_runs_total`). */
+  onEnded?: (result: "completed" | "failed" | "timed_out", durationMs: number) => void;
+  /** Clock for run durations. @default performance.now */
+  now?: () => number;
 }
 
 /**
@@ -42,7 +46,13 @@ export class AgentRunTracker {
   readonly #fail: AgentRunTrackerOptions["fail"];
   readonly #onError: AgentRunTrackerOptions["onError"];
   readonly #trackPublished: boolean;
+  readonly #onEnded: AgentRunTrackerOptions["onEnded"];
+  readonly #now: () => number;
   readonly #runs = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Start time of every tracked run, by the same key. */
+  readonly #startedAt = new Map<string, number>();
+  /** Runs whose `agent_failed` this tracker is storing: their end is a time-out, not a failure. */
+  readonly #expiring = new Set<string>();
   #failed = 0;
   #stopped = false;
 
@@ -54,6 +64,8 @@ export class AgentRunTracker {
     this.#fail = options.fail;
     this.#onError = options.onError;
     this.#trackPublished = options.trackPublished ?? false;
+    this.#onEnded = options.onEnded;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Runs started and not yet terminated. */
@@ -80,7 +92,7 @@ export class AgentRunTracker {
       if (!started && !TERMINAL.has(item.event)) continue;
       const run = dataOf(item)?.run;
       if (typeof run !== "string" || run.length === 0 || run.length > MAX_RUN_ID) continue;
-      if (!started) this.settle(item.channel, run);
+      if (!started) this.settle(item.channel, run, item.event === "agent_completed" ? "completed" : "failed");
       else if (this.#trackPublished) this.start(item.channel, run);
     }
   }
@@ -99,6 +111,7 @@ export class AgentRunTracker {
     const timer = setTimeout(() => this.#expire(channel, run, 0), this.#timeoutMs);
     timer.unref?.();
     this.#runs.set(key, timer);
+    this.#startedAt.set(key, this.#now());
   }
 
   /**
@@ -107,12 +120,16 @@ export class AgentRunTracker {
    * @example
    * tracker.settle("user:alice", "r1");
    */
-  settle(channel: string, run: string): void {
+  settle(channel: string, run: string, result?: "completed" | "failed" | "timed_out"): void {
     const key = keyOf(channel, run);
     const timer = this.#runs.get(key);
     if (timer === undefined) return;
     clearTimeout(timer);
     this.#runs.delete(key);
+    const startedAt = this.#startedAt.get(key) ?? this.#now();
+    this.#startedAt.delete(key);
+    const ended = this.#expiring.delete(key) ? "timed_out" : result;
+    if (ended) this.#onEnded?.(ended, this.#now() - startedAt);
   }
 
   /** Forgets every run (server stop): no `agent_failed` is published after this. */
@@ -120,21 +137,24 @@ export class AgentRunTracker {
     this.#stopped = true;
     for (const timer of this.#runs.values()) clearTimeout(timer);
     this.#runs.clear();
+    this.#startedAt.clear();
+    this.#expiring.clear();
   }
 
   #expire(channel: string, run: string, attempt: number): void {
     const key = keyOf(channel, run);
     if (!this.#runs.has(key) || this.#stopped) return;
+    this.#expiring.add(key);
     this.#fail(channel, { run, reason: "timeout", timeoutMs: this.#timeoutMs }).then(
       () => {
         // Storing agent_failed went through the observer, which settled the run already.
-        this.settle(channel, run);
+        this.settle(channel, run, "timed_out");
         this.#failed++;
       },
       (error: unknown) => {
         this.#onError?.(error, channel, run);
         if (attempt >= 3 || this.#stopped) {
-          this.settle(channel, run);
+          this.settle(channel, run, "timed_out");
           return;
         }
         const retry = setTimeout(() => this.#expire(channel, run, attempt + 1), 1000);

@@ -60,6 +60,10 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
     trackPublished: config.agent.trackPublishedRuns,
     fail: (channel, data) => publish([{ channel, event: "agent_failed", dataJson: JSON.stringify(data), critical: true }]),
     onError: (error, channel, run) => log.warn("agent_failed not stored", { channel, run, error: (error as Error).message }),
+    onEnded: (result, ms) => {
+      ctx.metrics.agentRuns.add(1, { result });
+      ctx.metrics.agentRunDuration.record(ms / 1000, { result });
+    },
   });
   const registry = new JobRegistry({
     ttlMs: config.delivery.criticalRetentionMs,

@@ -131,6 +131,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     events,
     extensions,
     criticalEvents: new Set(config.delivery.criticalEvents),
+    metrics,
     jsonGuard: createJsonGuard({ timeoutMs: config.delivery.serializeTimeoutMs, maxDepth: config.limits.maxJsonDepth + 2 }),
     connections: () => manager.connections(),
     verify: createTokenVerifier({

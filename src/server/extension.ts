@@ -11,7 +11,7 @@ import type { JobOwnerLookup } from "../connection/permissions.ts";
 import type { Broker, PublishItem, PublishOutcome, RecordStore } from "../engine/types.ts";
 import type { Tier } from "../protocol/codes.ts";
 import type { CircuitBreaker, ReadinessCheck } from "../resilience/index.ts";
-import type { Logger } from "../telemetry/index.ts";
+import type { Logger, Metrics } from "../telemetry/index.ts";
 import type { BodyContext } from "./http.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -35,6 +35,8 @@ export interface ExtensionContext extends BodyContext {
   readonly records: RecordStore;
   /** Event names that are critical whatever the publisher says. */
   readonly criticalEvents: ReadonlySet<string>;
+  /** The instruments features record into (agent runs). */
+  readonly metrics: Pick<Metrics, "agentRuns" | "agentRunDuration">;
   /** This node's open connections (a tier change updates their principals). */
   connections(): Iterable<ServerWebSocket<ConnData>>;
 }

@@ -28,7 +28,7 @@ export interface HousekeepingOptions {
   config: Config;
   now: () => number;
   manager: Pick<ConnectionManager, "sweep" | "sweepSlow">;
-  hub: Pick<Hub<unknown>, "prune" | "bufferStats" | "oldestUnacked">;
+  hub: Pick<Hub<unknown>, "prune" | "bufferStats" | "oldestUnacked" | "overdue">;
   broker: Pick<Broker, "name" | "trim" | "check">;
   /** Present on cluster engines: this node's stats are reported there. */
   cluster?: ClusterStats;
@@ -39,7 +39,7 @@ export interface HousekeepingOptions {
   gate: ReadinessGate;
   metrics: Pick<Metrics, "bufferEvents">;
   stats: NodeStats;
-  events: Pick<ServerEvents, "sweptClose">;
+  events: Pick<ServerEvents, "sweptClose" | "confirmTimedOut">;
   /** Saves a session whose state changed (cluster engines); see `Sessions.onDirty`. */
   onDirty?: (data: ConnData) => void;
   log: Logger;
@@ -68,6 +68,8 @@ export class Housekeeping {
     this.#o = options;
     this.#hooks = {
       oldestUnacked: (channel, after) => options.hub.oldestUnacked(channel, after),
+      overdue: (channel, after, before) => options.hub.overdue(channel, after, before),
+      onTimedOut: (events) => options.events.confirmTimedOut(events),
       onClose: (code, _data, detail) => options.events.sweptClose(code, detail),
       onDirty: options.onDirty,
     };

@@ -6,6 +6,7 @@
  */
 import type { Metrics } from "../telemetry/index.ts";
 import type { Cors } from "./cors.ts";
+import { httpRequestAttributes } from "../telemetry/http-attributes.ts";
 import { toErrorResponse, type ErrorMapping } from "./error-response.ts";
 import type { MethodTable, RouteHandler } from "./extension.ts";
 import { httpError } from "./http.ts";
@@ -70,18 +71,16 @@ export class RouteTable {
   async serve<R extends Response | undefined>(route: string, req: Request, run: () => Promise<R> | R): Promise<R | Response> {
     const started = performance.now();
     let response: R | Response;
+    let thrown: unknown;
     try {
       response = await run();
     } catch (error) {
+      thrown = error;
       response = toErrorResponse(error, this.#errors);
     }
     if (response) {
       this.#cors.decorate(req, response, this.#anyOrigin.has(route));
-      this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, {
-        "http.request.method": req.method,
-        "http.route": route,
-        "http.response.status_code": response.status,
-      });
+      this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, httpRequestAttributes(req, route, response.status, thrown));
     }
     return response;
   }

@@ -31,6 +31,10 @@ export interface ServerEvents {
   replayed(events: number): void;
   /** A sweep closed a connection (slow consumer, stale, unconfirmed critical events). */
   sweptClose(code: CloseCode, detail?: { unconfirmed?: number }): void;
+  /** Critical events past the confirmation timeout without an ack, each reported once. */
+  confirmTimedOut(events: number): void;
+  /** A resume or `since` subscribe finished its replay `ms` after it began. */
+  recovered(ms: number): void;
 }
 
 /**
@@ -91,17 +95,35 @@ export function serverEvents(metrics: Metrics, stats: NodeStats, extensions: Pic
         stats.slowConsumerCloses++;
         metrics.backpressureCloses.add(1);
       }
-      if (code === CloseCode.Stale && detail?.unconfirmed) {
-        stats.timedOut += detail.unconfirmed;
-        metrics.confirmations.add(detail.unconfirmed, { result: "timed_out" });
-      }
+      // Events not yet counted by the time-out sweep (delivered less than the timeout ago) are
+      // given up on with the connection.
+      if (code === CloseCode.Stale && detail?.unconfirmed) this.confirmTimedOut(detail.unconfirmed);
+    },
+    confirmTimedOut(events) {
+      stats.timedOut += events;
+      metrics.confirmations.add(events, { result: "timed_out" });
+    },
+    recovered(ms) {
+      metrics.recoveryDuration.record(Math.max(0, ms) / 1000);
     },
   };
 }
 
+/** Channel kinds of PROTOCOL §4 with a permission rule; other kinds appear once used. */
+const KNOWN_KINDS = ["user", "job", "signals", "public"] as const;
+/** Every reason the WebSocket handler rejects a frame with (`events.rejected`). */
+const REJECT_REASONS = [
+  "bad_json", "too_deep", "not_object", "unknown_type", "invalid", "bad_channel", "binary", "rate_limited",
+  "too_large", "subscriptions_limit", "ack_unsubscribed",
+] as const;
+
 /** Series that should read 0 rather than be absent until their first event. */
 export function zeroSeries(metrics: Metrics): void {
-  for (const result of ["accepted", "unauthorized", "user_limit", "unavailable"] as const) metrics.connectionAttempts.add(0, { result });
+  for (const result of ["accepted", "unauthorized", "rate_limited", "user_limit", "unavailable", "forbidden"] as const) metrics.connectionAttempts.add(0, { result });
+  for (const kind of KNOWN_KINDS) for (const cls of ["critical", "normal"] as const) metrics.publishes.add(0, { kind, class: cls });
+  for (const reason of REJECT_REASONS) metrics.framesRejected.add(0, { reason });
+  for (const result of ["completed", "failed", "timed_out"] as const) metrics.agentRuns.add(0, { result });
+  for (const code of Object.values(CloseCode)) metrics.closes.add(0, { code });
   for (const result of ["confirmed", "timed_out"] as const) metrics.confirmations.add(0, { result });
   for (const result of ["hit", "miss"] as const) metrics.sessionResumes.add(0, { result });
   for (const outcome of ["critical_kept", "noncritical_dropped", "overflow"] as const) metrics.bufferEvents.add(0, { outcome });
@@ -129,7 +151,7 @@ export interface GaugeParts {
 export function gaugeSource({ manager, hub, breakers, gate, extensions }: GaugeParts): GaugeSource {
   return {
     connectionsByTier: () => manager.byTier(),
-    subscriptionsByKind: () => hub.subscriptionsByKind(),
+    subscriptionsByKind: () => ({ ...Object.fromEntries(KNOWN_KINDS.map((kind) => [kind, 0])), ...hub.subscriptionsByKind() }),
     breakerStates: () =>
       Object.fromEntries(
         breakers().map((b) => {

@@ -43,6 +43,7 @@ export function offeredSubprotocols(req: Request): { offered: boolean; v1: boole
 }
 
 export async function upgrade(ctx: Context, parts: UpgradeParts, req: Request, url: URL): Promise<Response | undefined> {
+  const startedMs = performance.now();
   const { config } = ctx;
   const { admission } = parts;
   const protocols = offeredSubprotocols(req);
@@ -56,6 +57,7 @@ export async function upgrade(ctx: Context, parts: UpgradeParts, req: Request, u
     const { sessionId, state: resume, takeover } = await ctx.sessions.resume(url.searchParams.get("session"), principal.user);
     if (!takeover) await admission.takeSlot(principal.user);
     const data = newConnData(principal, sessionId, resume, ctx.now(), config.limits.frameBurst);
+    data.upgradeStartedMs = startedMs;
     ctx.manager.reserve();
     if (takeover) ctx.sessions.takeOver(takeover);
     const headers = protocols.offered ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : undefined;

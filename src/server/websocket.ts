@@ -55,7 +55,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         node: config.cluster.nodeId!,
       };
       ws.send(JSON.stringify(welcome));
-      ctx.events.opened(data, now - data.upgradeAt);
+      ctx.events.opened(data, performance.now() - data.upgradeStartedMs);
       const resume = data.resume;
       data.resume = null;
       if (resume) {
@@ -198,9 +198,11 @@ async function join(
   const data = ws.data;
   const slot = placeholder ?? { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false };
   data.subs.set(channel, slot);
+  const startedMs = performance.now();
   try {
     const result = await ctx.hub.join(ws, channel, since, id);
     if (!result) return;
+    if (since) ctx.events.recovered(performance.now() - startedMs);
     if (data.subs.get(channel) !== slot) {
       // Unsubscribed while joining.
       ctx.hub.leave(ws, channel);
@@ -229,11 +231,12 @@ function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
   const epoch = ctx.hub.epochOf(frame.channel);
   if (epoch !== undefined && sub.epoch !== epoch) {
     // The channel's history was lost since this subscription began: its offsets start over.
-    Object.assign(sub, { epoch, from: 0, acked: 0 });
+    Object.assign(sub, { epoch, from: 0, acked: 0, timedOut: 0 });
   }
   const to = Math.min(frame.offset, ctx.hub.deliveredTop(frame.channel));
   if (to <= sub.acked) return;
-  const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from), to);
+  // Events already counted as timed out are not counted again as confirmed.
+  const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0), to);
   sub.acked = to;
   ws.data.dirty = true;
   if (outcome.confirmed > 0) ctx.events.confirmed(outcome);

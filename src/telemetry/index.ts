@@ -14,7 +14,9 @@
  * Recording rules: durations in seconds; one `add(n)` per batch, never one call per delivery;
  * label values from small fixed sets (route templates, channel kinds, close codes), never ids.
  * Counters appear in `/metrics` from their first record; to show a series at 0 from the start,
- * `add(0, attrs)` it at startup.
+ * `add(0, attrs)` it at startup (`zeroSeries` in src/server/server-events.ts). Histograms cannot be
+ * recorded at 0 without lying: the label sets passed as `zero` in `createMetrics` are rendered with
+ * count 0 until their first recording (`zero-histograms.ts`; `/metrics` only, not OTLP).
  *
  * @example
  * ```ts
@@ -43,8 +45,12 @@ export {
   type TelemetryOptions,
 } from "./telemetry.ts";
 export {
+  CONNECT_BUCKETS_S,
   createMetrics,
   LATENCY_BUCKETS_S,
+  RUN_BUCKETS_S,
+  type AgentRunResult,
+  type HistogramSpec,
   METRIC_NAMES,
   REMOTE_BUCKETS_S,
   type BufferOutcome,

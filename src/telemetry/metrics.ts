@@ -6,8 +6,9 @@
  * and the dashboards read the same either way. Counters already end in `_total`, so neither path
  * appends it again.
  */
-import type { Counter, Histogram, Meter, ObservableGauge } from "@opentelemetry/api";
+import type { Attributes, Counter, Histogram, Meter, ObservableGauge } from "@opentelemetry/api";
 import { buildInfo, type BuildInfo } from "./build-info.ts";
+import { processMetrics } from "./process-metrics.ts";
 
 /**
  * Histogram boundaries for in-process latencies, in seconds: 100 µs … 10 s, roughly ×2.5 per step.
@@ -25,10 +26,24 @@ export const REMOTE_BUCKETS_S = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30,
 ] as const;
 
+/**
+ * Boundaries for connects, from the upgrade request (before the token is verified) to `welcome`:
+ * 50 µs … 15 s. A local connect takes well under a millisecond, so the low end is fine-grained;
+ * the top reaches the 10–15 s at which a slow connect is an alert.
+ */
+export const CONNECT_BUCKETS_S = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15,
+] as const;
+
+/** Boundaries for agent runs (start to terminal event): 100 ms … 2 min; runs time out at 15 s by default. */
+export const RUN_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120] as const;
+
 /** Outcome of one upgrade attempt (`courier_connection_attempts_total{result}`). */
 export type ConnectionResult = "accepted" | "unauthorized" | "rate_limited" | "user_limit" | "unavailable" | "forbidden";
 /** Outcome of a buffered event (`courier_buffer_events_total{outcome}`). */
 export type BufferOutcome = "critical_kept" | "noncritical_dropped" | "overflow";
+/** How an agent run ended (`courier_agent_runs_total{result}`). */
+export type AgentRunResult = "completed" | "failed" | "timed_out";
 /** Durability class of a publish. */
 export type PublishClass = "critical" | "normal";
 
@@ -81,6 +96,8 @@ export interface Metrics {
     "http.request.method": string;
     "http.route": string;
     "http.response.status_code": number;
+    "url.scheme"?: string;
+    "error.type"?: string;
   }>;
   /** Client frames refused (`bad_request`, `rate_limited`, `too_large`, …). */
   readonly framesRejected: Counter<{ reason: string }>;
@@ -88,6 +105,12 @@ export interface Metrics {
   readonly closes: Counter<{ code: number }>;
   /** Events sent by replays (resume, `since`), counted once per replay. */
   readonly replayedEvents: Counter;
+  /** Agent runs by how they ended. */
+  readonly agentRuns: Counter<{ result: AgentRunResult }>;
+  /** Agent run start → terminal event (or the time-out), by result. */
+  readonly agentRunDuration: Histogram<{ result: AgentRunResult }>;
+  /** A resume or `since` subscribe → the end of its replay: how long a reconnecting client takes to catch up. */
+  readonly recoveryDuration: Histogram;
 }
 
 /**
@@ -136,6 +159,13 @@ export const METRIC_NAMES = [
   "courier_jobs_in_flight",
   "courier_replayed_events_total",
   "courier_build_info",
+  "courier_agent_runs_total",
+  "courier_agent_run_duration_seconds",
+  "courier_recovery_duration_seconds",
+  "courier_process_resident_memory_bytes",
+  "courier_process_heap_bytes",
+  "courier_process_cpu_seconds_total",
+  "courier_event_loop_delay_seconds",
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -144,32 +174,45 @@ export type MetricName = (typeof METRIC_NAMES)[number];
  * The returned `observe` adds a gauge source and returns its removal; several sources may each
  * provide part of {@link GaugeSource} (readiness from one module, breakers from another).
  */
-export function createMetrics(meter: Meter, build: BuildInfo = buildInfo()): { metrics: Metrics; observe(source: Partial<GaugeSource>): () => void } {
-  const latency = (description: string, buckets: readonly number[] = LATENCY_BUCKETS_S) => ({
-    description,
-    unit: "s",
-    advice: { explicitBucketBoundaries: [...buckets] },
-  });
+export function createMetrics(
+  meter: Meter,
+  build: BuildInfo = buildInfo(),
+): { metrics: Metrics; observe(source: Partial<GaugeSource>): () => void; histograms: readonly HistogramSpec[]; close(): void } {
+  const histograms: HistogramSpec[] = [];
+  /** A histogram in seconds; `zero` lists the label sets shown with count 0 before any recording. */
+  const histogram = (name: string, description: string, buckets: readonly number[], zero: Attributes[] = [{}]) => {
+    histograms.push({ name, description, unit: "s", boundaries: [...buckets], zero });
+    return meter.createHistogram(name, { description, unit: "s", advice: { explicitBucketBoundaries: [...buckets] } });
+  };
 
   const metrics: Metrics = {
     connectionAttempts: meter.createCounter("courier_connection_attempts_total", { description: "WebSocket upgrade attempts by result" }),
-    connectDuration: meter.createHistogram("courier_connect_duration_seconds", latency("Upgrade request to welcome frame")),
+    connectDuration: histogram("courier_connect_duration_seconds", "Upgrade request (before token verification) to welcome frame", CONNECT_BUCKETS_S),
     publishes: meter.createCounter("courier_publishes_total", { description: "Accepted publishes by channel kind and class" }),
     deliveries: meter.createCounter("courier_deliveries_total", { description: "Events handed to local subscribers (subscribers x events)" }),
-    fanoutLatency: meter.createHistogram("courier_fanout_latency_seconds", latency("Publish accepted to server.publish called")),
+    fanoutLatency: histogram("courier_fanout_latency_seconds", "Publish accepted to server.publish called", LATENCY_BUCKETS_S),
     confirmations: meter.createCounter("courier_confirmations_total", { description: "Critical event confirmations by result" }),
-    confirmationTime: meter.createHistogram("courier_confirmation_seconds", latency("Publish to client ack of critical events", REMOTE_BUCKETS_S)),
+    confirmationTime: histogram("courier_confirmation_seconds", "Publish to client ack of critical events", REMOTE_BUCKETS_S),
     sessionResumes: meter.createCounter("courier_session_resumes_total", { description: "Session resume attempts by result" }),
     bufferEvents: meter.createCounter("courier_buffer_events_total", { description: "Priority buffer events by outcome" }),
     backpressureCloses: meter.createCounter("courier_backpressure_closes_total", { description: "Slow consumers closed 4409" }),
-    serializerDuration: meter.createHistogram("courier_serializer_duration_seconds", latency("Frame serialization time by path")),
+    serializerDuration: histogram("courier_serializer_duration_seconds", "Frame serialization time by path", LATENCY_BUCKETS_S, [{ path: "fast" }, { path: "slow" }]),
     serializerTimeouts: meter.createCounter("courier_serializer_timeouts_total", { description: "Slow-path serializations over budget" }),
-    rpcDuration: meter.createHistogram("courier_rpc_duration_seconds", latency("Agent rpc duration by method and result", REMOTE_BUCKETS_S)),
+    rpcDuration: histogram("courier_rpc_duration_seconds", "Agent rpc duration by method and result", REMOTE_BUCKETS_S, [{ method: "agent.run", result: "ok" }]),
     // The semantic-convention name; telemetry.ts appends `_seconds` for Prometheus like the OTLP path does.
-    httpRequestDuration: meter.createHistogram("http.server.request.duration", latency("Duration of HTTP server requests", REMOTE_BUCKETS_S)),
+    httpRequestDuration: histogram("http.server.request.duration", "Duration of HTTP server requests", REMOTE_BUCKETS_S, [
+      { "http.request.method": "POST", "http.route": "/v1/publish", "http.response.status_code": 200, "url.scheme": "http" },
+    ]),
     framesRejected: meter.createCounter("courier_frames_rejected_total", { description: "Client frames rejected by reason" }),
     closes: meter.createCounter("courier_closes_total", { description: "WebSocket closes by code" }),
     replayedEvents: meter.createCounter("courier_replayed_events_total", { description: "Events sent by replays" }),
+    agentRuns: meter.createCounter("courier_agent_runs_total", { description: "Agent runs by result: completed, failed, timed_out" }),
+    agentRunDuration: histogram("courier_agent_run_duration_seconds", "Agent run start to its terminal event, by result", RUN_BUCKETS_S, [
+      { result: "completed" },
+      { result: "failed" },
+      { result: "timed_out" },
+    ]),
+    recoveryDuration: histogram("courier_recovery_duration_seconds", "Resume or since-subscribe to the end of its replay", LATENCY_BUCKETS_S),
   };
 
   const gauges = {
@@ -184,6 +227,8 @@ export function createMetrics(meter: Meter, build: BuildInfo = buildInfo()): { m
   meter
     .createObservableGauge("courier_build_info", { description: "Always 1; labels say which version, commit and Bun are running" })
     .addCallback((result) => result.observe(1, { version: build.version, commit: build.commit, bun: build.bun }));
+
+  const stopProcess = processMetrics(meter);
 
   const sources = new Set<Partial<GaugeSource>>();
   // One batch callback reads every source; each read is guarded so a throwing source blanks only
@@ -210,7 +255,24 @@ export function createMetrics(meter: Meter, build: BuildInfo = buildInfo()): { m
       sources.add(source);
       return () => void sources.delete(source);
     },
+    histograms,
+    close: stopProcess,
   };
+}
+
+/**
+ * A histogram as `createMetrics` made it, and the label sets it shows at count 0 before its first
+ * recording. The OpenTelemetry JS SDK exports a histogram only once something was recorded
+ * (checked on sdk-metrics 3.1: an unrecorded histogram is absent from `collect()`), and recording a
+ * fake value would lie; `/metrics` adds these zero-count series instead (telemetry.ts). OTLP pushes
+ * carry only what was recorded.
+ */
+export interface HistogramSpec {
+  name: string;
+  description: string;
+  unit: string;
+  boundaries: number[];
+  zero: Attributes[];
 }
 
 type BatchResult = Parameters<Parameters<Meter["addBatchObservableCallback"]>[0]>[0];

@@ -13,6 +13,7 @@ import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporte
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { AggregationTemporality, InstrumentType, MeterProvider, type MetricData, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import { createMetrics, type GaugeSource, type Metrics } from "./metrics.ts";
+import { withZeroHistograms } from "./zero-histograms.ts";
 import { exportTimeoutMs, gaugesAsDelta, pushReader } from "./push-readers.ts";
 
 /** Content type of {@link Telemetry.render}'s answer (Prometheus text format 0.0.4). */
@@ -136,7 +137,7 @@ export interface TelemetryParts {
 
 /** The {@link Telemetry} over `parts`. */
 export function telemetryOver(parts: TelemetryParts): Telemetry {
-  const { metrics, observe } = createMetrics(parts.meter);
+  const { metrics, observe, histograms, close } = createMetrics(parts.meter);
   // withoutScopeInfo: one meter only, so an `otel_scope_name` label on every series would be noise.
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   return {
@@ -144,12 +145,13 @@ export function telemetryOver(parts: TelemetryParts): Telemetry {
     observe,
     async render() {
       const { resourceMetrics } = await parts.prometheus.collect();
-      return serializer.serialize(withUnitSuffixes(resourceMetrics));
+      return serializer.serialize(withUnitSuffixes(withZeroHistograms(resourceMetrics, histograms)));
     },
     flush: parts.flush,
     async shutdown({ timeoutMs = 2_000 } = {}) {
       // A final push is worth a moment of the drain budget, not the exit code: an unreachable
       // collector must neither hold the process past its drain nor make it fail.
+      close();
       let timer: Timer | undefined;
       const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
       await Promise.race([parts.shutdown(timeoutMs).catch(() => {}), timeout]);

@@ -59,6 +59,7 @@ function setup(overrides: Partial<HousekeepingOptions> = {}) {
       prune: (before) => void calls.prunes.push(before),
       bufferStats: () => ({ ...buffer }),
       oldestUnacked: () => ({ ts: 1, count: 2 }),
+      overdue: () => null,
     },
     broker: {
       name: "store",
@@ -73,7 +74,7 @@ function setup(overrides: Partial<HousekeepingOptions> = {}) {
     gate,
     metrics: { bufferEvents: { add: (n: number, attrs?: { outcome: string }) => void calls.bufferEvents.push({ n, outcome: attrs!.outcome }) } as never },
     stats,
-    events: { sweptClose: (code, detail) => void calls.closes.push({ code, detail }) },
+    events: { sweptClose: (code, detail) => void calls.closes.push({ code, detail }), confirmTimedOut: () => {} },
     log: createLogger({ level: "debug", sink: (line) => logs.push(line) }),
     ...overrides,
   };

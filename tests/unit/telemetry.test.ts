@@ -28,6 +28,7 @@ function recordOneEach(telemetry: Telemetry) {
   m.framesRejected.add(1, { reason: "bad_request" });
   m.closes.add(1, { code: 4409 });
   m.replayedEvents.add(7);
+  m.agentRuns.add(1, { result: "completed" });
   telemetry.observe(fullSource);
 }
 
@@ -51,7 +52,8 @@ describe("createTelemetry", () => {
     recordOneEach(telemetry);
     const found = families(await telemetry.render());
     for (const name of METRIC_NAMES) {
-      const expected = name.endsWith("_total") ? "counter" : name.endsWith("_seconds") ? "histogram" : "gauge";
+      // The event-loop delay is a gauge in seconds (a windowed figure, not a distribution).
+      const expected = name.endsWith("_total") ? "counter" : name.endsWith("_seconds") && name !== "courier_event_loop_delay_seconds" ? "histogram" : "gauge";
       expect({ name, type: found.get(name) }).toEqual({ name, type: expected });
     }
     await telemetry.shutdown();
