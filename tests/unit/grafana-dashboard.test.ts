@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { dashboardQueries, metricNames } from "../../src/telemetry/dashboard-metrics.ts";
 import { createTelemetry, METRIC_NAMES } from "../../src/telemetry/index.ts";
 
-const DATASOURCE_UID = "courier-prometheus";
+/** Every panel reads the `datasource` variable, so the dashboard imports into any Grafana. */
+const DATASOURCE_UID = "${datasource}";
 
 interface Panel {
   type: string;
@@ -34,7 +35,29 @@ describe("metricNames", () => {
 });
 
 describe("grafana/dashboards/courier.json", () => {
-  test("has the stable uid and queries only the provisioned datasource", () => {
+  test("has a datasource variable for Prometheus, defaulting to the provisioned one", () => {
+    const variable = dashboard.templating.list.find((v: { name: string }) => v.name === "datasource");
+    expect(variable).toMatchObject({ type: "datasource", query: "prometheus", current: { value: "courier-prometheus" } });
+    const others = dashboard.templating.list.filter((v: { name: string; datasource?: { uid?: string } }) => v.name !== "datasource");
+    expect(others.map((v: { datasource?: { uid?: string } }) => v.datasource?.uid)).toEqual(others.map(() => DATASOURCE_UID));
+  });
+
+  test("opens with a stat row: connections, publish rate, 5xx share, confirmation time-outs, breakers open", () => {
+    const [first, ...rest] = dashboard.panels as (Panel & { gridPos: { y: number } })[];
+    expect(first!.type).toBe("row");
+    const top = rest.slice(0, rest.findIndex((p) => p.type === "row"));
+    expect(top.map((p) => [p.type, p.title])).toEqual([
+      ["stat", "Connections"],
+      ["stat", "Publish rate"],
+      ["stat", "5xx share"],
+      ["stat", "Confirmation time-outs"],
+      ["stat", "Breakers open"],
+    ]);
+    // A stat must read a number on a fresh node too, where a ratio of zero rates is empty.
+    for (const panel of top) expect({ panel: panel.title, fallback: panel.targets![0]!.expr!.endsWith("or vector(0)") }).toEqual({ panel: panel.title, fallback: true });
+  });
+
+  test("has the stable uid and queries only the datasource variable", () => {
     expect(dashboard.uid).toBe("courier-overview");
     expect(panels.length).toBeGreaterThanOrEqual(16);
     const wrong = panels.flatMap((panel) =>
@@ -76,6 +99,13 @@ describe("grafana/dashboards/courier.json", () => {
       "courier_rpc_duration_seconds",
       "http_server_request_duration_seconds",
       "courier_frames_rejected_total",
+      "courier_agent_runs_total",
+      "courier_agent_run_duration_seconds",
+      "courier_recovery_duration_seconds",
+      "courier_process_resident_memory_bytes",
+      "courier_process_heap_bytes",
+      "courier_process_cpu_seconds_total",
+      "courier_event_loop_delay_seconds",
     ];
     expect(required.filter((name) => !used.has(name))).toEqual([]);
   });
@@ -100,6 +130,7 @@ describe("grafana/dashboards/courier.json", () => {
     m.framesRejected.add(1, { reason: "rate_limited" });
     m.closes.add(1, { code: 1000 });
     m.replayedEvents.add(1);
+    m.agentRuns.add(1, { result: "timed_out" });
     telemetry.observe({
       connectionsByTier: () => ({ starter: 0 }),
       subscriptionsByKind: () => ({ user: 0 }),
