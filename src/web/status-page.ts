@@ -1,20 +1,55 @@
 /**
- * The status page's script: a CourierClient drives the Live/Offline/Connecting badge, the live
- * event feed and the connection stats; buttons run the demo agent and a simulated job over rpc.
+ * The status page's script: a CourierClient drives the Live/Offline/Connecting badge, the event
+ * feed (recent history first, then live), recoveries per channel, the user's tier signals and the
+ * connection stats; buttons run the demo agent and a simulated job over rpc.
+ *
+ * The token arrives in the page URL (PROTOCOL §2) and is moved at once to `sessionStorage`, off the
+ * address bar and history; the page itself never puts it in a URL it fetches or connects to
+ * (history reads send it as `Authorization`).
  */
-import { CourierClient, localStorageOffsetStore, type CourierEvent } from "../../packages/client/src/index.ts";
+import { CourierClient, localStorageOffsetStore, signalsFor, TIERS, type CourierEvent, type Position, type Tier } from "../../packages/client/src/index.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const LABELS = { connecting: "Connecting", live: "Live", offline: "Offline" } as const;
 const FEED_MAX = 200;
+/** Events of each channel's recent history shown when the page opens. */
+const HISTORY_SHOWN = 20;
+const TOKEN_KEY = "courier:token";
 
-function tokenUser(token: string): string | null {
+/** The claims the page shows; the server decides what they allow. */
+function tokenClaims(token: string): { user: string; tier: Tier } | null {
   try {
     const payload = JSON.parse(atob(token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/")));
-    return typeof payload.sub === "string" ? payload.sub : null;
+    if (typeof payload.sub !== "string") return null;
+    // A token without a tier claim gets its tier from the server's provider; starter's signals are open to every tier.
+    return { user: payload.sub, tier: TIERS.includes(payload.tier) ? payload.tier : "starter" };
   } catch {
     return null;
   }
+}
+
+/** The token from the URL (then removed from it) or from this tab's earlier visit. */
+function takeToken(): string | null {
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", `${location.pathname}${rest ? `?${rest}` : ""}${location.hash}`);
+  }
+  return fromUrl ?? sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Where to start `channel` so its last {@link HISTORY_SHOWN} events are replayed, and the top they end at. */
+async function recentStart(channel: string, token: string): Promise<{ since: Position; top: number } | undefined> {
+  // A position past any top answers the channel's head (offset, epoch) without events.
+  const res = await fetch(`/v1/history?channel=${encodeURIComponent(channel)}&since=${Number.MAX_SAFE_INTEGER}`, {
+    headers: { authorization: `Bearer ${token}` },
+  }).catch(() => null);
+  if (!res?.ok) return undefined;
+  const head = (await res.json()) as { epoch: string; offset: number };
+  return { since: { epoch: head.epoch, offset: Math.max(0, head.offset - HISTORY_SHOWN) }, top: head.offset };
 }
 
 function showNoToken(): void {
@@ -33,11 +68,15 @@ function showNoToken(): void {
       return;
     }
     const { token } = (await res.json()) as { token: string };
-    location.search = `?token=${encodeURIComponent(token)}`;
+    const claims = tokenClaims(token);
+    if (!claims) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("no-token").hidden = true;
+    start(token, claims.user, claims.tier);
   });
 }
 
-function start(token: string, user: string): void {
+function start(token: string, user: string, tier: Tier): void {
   $("app").hidden = false;
   $("user").textContent = user;
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
@@ -52,11 +91,35 @@ function start(token: string, user: string): void {
     $("stat-polling").textContent = polling ? "on" : "off";
     $("stat-session").textContent = client.session ?? "—";
   });
+  const feed = $("feed");
+  const addToFeed = (li: HTMLLIElement) => {
+    feed.prepend(li);
+    while (feed.children.length > FEED_MAX) feed.lastElementChild!.remove();
+  };
+  // Recoveries per channel: how many, and the last verdict; each one also marked in the feed.
+  const recoveries = new Map<string, { count: number; item: HTMLLIElement }>();
   client.on("recovery", ({ channel, recovered, reason }) => {
-    $("stat-recovery").textContent = recovered ? `${channel}: recovered` : `${channel}: not recovered (${reason ?? "unknown"})`;
+    const verdict = recovered ? "recovered" : `not recovered (${reason ?? "unknown"})`;
+    let entry = recoveries.get(channel);
+    if (!entry) {
+      if (recoveries.size === 0) $("recoveries").replaceChildren();
+      entry = { count: 0, item: document.createElement("li") };
+      entry.item.dataset.channel = channel;
+      $("recoveries").append(entry.item);
+      recoveries.set(channel, entry);
+    }
+    entry.count++;
+    entry.item.dataset.count = String(entry.count);
+    entry.item.textContent = `${channel}: ${verdict} (${entry.count}×)`;
+    const marker = document.createElement("li");
+    marker.className = "recovery";
+    marker.dataset.channel = channel;
+    marker.textContent = `${new Date().toLocaleTimeString()} ${channel} rejoined: ${verdict}`;
+    addToFeed(marker);
   });
 
-  const feed = $("feed");
+  /** Offsets up to this were history when the page opened. */
+  const historyTop = new Map<string, number>();
   const show = (e: CourierEvent) => {
     received++;
     $("stat-events").textContent = String(received);
@@ -64,15 +127,38 @@ function start(token: string, user: string): void {
     li.dataset.event = e.event;
     li.dataset.channel = e.channel;
     li.dataset.offset = String(e.offset);
+    li.dataset.source = e.offset <= (historyTop.get(e.channel) ?? 0) ? "history" : "live";
     if (e.critical) li.className = "critical";
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = e.event;
     li.append(`${new Date(e.ts).toLocaleTimeString()} ${e.channel} #${e.offset} `, name, ` ${JSON.stringify(e.data).slice(0, 160)}`);
-    feed.prepend(li);
-    while (feed.children.length > FEED_MAX) feed.lastElementChild!.remove();
+    addToFeed(li);
   };
-  client.subscribe(`user:${user}`, show);
+
+  // The user's tier signals: the SDK names the channels this tier may join.
+  $("signal-tier").textContent = tier;
+  const signalItems = new Map<string, HTMLElement>();
+  for (const channel of signalsFor(tier)) {
+    const li = document.createElement("li");
+    li.dataset.channel = channel;
+    const last = document.createElement("span");
+    last.className = "last";
+    last.textContent = "no signal yet";
+    li.append(channel, last);
+    $("signal-channels").append(li);
+    signalItems.set(channel, last);
+  }
+  const showSignal = (e: CourierEvent) => {
+    show(e);
+    signalItems.get(e.channel)!.textContent = `${e.event} ${JSON.stringify(e.data).slice(0, 80)}`;
+  };
+
+  const join = async (channel: string, handler: (e: CourierEvent) => void) => {
+    const recent = await recentStart(channel, token);
+    if (recent) historyTop.set(channel, recent.top);
+    client.subscribe(channel, handler, recent ? { since: recent.since } : {});
+  };
 
   const fail = (error: unknown) => {
     const el = $("action-error");
@@ -113,10 +199,11 @@ function start(token: string, user: string): void {
     if (client.status !== "live") return;
     client.ping({ timeoutMs: 3000 }).then((ms) => ($("stat-rtt").textContent = `${ms.toFixed(1)} ms`), () => {});
   }, 5000);
-  client.connect();
+  // Channels join with their recent history; connecting waits for the positions so nothing is missed.
+  void Promise.all([join(`user:${user}`, show), ...signalsFor(tier).map((channel) => join(channel, showSignal))]).finally(() => client.connect());
 }
 
-const token = new URLSearchParams(location.search).get("token");
-const user = token ? tokenUser(token) : null;
-if (token && user) start(token, user);
+const token = takeToken();
+const claims = token ? tokenClaims(token) : null;
+if (token && claims) start(token, claims.user, claims.tier);
 else showNoToken();
