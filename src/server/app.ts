@@ -45,6 +45,7 @@ import { upgrade } from "./upgrade.ts";
 import { websocketHandler } from "./websocket.ts";
 import { wsCheckRoute } from "./ws-check-route.ts";
 import { statusPage } from "../web/status-page-route.ts";
+import { adminPage } from "../web/admin-page-route.ts";
 
 export type { Extension } from "./extension.ts";
 
@@ -146,7 +147,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     tierOf: async (user) => (await extensions.tierOf(user)) ?? (Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null),
     server: () => server,
   };
-  extensions.add([await statusPage(), ...(deps.extensions?.(ctx) ?? [])]);
+  extensions.add([await statusPage(), await adminPage(ctx), ...(deps.extensions?.(ctx) ?? [])]);
   const breakers = [storeBreaker, ...(config.auth.jwksUrl ? [jwksBreaker] : []), ...extensions.breakers()];
   const report = () => statsReport({ node: config.cluster.nodeId, engine: engine.kind, gate, manager, hub, stats, breakers: () => breakers, extensions });
   const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, cluster: engine.cluster, statsReport: report, checks: () => extensions.checks(), onDirty: sessions.onDirty });

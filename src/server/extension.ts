@@ -30,8 +30,8 @@ export interface ExtensionContext extends BodyContext {
   readonly now: () => number;
   /** The one publish pipeline: every event a feature stores goes through it. */
   readonly publisher: Publisher;
-  /** A channel's position (a new job answers its channel's epoch). */
-  readonly broker: Pick<Broker, "position">;
+  /** A channel's position (a new job answers its channel's epoch) and history (the admin page's browser). */
+  readonly broker: Pick<Broker, "position" | "history">;
   readonly records: RecordStore;
   /** Event names that are critical whatever the publisher says. */
   readonly criticalEvents: ReadonlySet<string>;
