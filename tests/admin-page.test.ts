@@ -3,15 +3,19 @@
  * (a wrong key refused), then each part — nodes with their connections, connections by tier,
  * readiness and breakers, live updates, publishing, the history browser, presence of a watched
  * channel and disconnecting a user. The key is in no URL and the console stays clean. The admin
- * history route is also tested over plain HTTP. A screenshot goes to tests/artifacts/admin-page.png.
+ * history route is also tested over plain HTTP, and with two nodes on Redis (history written on
+ * one node read on the other; the page lists both nodes). A screenshot goes to
+ * tests/artifacts/admin-page.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { CloseCode } from "../src/protocol/codes.ts";
+import { createRedisEngine } from "../src/engine/redis-engine.ts";
 import { connectWelcomed, type TestClient } from "./helpers/client.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
+import { deleteKeys, describeRedis } from "./redis-env.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
@@ -181,5 +185,63 @@ describe.skipIf(!available)("admin page in Chromium", () => {
     expect(seen.urls.filter((url) => url.includes(API_KEY))).toEqual([]);
     expect(seen.problems).toEqual([]);
     expect(await page.$$eval(".error:not([hidden])", (items) => items.map((p) => p.textContent))).toEqual([]);
+  }, 60_000);
+});
+
+describeRedis("admin page across two nodes", (redisUrl) => {
+  const PREFIX = `courier-admin-${crypto.randomUUID().slice(0, 8)}`;
+  let a: TestServer;
+  let b: TestServer;
+  const node = (nodeId: string) =>
+    startServer({
+      config: { cluster: { nodeId } },
+      engine: (config) =>
+        createRedisEngine({
+          url: redisUrl,
+          nodeId,
+          keyPrefix: `${PREFIX}:`,
+          historySize: config.delivery.historySize,
+          historyTtlMs: config.delivery.historyTtlMs,
+          criticalRetentionMs: config.delivery.criticalRetentionMs,
+          idempotencyTtlMs: config.delivery.idempotencyTtlMs,
+          now: Date.now,
+        }),
+    });
+  beforeAll(async () => {
+    a = await node("admin-a");
+    b = await node("admin-b");
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await deleteKeys(redisUrl, `${PREFIX}:`);
+  });
+
+  test("the history route on node B reads what node A stored", async () => {
+    for (const n of [1, 2, 3]) expect((await a.publish({ channel: "public:ops", event: `n${n}` })).status).toBe(200);
+    const res = await fetch(`${b.http}/admin/api/history?channel=public:ops&limit=2`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const body = (await res.json()) as { offset: number; events: { offset: number; event: string }[] };
+    expect({ status: res.status, offset: body.offset, events: body.events.map((e) => e.event) }).toEqual({ status: 200, offset: 3, events: ["n2", "n3"] });
+  });
+
+  test.skipIf(!available)("the page on node A lists both nodes with their own connections", async () => {
+    const onB = await connectWelcomed(`${b.ws}?token=${await b.token("dave")}`);
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+    try {
+      const page = await browser.newPage();
+      const seen = watch(page);
+      await page.goto(`${a.http}/admin`);
+      await page.fill("#admin-key", API_KEY);
+      await page.click('#login-form button[type="submit"]');
+      // Node B reports its stats every cluster.statsIntervalMs; the page polls every 2 s.
+      await page.waitForSelector('#node-rows tr[data-node="admin-b"] .connections:text-is("1")', { timeout: 10_000 });
+      expect(await page.textContent('#node-rows tr[data-node="admin-a"] .connections')).toBe("0");
+      expect(await page.textContent('#tier-counts dd[data-tier="starter"]')).toBe("1");
+      expect(seen.problems).toEqual([]);
+    } finally {
+      onB.close();
+      await browser.close();
+    }
   }, 60_000);
 });
