@@ -12,8 +12,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { CloseCode } from "../src/protocol/codes.ts";
-import { createRedisEngine } from "../src/engine/redis-engine.ts";
 import { connectWelcomed, type TestClient } from "./helpers/client.ts";
+import { startRedisNode } from "./helpers/redis-node.ts";
 import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
 import { deleteKeys, describeRedis } from "./redis-env.ts";
 
@@ -192,21 +192,7 @@ describeRedis("admin page across two nodes", (redisUrl) => {
   const PREFIX = `courier-admin-${crypto.randomUUID().slice(0, 8)}`;
   let a: TestServer;
   let b: TestServer;
-  const node = (nodeId: string) =>
-    startServer({
-      config: { cluster: { nodeId } },
-      engine: (config) =>
-        createRedisEngine({
-          url: redisUrl,
-          nodeId,
-          keyPrefix: `${PREFIX}:`,
-          historySize: config.delivery.historySize,
-          historyTtlMs: config.delivery.historyTtlMs,
-          criticalRetentionMs: config.delivery.criticalRetentionMs,
-          idempotencyTtlMs: config.delivery.idempotencyTtlMs,
-          now: Date.now,
-        }),
-    });
+  const node = (nodeId: string) => startRedisNode(redisUrl, nodeId, `${PREFIX}:`);
   beforeAll(async () => {
     a = await node("admin-a");
     b = await node("admin-b");

@@ -6,10 +6,10 @@
  * its connection on node A with 1000, carrying A's latest acknowledgements and its connection slot.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createRedisEngine } from "../src/engine/redis-engine.ts";
 import { CloseCode } from "../src/protocol/codes.ts";
 import { connectWelcomed, upgradeStatus } from "./helpers/client.ts";
-import { API_KEY, startServer, type TestServer } from "./helpers/server.ts";
+import { startRedisNode } from "./helpers/redis-node.ts";
+import { API_KEY, type TestServer } from "./helpers/server.ts";
 import { deleteKeys, describeRedis } from "./redis-env.ts";
 
 const PREFIX = `courier-ctl-${crypto.randomUUID().slice(0, 8)}`;
@@ -19,21 +19,7 @@ describeRedis("control API across two nodes", (redisUrl) => {
   let a: TestServer;
   let b: TestServer;
 
-  const node = (nodeId: string) =>
-    startServer({
-      config: { cluster: { nodeId } },
-      engine: (config) =>
-        createRedisEngine({
-          url: redisUrl,
-          nodeId,
-          keyPrefix: `${PREFIX}:`,
-          historySize: config.delivery.historySize,
-          historyTtlMs: config.delivery.historyTtlMs,
-          criticalRetentionMs: config.delivery.criticalRetentionMs,
-          idempotencyTtlMs: config.delivery.idempotencyTtlMs,
-          now: Date.now,
-        }),
-    });
+  const node = (nodeId: string) => startRedisNode(redisUrl, nodeId, `${PREFIX}:`);
   const open = async (n: TestServer, user: string, session = "") => connectWelcomed(`${n.ws}?token=${await n.token(user)}${session && `&session=${session}`}`);
   const post = async (n: TestServer, path: string, body: unknown) => {
     const res = await fetch(`${n.http}${path}`, { method: "POST", headers: auth, body: JSON.stringify(body) });
