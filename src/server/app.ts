@@ -12,6 +12,8 @@ import { createTokenVerifier } from "../auth/tokens.ts";
 import { ConnectionManager } from "../connection/manager.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import { Hub } from "../delivery/hub.ts";
+import { StreamLog } from "../delivery/stream-log.ts";
+import { StreamService } from "../delivery/stream-service.ts";
 import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
 import { CircuitBreaker, ReadinessGate } from "../resilience/index.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
@@ -25,6 +27,7 @@ import { Housekeeping } from "./housekeeping.ts";
 import { NodeStats } from "./node-stats.ts";
 import { opsRoutes } from "./ops-routes.ts";
 import { publishBatchRoute, publishRoute } from "./publish-routes.ts";
+import { streamRoutes } from "./stream-routes.ts";
 import { Publisher } from "./publisher.ts";
 import { RouteTable } from "./route-table.ts";
 import { systemScheduler, type Scheduler } from "./scheduler.ts";
@@ -80,6 +83,20 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const events = serverEvents(metrics, stats, extensions);
   const storeBreaker = new CircuitBreaker({ ...breakerOptions(config, log, engine.name), isFailure: (e) => e instanceof StoreUnavailableError });
   const jwksBreaker = new CircuitBreaker(breakerOptions(config, log, "jwks"));
+  const publisher = new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions });
+  const streams = new StreamService({
+    publish: (items) => publisher.publish(items),
+    records: engine,
+    broker: engine,
+    retentionMs: config.delivery.criticalRetentionMs,
+    onStarted: () => events.streamStarted(),
+    onEnded: (status) => events.streamEnded(status),
+    onAppends: (n) => events.streamAppended(n),
+  });
+  const streamLog = new StreamLog({
+    loader: { openStreams: (channel) => streams.openStreams(channel), history: (channel, after, limit) => engine.history(channel, after, limit) },
+    onSnapshot: (textLength) => events.streamSnapshot(textLength),
+  });
   // Built before housekeeping, which it asks for slow-consumer sweeps: the hook runs only once serving.
   const hub: Hub<BunSocket> = new Hub<BunSocket>({
     engine,
@@ -90,6 +107,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onFanout: (_channel, n, subscribers, latencyMs) => events.fannedOut(n, subscribers, latencyMs),
     onBackpressure: () => housekeeping.slowSweepSoon(),
     onReplay: (n) => events.replayed(n),
+    streams: streamLog,
   });
   const sessions = new Sessions({ store: engine, manager, resumeWindowMs: config.delivery.resumeWindowMs, events, log });
   let server!: Server<ConnData>;
@@ -97,7 +115,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     config,
     log,
     now,
-    publisher: new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions }),
+    publisher,
+    streams,
     broker: engine,
     records: engine,
     slots: engine,
@@ -135,6 +154,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
+    ...streamRoutes(ctx),
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) table.add(path, methods);
   table.addStatic(extensions.staticRoutes());

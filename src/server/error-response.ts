@@ -3,6 +3,7 @@
  * decides what the caller sees. HTTP gets `toErrorResponse`; the WebSocket handler's error frames
  * get `toErrorFrame`, which maps the same errors the same way.
  */
+import { StreamConflictError } from "../delivery/stream-service.ts";
 import { StoreUnavailableError } from "../engine/types.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { errorFrame, type RequestId } from "../protocol/frames.ts";
@@ -31,6 +32,7 @@ function describe(error: unknown): { name: string; message: string } | string {
 export function toErrorResponse(error: unknown, mapping: ErrorMapping): Response {
   if (error instanceof HttpError) return httpError(error.status, error.message, error.options);
   if (error instanceof StoreUnavailableError) return httpError(503, "the store is unavailable", { retryAfterS: mapping.retryAfterS });
+  if (error instanceof StreamConflictError) return httpError(409, error.message, { extra: { stream: error.stream, reason: error.reason } });
   mapping.log.error("request failed", { error: describe(error) });
   return httpError(500, "internal error");
 }

@@ -29,6 +29,7 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   403: ErrorCode.Forbidden,
   404: ErrorCode.NotFound,
   405: ErrorCode.BadRequest,
+  409: ErrorCode.Conflict,
   413: ErrorCode.LimitExceeded,
   429: ErrorCode.RateLimited,
   500: ErrorCode.Internal,

@@ -88,6 +88,16 @@ export interface Metrics {
   readonly closes: Counter<{ code: number }>;
   /** Events sent by replays (resume, `since`), counted once per replay. */
   readonly replayedEvents: Counter;
+  /** Agent streams started (PROTOCOL §8). */
+  readonly streamsStarted: Counter;
+  /** Agent streams ended, by status (`complete`, `cancelled`, `failed`). */
+  readonly streamsEnded: Counter<{ status: string }>;
+  /** Appends stored to agent streams (each `texts` item counts). */
+  readonly streamAppends: Counter;
+  /** `stream.snapshot` frames sent to joining subscribers. */
+  readonly streamSnapshots: Counter;
+  /** Their text, in characters (UTF-16 units): over `streamSnapshots`, the mean snapshot size. */
+  readonly streamSnapshotChars: Counter;
 }
 
 /**
@@ -135,6 +145,11 @@ export const METRIC_NAMES = [
   "courier_subscriptions",
   "courier_jobs_in_flight",
   "courier_replayed_events_total",
+  "courier_streams_started_total",
+  "courier_streams_ended_total",
+  "courier_stream_appends_total",
+  "courier_stream_snapshots_total",
+  "courier_stream_snapshot_chars_total",
   "courier_build_info",
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
@@ -170,6 +185,11 @@ export function createMetrics(meter: Meter, build: BuildInfo = buildInfo()): { m
     framesRejected: meter.createCounter("courier_frames_rejected_total", { description: "Client frames rejected by reason" }),
     closes: meter.createCounter("courier_closes_total", { description: "WebSocket closes by code" }),
     replayedEvents: meter.createCounter("courier_replayed_events_total", { description: "Events sent by replays" }),
+    streamsStarted: meter.createCounter("courier_streams_started_total", { description: "Agent streams started" }),
+    streamsEnded: meter.createCounter("courier_streams_ended_total", { description: "Agent streams ended by status" }),
+    streamAppends: meter.createCounter("courier_stream_appends_total", { description: "Appends stored to agent streams" }),
+    streamSnapshots: meter.createCounter("courier_stream_snapshots_total", { description: "Stream snapshots sent to joining subscribers" }),
+    streamSnapshotChars: meter.createCounter("courier_stream_snapshot_chars_total", { description: "Characters of text in stream snapshots sent" }),
   };
 
   const gauges = {

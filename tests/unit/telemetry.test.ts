@@ -28,6 +28,11 @@ function recordOneEach(telemetry: Telemetry) {
   m.framesRejected.add(1, { reason: "bad_request" });
   m.closes.add(1, { code: 4409 });
   m.replayedEvents.add(7);
+  m.streamsStarted.add(1);
+  m.streamsEnded.add(1, { status: "complete" });
+  m.streamAppends.add(3);
+  m.streamSnapshots.add(1);
+  m.streamSnapshotChars.add(42);
   telemetry.observe(fullSource);
 }
 

@@ -54,6 +54,8 @@ export const ErrorCode = {
   Timeout: "timeout",
   Unavailable: "unavailable",
   Internal: "internal",
+  /** An append or end to an agent stream that is unknown or already ended (HTTP 409). */
+  Conflict: "conflict",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
