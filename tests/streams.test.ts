@@ -4,7 +4,8 @@
  * stream, `/v1/history`, and the subscriber's `cancel`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connectWelcomed, type TestClient } from "./helpers/client.ts";
+import { connectWelcomed, type Frame, type TestClient } from "./helpers/client.ts";
+import { demoAnswer } from "../src/domain/demo-agent.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { rebuiltText, streamApi, streamFrames, type StreamApi } from "./helpers/streams.ts";
 
@@ -13,7 +14,8 @@ let api: StreamApi;
 const open: TestClient[] = [];
 
 beforeAll(async () => {
-  server = await startServer();
+  // A demo answer slow enough (≈ 10 ms a token) that a cancel lands mid-answer even on a loaded machine.
+  server = await startServer({ config: { agent: { demoStepMs: 100 } } });
   api = streamApi(server.http);
 });
 afterAll(async () => {
@@ -21,7 +23,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-async function subscriber(user: string, since?: { offset: number; epoch: string }): Promise<TestClient & { subscribed: any }> {
+async function subscriber(user: string, since?: { offset: number; epoch: string }): Promise<TestClient & { welcome: Frame; subscribed: Frame }> {
   const c = await connectWelcomed(`${server.ws}?token=${await server.token(user)}`);
   open.push(c);
   const subscribed = await c.request({ type: "subscribe", channel: `user:${user}`, ...(since ? { since } : {}) });
@@ -204,5 +206,38 @@ describe("cancel", () => {
     const c = await subscriber("c2");
     const answer = await c.request({ type: "cancel", channel: "user:other", stream: "s" });
     expect(answer).toMatchObject({ type: "error", code: "bad_request" });
+  });
+});
+
+describe("the demo agent", () => {
+  test("streams its answer token by token between tool_completed and agent_completed", async () => {
+    const c = await subscriber("d1");
+    const answer = await c.request({ type: "rpc", method: "agent.run", data: { prompt: "weekly signals" } });
+    const run = answer.data.run;
+    const done = await c.next((f) => f.event === "agent_completed" && f.data.run === run, 10_000);
+    const start = c.frames.find((f) => f.event === "answer")!;
+    expect(start).toMatchObject({ data: { run }, text: "" });
+    const tokens = demoAnswer("weekly signals");
+    expect(rebuiltText(c.frames, start.stream)).toBe(tokens.join(""));
+    expect(done.data).toMatchObject({ stream: start.stream, answer: tokens.join("") });
+    const order = c.frames.filter((f) => f.type === "event").map((f) => (f.event === "stream.append" ? "append" : f.event));
+    expect(order.filter((e, i) => e !== "append" || order[i - 1] !== "append")).toEqual([
+      "agent_started", "agent_thinking", "tool_executing", "tool_completed", "answer", "append", "stream.end", "agent_completed",
+    ]);
+    expect(c.frames.find((f) => f.event === "stream.end")).toMatchObject({ status: "complete", data: { run, tokens: tokens.length } });
+  });
+
+  test("a subscriber's cancel stops the demo agent: the stream ends cancelled, the run completes as cancelled", async () => {
+    const c = await subscriber("d2");
+    await c.request({ type: "rpc", method: "agent.run", data: { prompt: "stop me" } });
+    const start = await c.next((f) => f.event === "answer", 10_000);
+    expect((await c.request({ type: "cancel", channel: "user:d2", stream: start.stream })).data).toEqual({ cancelled: true });
+    const done = await c.next((f) => f.event === "agent_completed", 10_000);
+    expect(done.data).toMatchObject({ stream: start.stream, cancelled: true });
+    expect(c.frames.find((f) => f.event === "stream.end")).toMatchObject({ status: "cancelled" });
+    expect(rebuiltText(c.frames, start.stream).length).toBeLessThan(demoAnswer("stop me").join("").length);
+    // Nothing of the stream after its end.
+    const endAt = c.frames.findIndex((f) => f.event === "stream.end");
+    expect(c.frames.slice(endAt + 1).filter((f) => f.stream === start.stream)).toEqual([]);
   });
 });
