@@ -1,8 +1,12 @@
 /**
  * The status page's script: a CourierClient drives the Live/Offline/Connecting badge, the live
- * event feed and the connection stats; buttons run the demo agent and a simulated job over rpc.
+ * event feed, the agent's growing answer (PROTOCOL §8, with a Stop button) and the connection
+ * stats; buttons run the demo agent and a simulated job over rpc.
+ *
+ * Positions are kept in memory only: a reload subscribes without `since`, so the server sends the
+ * text so far of an answer in progress as one snapshot (§8) and the page shows it at once.
  */
-import { CourierClient, localStorageOffsetStore, type CourierEvent } from "../../packages/client/src/index.ts";
+import { CourierClient, memoryOffsetStore, type AgentStream, type CourierEvent } from "../../packages/client/src/index.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const LABELS = { connecting: "Connecting", live: "Live", offline: "Offline" } as const;
@@ -41,7 +45,7 @@ function start(token: string, user: string): void {
   $("app").hidden = false;
   $("user").textContent = user;
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
-  const client = new CourierClient({ url: wsUrl, token, store: localStorageOffsetStore({ prefix: `courier:${user}:` }) });
+  const client = new CourierClient({ url: wsUrl, token, store: memoryOffsetStore() });
   let received = 0;
 
   client.on("status", ({ status, reason, polling }) => {
@@ -73,6 +77,28 @@ function start(token: string, user: string): void {
     while (feed.children.length > FEED_MAX) feed.lastElementChild!.remove();
   };
   client.subscribe(`user:${user}`, show);
+
+  // The newest answer stream: its whole text on every change, Stop while it grows.
+  let shown: AgentStream | null = null;
+  const answer = $("answer");
+  const stop = $<HTMLButtonElement>("stop-answer");
+  client.on("stream", (s) => {
+    if (shown !== null && s.stream !== shown.stream && s.offset < shown.offset) return;
+    shown = s;
+    answer.dataset.stream = s.stream;
+    answer.dataset.status = s.status;
+    $("answer-text").textContent = s.text;
+    $("answer-status").textContent = s.status === "streaming" ? "(streaming…)" : `(${s.status})`;
+    stop.hidden = s.status !== "streaming";
+  });
+  stop.addEventListener("click", () => {
+    if (shown === null) return;
+    stop.disabled = true;
+    client
+      .cancel(shown.channel, shown.stream)
+      .catch(fail)
+      .finally(() => (stop.disabled = false));
+  });
 
   const fail = (error: unknown) => {
     const el = $("action-error");
