@@ -110,6 +110,7 @@ export const ROWS: Row[] = [
   { scenario: "streams", label: "lone append frame", better: "lower", value: (m) => extra(m, "lone append frame bytes"), format: (v) => `${v.toFixed(0)} B` },
   { scenario: "streams", label: "join 10k appends: frames", better: "lower", value: (m) => extra(m, "join: frames for the stream (max)"), format: fmtInt },
   { scenario: "streams", label: "join 10k appends: p99 to snapshot", better: "lower", value: (m) => extra(m, "join: subscribe → snapshot p99 ms"), format: fmtMs },
+  { scenario: "streams", label: "snapshot code (10k appends) p99", better: "lower", value: (m) => extra(m, "snapshot code p99 ms"), format: fmtMs },
   { scenario: "resume", label: "kill -9 → port answers", better: "lower", value: (m) => extra(m, "kill → port answers ms"), format: fmtMs },
   { scenario: "resume", label: "reopen → all caught up", better: "lower", value: (m) => r(m)?.durationMs, format: fmtMs },
   { scenario: "resume", label: "clients caught up", better: "higher", value: (m) => r(m)?.count, format: fmtInt },

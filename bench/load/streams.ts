@@ -5,8 +5,13 @@
  *    (an append counts once per subscriber whatever frame carried it) and their ratio;
  * 2. wire bytes: one lone append's frame, and bytes per append when batches of 10 share a frame;
  * 3. joining a stream of `joinAppends` appends: frames the join gets for the stream (must be one
- *    snapshot) and subscribe → snapshot time (client-observed, so an upper bound of server time).
+ *    snapshot) and subscribe → snapshot time (client-observed, so an upper bound of server time);
+ *    and the server's own snapshot code (`StreamLog.snapshots`) timed in this process on a stream
+ *    of the same size, the part of a join's server time that grows with the stream.
  */
+import { appendData, startData } from "../../src/delivery/stream-frames.ts";
+import { StreamLog } from "../../src/delivery/stream-log.ts";
+import { eventFrame } from "../../src/protocol/serializer.ts";
 import { connect, type BenchClient } from "../lib/clients.ts";
 import { nowMs } from "../lib/proc.ts";
 import { Samples } from "../lib/stats.ts";
@@ -131,6 +136,7 @@ export async function streams(target: TargetInfo, params: StreamsParams): Promis
   }
   await post(target, "/v1/streams/end", { channel: joinChannel, stream: long.stream, status: "complete" });
   const join = joinTimes.summary();
+  const snapshotCode = snapshotTimes(joinAppends);
   return {
     count: appends.covered,
     expected,
@@ -153,6 +159,26 @@ export async function streams(target: TargetInfo, params: StreamsParams): Promis
       "join: appends in the stream": joinAppends,
       "join: snapshot frame bytes": maxSnapshotBytes,
       "join: joins measured": joinTimes.size,
+      "snapshot code p50 ms": snapshotCode?.p50 ?? Number.NaN,
+      "snapshot code p99 ms": snapshotCode?.p99 ?? Number.NaN,
     },
   };
+}
+
+/** `StreamLog.snapshots` of one open stream of `appends` tokens, 1,000 times. */
+function snapshotTimes(appends: number) {
+  const log = new StreamLog({ loader: { openStreams: async () => [], history: async () => ({ epoch: "e", offset: 0, events: [], trimmedThrough: 0 }) } });
+  const channel = "public:snapshot-code";
+  const at = (offset: number, event: string, dataJson: string) => ({
+    channel, offset, event, critical: true, coalesce: null, ts: offset, frame: eventFrame({ channel, offset, event, dataJson, critical: true, ts: offset }),
+  });
+  log.live(channel, [at(1, "stream.start", startData({ stream: "s" }))]);
+  for (let i = 0; i < appends; i++) log.live(channel, [at(i + 2, "stream.append", appendData("s", TOKEN))]);
+  const times = new Samples(1000);
+  for (let i = 0; i < 1000; i++) {
+    const started = performance.now();
+    if (log.snapshots(channel).length !== 1) throw new Error("expected one snapshot");
+    times.add(performance.now() - started);
+  }
+  return times.summary();
 }

@@ -39,7 +39,7 @@ export interface HubOptions {
    * Agent streams (PROTOCOL §8): renders their live frames (one per stream per batch) and the
    * snapshot a join without `since` gets. Without it stream events pass as stored.
    */
-  streams?: Pick<StreamLog, "live" | "snapshots" | "ensure" | "forget">;
+  streams?: Pick<StreamLog, "live" | "snapshots" | "ensure" | "forget" | "prune">;
 }
 
 export interface JoinResult {
@@ -234,9 +234,10 @@ export class Hub<S> {
     return this.#delivered.get(channel) ?? 0;
   }
 
-  /** Periodic housekeeping: forget critical entries older than `before`. */
+  /** Periodic housekeeping: forget critical entries and idle stream texts older than `before`. */
   prune(before: number): void {
     this.#critical.prune(before);
+    this.#options.streams?.prune(before);
   }
 
   bufferStats() {

@@ -167,6 +167,22 @@ export class StreamLog {
     return loading;
   }
 
+  /**
+   * Forgets streams with no event since `before` (a producer that died without ending its stream
+   * must not hold memory for the record's whole retention). Should one of them go on, the next
+   * join reads it from history again.
+   */
+  prune(before: number): void {
+    for (const [channel, open] of this.#open) {
+      for (const [stream, s] of open) {
+        if (s.at.ts >= before) continue;
+        open.delete(stream);
+        this.#loaded.delete(channel);
+      }
+      if (open.size === 0) this.#open.delete(channel);
+    }
+  }
+
   /** This node stopped receiving `channel` (a cluster node's last subscriber left): forget it. */
   forget(channel: string): void {
     this.#open.delete(channel);
