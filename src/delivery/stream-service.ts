@@ -119,18 +119,20 @@ export class StreamService {
   async append(channel: string, stream: string, texts: readonly string[], idempotencyKey?: string): Promise<{ offset: number }> {
     const key = `${channel}\n${stream}`;
     if (this.#closing.has(key)) throw new StreamConflictError(channel, stream, "ended");
-    const state = await this.#state(channel, stream);
-    if (state === null) throw new StreamConflictError(channel, stream, "unknown");
-    if (state.s !== "open" || this.#closing.has(key)) throw new StreamConflictError(channel, stream, "ended");
-    const items: PublishItem[] = texts.map((text, i) => {
-      const item: PublishItem = { channel, event: StreamEvent.Append, dataJson: appendData(stream, text), critical: true };
-      if (idempotencyKey !== undefined) item.idempotencyKey = texts.length === 1 ? idempotencyKey : `${idempotencyKey}#${i}`;
-      return item;
-    });
+    // In flight from before the state read: an end on this node waits for it, so no append it
+    // let through can land after the end.
     let inflight = this.#inflight.get(key);
     if (inflight === undefined) this.#inflight.set(key, (inflight = { count: 0, drained: null }));
     inflight.count++;
     try {
+      const state = await this.#state(channel, stream);
+      if (state === null) throw new StreamConflictError(channel, stream, "unknown");
+      if (state.s !== "open") throw new StreamConflictError(channel, stream, "ended");
+      const items: PublishItem[] = texts.map((text, i) => {
+        const item: PublishItem = { channel, event: StreamEvent.Append, dataJson: appendData(stream, text), critical: true };
+        if (idempotencyKey !== undefined) item.idempotencyKey = texts.length === 1 ? idempotencyKey : `${idempotencyKey}#${i}`;
+        return item;
+      });
       const outcomes = await this.#o.publish(items);
       this.#o.onAppends?.(items.length);
       return { offset: outcomes[outcomes.length - 1]!.offset };

@@ -67,6 +67,20 @@ export function streamCases(setup: Setup): void {
       expect(await streams.openStreams(channel)).toEqual([]);
     });
 
+    test("an end waits for the appends already let in: none is stored after it", async () => {
+      const { engine } = await setup();
+      const streams = service(engine);
+      const channel = unique("user:st");
+      const { stream } = await streams.start({ channel });
+      const appending = streams.append(channel, stream, ["racing"]);
+      const ended = await streams.end(channel, stream, "complete");
+      expect((await appending).offset).toBeLessThan(ended.offset);
+      const late = streams.append(channel, stream, ["late"]);
+      expect(late).rejects.toMatchObject({ reason: "ended" });
+      await late.catch(() => {});
+      expect((await engine.history(channel, 0, 100)).events.map((e) => e.event)).toEqual(["stream.start", "stream.append", "stream.end"]);
+    });
+
     test("a node that never saw the start rebuilds the text from history, then follows live appends", async () => {
       const { engine, d } = await setup();
       const streams = service(engine);
