@@ -32,8 +32,8 @@ const PAGE_PROMPT = "Summarise today's signals";
 describe.skipIf(!available)("status page agent answer in Chromium", () => {
   test("grows token by token, survives a reload mid-answer, and Stop cancels", async () => {
     const { chromium } = await import("playwright-core");
-    // Slow demo pace (≈ 60 ms a token, ≈ 4 s an answer) so a reload lands mid-answer.
-    const node = await spawnCourier({ COURIER_DATA_DIR: dataDir, COURIER_AGENT__DEMO_STEP_MS: "600" });
+    // Slow demo pace (≈ 100 ms a token, ≈ 6.5 s an answer) so a reload lands mid-answer even on a loaded machine.
+    const node = await spawnCourier({ COURIER_DATA_DIR: dataDir, COURIER_AGENT__DEMO_STEP_MS: "1000" });
     children.push(node);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -45,8 +45,8 @@ describe.skipIf(!available)("status page agent answer in Chromium", () => {
       await page.goto(`${node.http}/?token=${token}`);
       await page.waitForSelector('#status[data-status="live"]', { timeout: 10_000 });
       await page.click("#run-agent");
-      await page.waitForSelector('#answer[data-status="streaming"]', { timeout: 10_000 });
-      await page.waitForFunction(() => (document.getElementById("answer-text")!.textContent ?? "").split(" ").length >= 6, undefined, { timeout: 10_000 });
+      await page.waitForSelector('#answer[data-status="streaming"]', { timeout: 20_000 });
+      await page.waitForFunction(() => (document.getElementById("answer-text")!.textContent ?? "").split(" ").length >= 4, undefined, { timeout: 10_000 });
       expect(await page.isVisible("#stop-answer")).toBe(true);
       const beforeReload = (await page.textContent("#answer-text"))!;
       const stream = await page.getAttribute("#answer", "data-stream");
@@ -56,7 +56,7 @@ describe.skipIf(!available)("status page agent answer in Chromium", () => {
       await page.waitForSelector(`#answer[data-stream="${stream}"]`, { timeout: 10_000 });
       const afterReload = (await page.textContent("#answer-text"))!;
       expect(afterReload.startsWith(beforeReload)).toBe(true);
-      await page.waitForSelector('#answer[data-status="complete"]', { timeout: 15_000 });
+      await page.waitForSelector('#answer[data-status="complete"]', { timeout: 20_000 });
       expect(await page.textContent("#answer-text")).toBe(demoAnswer(PAGE_PROMPT).join(""));
       expect(await page.isVisible("#stop-answer")).toBe(false);
 
@@ -64,7 +64,7 @@ describe.skipIf(!available)("status page agent answer in Chromium", () => {
       await page.waitForFunction((first) => {
         const el = document.getElementById("answer")!;
         return el.dataset.stream !== first && el.dataset.status === "streaming" && (document.getElementById("answer-text")!.textContent ?? "").length > 0;
-      }, stream, { timeout: 10_000 });
+      }, stream, { timeout: 20_000 });
       await page.click("#stop-answer");
       await page.waitForSelector('#answer[data-status="cancelled"]', { timeout: 10_000 });
       const stopped = (await page.textContent("#answer-text"))!;
