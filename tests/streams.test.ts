@@ -241,3 +241,27 @@ describe("the demo agent", () => {
     expect(c.frames.slice(endAt + 1).filter((f) => f.stream === start.stream)).toEqual([]);
   });
 });
+
+describe("cancel with an agent backend", () => {
+  test("the backend, as the stream's producer, gets rpc stream.cancel with the channel and stream", async () => {
+    const calls: Array<{ user: string; method: string; data: unknown }> = [];
+    const called = Promise.withResolvers<void>();
+    using backend = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: async (req) => {
+        calls.push((await req.json()) as { user: string; method: string; data: unknown });
+        called.resolve();
+        return Response.json({ ok: true });
+      },
+    });
+    await using withBackend = await startServer({ config: { agent: { url: `http://127.0.0.1:${backend.port}/agent` } } });
+    const c = await connectWelcomed(`${withBackend.ws}?token=${await withBackend.token("b1")}`);
+    open.push(c);
+    await c.request({ type: "subscribe", channel: "user:b1" });
+    const { stream } = await streamApi(withBackend.http).start({ channel: "user:b1", text: "thinking" });
+    expect((await c.request({ type: "cancel", channel: "user:b1", stream })).data).toEqual({ cancelled: true });
+    await called.promise;
+    expect(calls).toEqual([{ user: "b1", method: "stream.cancel", data: { channel: "user:b1", stream } }]);
+  });
+});
