@@ -265,3 +265,18 @@ describe("cancel with an agent backend", () => {
     expect(calls).toEqual([{ user: "b1", method: "stream.cancel", data: { channel: "user:b1", stream } }]);
   });
 });
+
+describe("frame size", () => {
+  test("a text or data that would make a frame over maxEventFrameBytes is 413", async () => {
+    await using small = await startServer({ config: { limits: { maxEventFrameBytes: 2_000 } } });
+    const smallApi = streamApi(small.http);
+    const big = "x".repeat(2_000);
+    expect((await smallApi.post("/v1/streams", { channel: "user:f1", text: big })).status).toBe(413);
+    const { stream } = await smallApi.start({ channel: "user:f1", text: "ok" });
+    const refused = await smallApi.post("/v1/streams/append", { channel: "user:f1", stream, texts: ["fine", big] });
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ error: "limit_exceeded", message: expect.stringContaining("texts.1") });
+    expect((await smallApi.post("/v1/streams/end", { channel: "user:f1", stream, status: "failed", data: { log: big } })).status).toBe(413);
+    expect(await smallApi.append("user:f1", stream, "fine")).toMatchObject({ offset: 2 });
+  });
+});
