@@ -7,9 +7,7 @@
 import type { z } from "zod";
 import { StreamAppendBodySchema, StreamEndBodySchema, StreamStartBodySchema } from "../protocol/streams.ts";
 import type { Context } from "./context.ts";
-import { HttpError, json, readJson, requireKey } from "./http.ts";
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+import { HttpError, checkIdempotencyKey, json, readJson, requireKey, validationError } from "./http.ts";
 
 /** More than any stream frame's envelope (channel, offset, event name, stream id, status, ts). */
 const FRAME_ENVELOPE_BYTES = 512;
@@ -26,13 +24,8 @@ async function readBody<T extends z.ZodType>(ctx: Context, req: Request, schema:
   requireKey(req, ctx.config.auth.apiKey);
   const raw = await readJson(req, ctx.config.limits.maxPublishBodyBytes, ctx.config.limits.maxJsonDepth + 2);
   const result = schema.safeParse(raw);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-    throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
-  }
-  const key = req.headers.get("idempotency-key") ?? undefined;
-  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
-  return { body: result.data, key };
+  if (!result.success) throw validationError(result.error.issues);
+  return { body: result.data, key: checkIdempotencyKey(req.headers.get("idempotency-key") ?? undefined) };
 }
 
 /** `POST /v1/streams` → 201 `{"channel","stream","offset","epoch"}`. */
