@@ -39,7 +39,7 @@ export interface HubOptions {
    * Agent streams (PROTOCOL §8): renders their live frames (one per stream per batch) and the
    * snapshot a join without `since` gets. Without it stream events pass as stored.
    */
-  streams?: Pick<StreamLog, "live" | "snapshots" | "ensure" | "forget" | "prune">;
+  streams?: Pick<StreamLog, "live" | "snapshots" | "ensure" | "forget" | "release" | "prune">;
 }
 
 export interface JoinResult {
@@ -276,6 +276,8 @@ export class Hub<S> {
       if (!this.#engine.deliversAll) {
         this.#buffer.drop(channel);
         this.#options.streams?.forget(channel);
+      } else {
+        this.#options.streams?.release(channel);
       }
     }
   }

@@ -183,6 +183,15 @@ export class StreamLog {
     }
   }
 
+  /**
+   * This node's last subscriber of `channel` left while deliveries go on (the embedded engine):
+   * its open streams stay current, but a channel with none is no longer remembered as loaded, so
+   * the set of loaded channels grows only with channels that have subscribers or open streams.
+   */
+  release(channel: string): void {
+    if (!this.#open.has(channel)) this.#loaded.delete(channel);
+  }
+
   /** This node stopped receiving `channel` (a cluster node's last subscriber left): forget it. */
   forget(channel: string): void {
     this.#open.delete(channel);

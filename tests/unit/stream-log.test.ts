@@ -86,6 +86,26 @@ describe("StreamLog.live", () => {
     expect(reads()).toBe(readsAfterLoad);
   });
 
+  test("release keeps a channel loaded only while it has open streams", async () => {
+    let lookups = 0;
+    const streamLog = new StreamLog({
+      loader: {
+        openStreams: async () => (lookups++, []),
+        history: async () => ({ epoch: "e", offset: 0, events: [], trimmedThrough: 0 }),
+      },
+    });
+    await streamLog.ensure(CHANNEL);
+    await streamLog.ensure(CHANNEL);
+    expect(lookups).toBe(1);
+    streamLog.release(CHANNEL);
+    await streamLog.ensure(CHANNEL);
+    expect(lookups).toBe(2);
+    streamLog.live(CHANNEL, [start(1, "a", "x")]);
+    streamLog.release(CHANNEL);
+    await streamLog.ensure(CHANNEL);
+    expect(lookups).toBe(2);
+  });
+
   test("prune forgets idle streams; the next ensure reads them again", async () => {
     const history = [start(1, "a", "A"), append(2, "a", "B", 20)];
     const { streamLog } = log(history, [{ stream: "a", after: 0 }]);
