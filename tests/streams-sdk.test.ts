@@ -108,3 +108,17 @@ describe("@courier/client on(\"stream\")", () => {
     expect(await c.cancel("user:sdk5", stream)).toBe(false);
   });
 });
+
+describe("@courier/client resuming from a persisted position", () => {
+  test("a stream first seen through an append is marked partial", async () => {
+    const { stream, epoch, offset } = await courier.startStream({ channel: "user:sdk6", text: "head " });
+    await courier.append("user:sdk6", stream, "tail");
+    const c = new CourierClient({ url: server.ws, token: await server.token("sdk6") });
+    clients.push(c);
+    const changed = Promise.withResolvers<AgentStream>();
+    c.on("stream", (s) => changed.resolve(s));
+    c.subscribe("user:sdk6", () => {}, { since: { epoch, offset } });
+    c.connect();
+    expect(await changed.promise).toMatchObject({ stream, text: "tail", partial: true });
+  });
+});

@@ -23,6 +23,11 @@ export interface AgentStream {
   data?: unknown;
   /** The end's `data`, once ended. */
   result?: unknown;
+  /**
+   * True when this client never saw the stream's start or a snapshot (it resumed with `since`
+   * from a persisted position, after a reload): `text` is only what arrived since.
+   */
+  partial?: true;
 }
 
 const APPEND = "stream.append";
@@ -53,10 +58,10 @@ export class StreamTexts {
     const text = typeof frame.text === "string" ? frame.text : "";
     let s: AgentStream;
     if (frame.event === APPEND) {
-      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0 };
+      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0, partial: true };
       s.text += text;
     } else if (frame.event === END) {
-      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0 };
+      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0, partial: true };
       s.status = isEnded(frame.status) ? frame.status : "complete";
       s.result = frame.data;
     } else if (frame.event === SNAPSHOT) {
