@@ -69,6 +69,8 @@ test("kill -9 mid-stream: the resumed text is exactly the 200'd appends (plus at
   const resumed = await connectWelcomed(`${second.ws}?token=${token}`);
   const sub = await resumed.request({ type: "subscribe", channel: "user:crash", since: { offset: lastSeen, epoch: subscribed.epoch } });
   expect(sub).toMatchObject({ recovered: true });
+  // The replay follows `subscribed` in later messages: a ping's pong comes after all of it.
+  await resumed.request({ type: "ping" });
   const tail = resumed.frames.filter((f) => f.type === "event");
   if (tail.length > 0) expect(tail.map((f) => f.event)).toEqual(["stream.append"]);
   expect(liveText + (tail[0]?.text ?? "")).toBe(snapshot.text);

@@ -141,6 +141,7 @@ describe("joining and resuming mid-stream", () => {
     expect(c.subscribed).toMatchObject({ recovered: true, offset: 5 });
     const append = await c.next((f) => f.event === "stream.append");
     expect(append).toMatchObject({ stream, text: "cde", offset: 5 });
+    await c.request({ type: "ping" });
     expect(c.frames.filter((f) => f.type === "event")).toHaveLength(1);
   });
 
