@@ -63,6 +63,7 @@ test("kill -9 mid-stream: the resumed text is exactly the 200'd appends (plus at
   await fresh.request({ type: "subscribe", channel: "user:crash" });
   const snapshot = await fresh.next((f) => f.event === "stream.snapshot");
   expect(possible).toContain(snapshot.text);
+  await fresh.request({ type: "ping" });
   expect(fresh.frames.filter((f) => f.type === "event")).toHaveLength(1);
 
   // The live subscriber resumes by `since`: what it had plus one append is the same text.
