@@ -28,7 +28,7 @@ describe("demo agent (no backend URL)", () => {
     // Read before matching: Bun 1.4.4's toMatchObject writes asymmetric matchers into the received object.
     const run = answer.data.run;
     expect(answer).toMatchObject({ type: "result", data: { run: expect.any(String) } });
-    const events = await c.collect((f) => f.type === "event" && f.data?.run === run, 5);
+    const events = await c.collect((f) => f.type === "event" && f.stream === undefined && f.data?.run === run, 5);
     expect(events.map((e) => e.event)).toEqual([...DEMO_AGENT_EVENTS]);
     expect(events.every((e) => e.critical === true && e.channel === "user:demo-user")).toBe(true);
     c.close();

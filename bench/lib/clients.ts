@@ -32,6 +32,8 @@ export interface BenchClient {
   /** Resolves once the server welcomed the connection; rejects on refusal or timeout. */
   readonly ready: Promise<void>;
   onEvent: EventHandler;
+  /** When set, every event frame's text goes here instead of `onEvent` (raw targets only). */
+  onRaw?: (text: string) => void;
   onClose: (code: number) => void;
   subscribe(channel: string, since?: { offset: number; epoch: string }): Promise<Subscribed>;
   /** An application-level ping; resolves with the server's `ts`. */
@@ -137,6 +139,7 @@ async function connectRaw(target: TargetInfo, options: ConnectOptions): Promise<
 
   handlers.onText = (text) => {
     if (text.includes('"type":"event"')) {
+      if (client.onRaw) return client.onRaw(text);
       const seq = numberAfter(text, '"seq":');
       if (!Number.isNaN(seq)) {
         client.onEvent(seq, numberAfter(text, '"sentAt":'), numberAfter(text, '"ts":'), numberAfter(text, '"offset":'));

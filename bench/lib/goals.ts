@@ -26,6 +26,10 @@ export function verdicts(find: Lookup): Verdict[] {
   const rate = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.rate;
   const p99 = (scenario: string, target: TargetKind) => find(scenario, target)?.result?.latency?.p99;
   const resume = find("resume", "courier")?.result;
+  const streamsExtra = (key: string) => {
+    const value = find("streams", "courier")?.result?.extra?.[key];
+    return typeof value === "number" ? value : undefined;
+  };
   const cpu = (scenario: string) => {
     const m = find(scenario, "courier");
     return m ? cpuPerThousand(m) : undefined;
@@ -54,6 +58,13 @@ export function verdicts(find: Lookup): Verdict[] {
       const bare = p99("roundtrip", "bare");
       return `${ms.toFixed(3)} ms${bare === undefined ? "" : ` (bare Bun on this machine: ${bare.toFixed(3)} ms)`}`;
     }),
+    judge(
+      "agent streams: appends ≥ 0.8× the same tokens via /v1/publish/batch; a join of 10k appends is one frame, p99 < 5 ms",
+      [streamsExtra("appends ÷ batch events"), streamsExtra("join: frames for the stream (max)"), streamsExtra("join: subscribe → snapshot p99 ms"), streamsExtra("snapshot code p99 ms")],
+      (ratio, frames, ms) => ratio >= 0.8 && frames === 1 && ms < 5,
+      (ratio, frames, ms, code) =>
+        `${x(ratio)}; ${frames} frame(s) per join, p99 ${ms.toFixed(2)} ms subscribe → snapshot (client-observed, round trip included; snapshot code alone p99 ${code.toFixed(3)} ms)`,
+    ),
     judge(
       "resume after kill -9 ≤ 1 s, 0 lost",
       [resume?.durationMs, resume?.lost],

@@ -120,6 +120,15 @@ export function scenarios(profile: Profile): Scenario[] {
       timeoutMs: 60_000,
     },
     {
+      id: "streams",
+      title: "Agent streams",
+      measures: "1 stream channel × 100 subscribers, appends in texts batches of 10 vs the same tokens through /v1/publish/batch (same run); joining a stream of 10,000 appends",
+      job: "streams",
+      params: { subscribers: 100, tokens: full ? 20_000 : 5_000, joinAppends: 10_000, joins: full ? 200 : 50 },
+      targets: ["courier"],
+      timeoutMs: full ? 120_000 : 90_000,
+    },
+    {
       id: "resume",
       title: "Resume after kill -9",
       measures: "1,000 clients on their own channels reconnect with since after SIGKILL + restart",

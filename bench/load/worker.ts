@@ -13,9 +13,10 @@ import { resume, type ResumeParams } from "./resume.ts";
 import { roundtrip, type RoundtripParams } from "./roundtrip.ts";
 import { soak, type SoakParams } from "./soak.ts";
 import { storm, type StormParams } from "./storm.ts";
+import { streams, type StreamsParams } from "./streams.ts";
 
 export interface WorkerJob {
-  scenario: "fanout" | "paced" | "idle" | "roundtrip" | "storm" | "publish" | "resume" | "soak";
+  scenario: "fanout" | "paced" | "idle" | "roundtrip" | "storm" | "publish" | "resume" | "soak" | "streams";
   target: TargetInfo;
   params: unknown;
   timeoutMs: number;
@@ -39,6 +40,8 @@ function run(job: WorkerJob): Promise<LoadResult> {
       return resume(job.target, job.params as ResumeParams);
     case "soak":
       return soak(job.target, job.params as SoakParams);
+    case "streams":
+      return streams(job.target, job.params as StreamsParams);
   }
 }
 

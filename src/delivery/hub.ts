@@ -18,6 +18,8 @@ import { recoveryVerdict, type RecoveryVerdict } from "../protocol/recovery.ts";
 import { RecentBuffer } from "./recent-buffer.ts";
 import { CriticalTracker, type AckOutcome } from "./critical-tracker.ts";
 import type { HubTransport } from "./hub-transport.ts";
+import { collapseStreams } from "./stream-replay.ts";
+import type { StreamLog } from "./stream-log.ts";
 
 /** What the hub asks of the engine: positions, history and watching channels. */
 export type HubBroker = Pick<Broker, "position" | "history" | "watch" | "unwatch" | "deliversAll">;
@@ -38,6 +40,11 @@ export interface HubOptions<S = unknown> {
    * subscriptions here, at join and leave, never on the publish path.
    */
   onMembership?: (socket: S, channel: string, delta: 1 | -1) => void;
+  /**
+   * Agent streams (PROTOCOL §8): renders their live frames (one per stream per batch) and the
+   * snapshot a join without `since` gets. Without it stream events pass as stored.
+   */
+  streams?: Pick<StreamLog, "live" | "snapshots" | "ensure" | "forget" | "release" | "prune">;
 }
 
 export interface JoinResult {
@@ -97,6 +104,8 @@ export class Hub<S> {
     // The embedded engine delivers every channel: per-channel state is kept only for channels this
     // node watches (and forgotten when the last subscriber leaves), so it never grows with the
     // number of channels ever published. The buffer keeps recent events of all, under its cap.
+    const raw = events;
+    if (this.#options.streams) events = this.#options.streams.live(channel, events);
     if (this.#watching.has(channel)) {
       if (epoch !== undefined) {
         const known = this.#epochs.get(channel);
@@ -106,7 +115,8 @@ export class Hub<S> {
       this.#delivered.set(channel, events[events.length - 1]!.offset);
       for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
     }
-    this.#buffer.push(channel, events);
+    // The buffer keeps stored events: a join's catch-up collapses them for its own `since`.
+    this.#buffer.push(channel, raw);
     const subscribers = this.#local.get(channel) ?? 0;
     const transport = this.#transport;
     if (transport && subscribers > 0) {
@@ -132,11 +142,13 @@ export class Hub<S> {
       const watchedFrom = await this.#watch(channel);
       const top = () => Math.max(this.#delivered.get(channel) ?? 0, watchedFrom);
       if (!since) {
-        const { epoch } = await this.#engine.position(channel);
+        const streams = this.#options.streams;
+        const [{ epoch }] = await Promise.all([this.#engine.position(channel), streams?.ensure(channel)]);
         if (transport.isClosed(socket)) return null;
         if (!this.#epochs.has(channel)) this.#epochs.set(channel, epoch);
         const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
-        joined = this.#subscribe(transport, socket, frame, [], id);
+        // The one exception to "live events only": the text so far of each open stream (§8).
+        joined = this.#subscribe(transport, socket, frame, streams?.snapshots(channel) ?? [], id);
         return { subscribed: frame, from: frame.offset, acked: frame.offset };
       }
 
@@ -179,7 +191,8 @@ export class Hub<S> {
       frame.offset = top();
       frame.recovered = verdict.recovered;
       if (!verdict.recovered) frame.reason = verdict.reason;
-      joined = this.#subscribe(transport, socket, frame, replay, id);
+      if (this.#options.streams) replay = collapseStreams(replay);
+      joined = this.#subscribe(transport, socket, frame, replay.map((e) => e.frame), id);
       if (replay.length > 0) this.#options.onReplay?.(replay.length);
       return { subscribed: frame, from: since.offset, acked: since.offset };
     } finally {
@@ -233,9 +246,10 @@ export class Hub<S> {
     return this.#delivered.get(channel) ?? 0;
   }
 
-  /** Periodic housekeeping: forget critical entries older than `before`. */
+  /** Periodic housekeeping: forget critical entries and idle stream texts older than `before`. */
   prune(before: number): void {
     this.#critical.prune(before);
+    this.#options.streams?.prune(before);
   }
 
   bufferStats() {
@@ -253,7 +267,7 @@ export class Hub<S> {
     return byKind;
   }
 
-  #subscribe(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
+  #subscribe(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly string[], id?: RequestId): true {
     subscribe(transport, socket, frame, replay, id);
     this.#options.onMembership?.(socket, frame.channel, 1);
     return true;
@@ -277,7 +291,12 @@ export class Hub<S> {
       this.#epochs.delete(channel);
       this.#critical.drop(channel);
       // Cluster deliveries stop while unwatched: the buffer would no longer be contiguous.
-      if (!this.#engine.deliversAll) this.#buffer.drop(channel);
+      if (!this.#engine.deliversAll) {
+        this.#buffer.drop(channel);
+        this.#options.streams?.forget(channel);
+      } else {
+        this.#options.streams?.release(channel);
+      }
     }
   }
 
@@ -296,10 +315,10 @@ export class Hub<S> {
 }
 
 /** Sends `subscribed` and the replay, then joins the live topic, all in one synchronous step. */
-function subscribe<S>(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly StoredEvent[], id?: RequestId): true {
+function subscribe<S>(transport: HubTransport<S>, socket: S, frame: SubscribedFrame, replay: readonly string[], id?: RequestId): true {
   if (id !== undefined) frame.id = id;
   transport.send(socket, JSON.stringify(frame));
-  for (const e of replay) transport.send(socket, e.frame);
+  for (const text of replay) transport.send(socket, text);
   transport.subscribe(socket, frame.channel);
   return true;
 }

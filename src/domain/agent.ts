@@ -11,7 +11,7 @@ import { RpcError } from "../protocol/rpc-error.ts";
 import type { RpcHandler } from "../server/extension.ts";
 import { AgentBackend, AgentRejectedError, AgentTimeoutError, AgentUnavailableError } from "./agent-backend.ts";
 import type { AgentRunTracker } from "./agent-tracker.ts";
-import { runDemoAgent } from "./demo-agent.ts";
+import { runDemoAgent, type DemoRunOptions } from "./demo-agent.ts";
 import type { AiAnalysis } from "./job-simulator.ts";
 import type { PublishItem } from "../engine/types.ts";
 
@@ -21,6 +21,8 @@ export interface AgentRpcOptions {
   backend: AgentBackend | null;
   tracker: AgentRunTracker;
   publish: (items: PublishItem[]) => Promise<unknown>;
+  /** Where the demo agent streams its answer (PROTOCOL §8). */
+  streams: DemoRunOptions["streams"];
   isCritical: (event: string) => boolean;
   demoStepMs: number;
   /** Stops demo runs (server stop). */
@@ -32,7 +34,7 @@ export interface AgentRpcOptions {
  * The rpc handler for agent methods.
  *
  * @example
- * const rpc = createAgentRpc({ backend: null, tracker, publish: ctx.publish, isCritical, demoStepMs: 150, signal });
+ * const rpc = createAgentRpc({ backend: null, tracker, publish: ctx.publish, streams: ctx.streams, isCritical, demoStepMs: 150, signal });
  * await rpc({ user: "alice", method: "agent.run", data: { prompt: "hi" }, signal, deadlineMs: 15_000 }) // { run: "…" }
  */
 export function createAgentRpc(options: AgentRpcOptions): RpcHandler {
@@ -55,7 +57,7 @@ export function createAgentRpc(options: AgentRpcOptions): RpcHandler {
     const prompt = typeof (data as { prompt?: unknown } | null)?.prompt === "string" ? (data as { prompt: string }).prompt : "";
     // Tracked from the answer, so even a run whose first publish fails ends with agent_failed.
     tracker.start(`user:${user}`, run);
-    runDemoAgent({ user, run, prompt, stepMs: options.demoStepMs, publish: options.publish, isCritical: options.isCritical, signal: options.signal }).catch((error: unknown) =>
+    runDemoAgent({ user, run, prompt, stepMs: options.demoStepMs, publish: options.publish, streams: options.streams, isCritical: options.isCritical, signal: options.signal }).catch((error: unknown) =>
       options.onDemoError?.(error, run),
     );
     return { run };

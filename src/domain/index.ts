@@ -6,7 +6,7 @@
 import type { Extension, ExtensionContext, RpcHandler } from "../server/extension.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { RpcError } from "../protocol/rpc-error.ts";
-import { CircuitBreaker } from "../resilience/index.ts";
+import { CircuitBreaker, Deadline } from "../resilience/index.ts";
 import type { PublishItem } from "../engine/types.ts";
 import { analyzeJob, createAgentRpc } from "./agent.ts";
 import { AgentBackend, isAgentFailure } from "./agent-backend.ts";
@@ -87,6 +87,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
     backend,
     tracker,
     publish,
+    streams: ctx.streams,
     isCritical: (event) => ctx.criticalEvents.has(event),
     demoStepMs: config.agent.demoStepMs,
     signal: stopping.signal,
@@ -107,6 +108,15 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
     }
     return agentRpc(call);
   };
+
+  // A subscriber cancelled a stream: the backend is its producer (the demo agent listens itself).
+  const stopCancels = backend
+    ? ctx.streams.onCancel(({ channel, stream, user }) => {
+        backend
+          .call({ user, method: "stream.cancel", data: { channel, stream } }, Deadline.after(config.agent.rpcTimeoutMs))
+          .catch((error: unknown) => log.warn("stream.cancel not delivered to the agent backend", { channel, stream, error: (error as Error).message }));
+      })
+    : () => {};
 
   let sweep: ReturnType<typeof setInterval> | undefined;
   return [
@@ -143,6 +153,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
       },
       stop() {
         stopping.abort();
+        stopCancels();
         clearInterval(sweep);
         jobs.stop();
         tracker.stop();

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { ErrorCode } from "./codes.ts";
+import { StreamIdSchema } from "./streams.ts";
 import type { RequestId } from "../../packages/client/src/protocol/frames.ts";
 
 // Server frames are plain types in the client package: one definition for server and SDK.
@@ -27,6 +28,8 @@ export const ClientFrameSchema = z.discriminatedUnion("type", [
     method: z.string().min(1).max(64),
     data: z.unknown().optional(),
   }),
+  // PROTOCOL §8: asks an agent stream's producer to stop; answered `{"cancelled":bool}`.
+  z.object({ type: z.literal("cancel"), id: requestId, channel, stream: StreamIdSchema }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 

@@ -12,6 +12,8 @@ import { createTokenVerifier } from "../auth/tokens.ts";
 import { ConnectionManager } from "../connection/manager.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import { Hub } from "../delivery/hub.ts";
+import { StreamLog } from "../delivery/stream-log.ts";
+import { StreamService } from "../delivery/stream-service.ts";
 import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
 import { localControlBus } from "../engine/control-local.ts";
 import { MemoryPresence } from "../engine/presence-memory.ts";
@@ -34,6 +36,7 @@ import { NodeStats } from "./node-stats.ts";
 import { startMetricsServer } from "./metrics-server.ts";
 import { metricsRoute, opsRoutes } from "./ops-routes.ts";
 import { publishBatchRoute, publishRoute } from "./publish-routes.ts";
+import { streamRoutes } from "./stream-routes.ts";
 import { Publisher } from "./publisher.ts";
 import { refusalLog } from "./refusal-log.ts";
 import { RouteTable } from "./route-table.ts";
@@ -101,6 +104,20 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   // A single node keeps presence in memory and runs control commands itself.
   const presence = engine.presence ?? new MemoryPresence();
   const bus = engine.control ?? localControlBus();
+  const publisher = new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions, maxEventFrameBytes: config.limits.maxEventFrameBytes });
+  const streams = new StreamService({
+    publish: (items) => publisher.publish(items),
+    records: engine,
+    broker: engine,
+    retentionMs: config.delivery.criticalRetentionMs,
+    onStarted: () => events.streamStarted(),
+    onEnded: (status) => events.streamEnded(status),
+    onAppends: (n) => events.streamAppended(n),
+  });
+  const streamLog = new StreamLog({
+    loader: { openStreams: (channel) => streams.openStreams(channel), history: (channel, after, limit) => engine.history(channel, after, limit) },
+    onSnapshot: (textLength) => events.streamSnapshot(textLength),
+  });
   // Built before housekeeping, which it asks for slow-consumer sweeps: the hook runs only once serving.
   const hub: Hub<BunSocket> = new Hub<BunSocket>({
     engine,
@@ -112,6 +129,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onBackpressure: () => housekeeping.slowSweepSoon(),
     onReplay: (n) => events.replayed(n),
     onMembership: (ws, channel, delta) => presence.change(channel, ws.data.principal.user, delta),
+    streams: streamLog,
   });
   const sessions = new Sessions({ store: engine, manager, resumeWindowMs: config.delivery.resumeWindowMs, events, log, control: bus, slots: engine });
   const control = new Control({ bus, manager, hub, sessions });
@@ -120,7 +138,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     config,
     log,
     now,
-    publisher: new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions, maxEventFrameBytes: config.limits.maxEventFrameBytes }),
+    publisher,
+    streams,
     broker: engine,
     records: engine,
     slots: engine,
@@ -174,6 +193,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
     "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
+    ...streamRoutes(ctx),
   };
   for (const [path, methods] of [...Object.entries(routes), ...extensions.routes()]) {
     table.add(path, path.startsWith("/v1/") ? refuseWhileDraining(methods, { gate, retryAfterS: config.server.retryAfterS }) : methods);

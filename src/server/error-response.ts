@@ -4,6 +4,7 @@
  * get `toErrorFrame`, which maps the same errors the same way.
  */
 import { OUTCOME_UNKNOWN_MESSAGE, StoreUnavailableError } from "../engine/types.ts";
+import { StreamConflictError } from "../delivery/stream-service.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { errorFrame, type RequestId } from "../protocol/frames.ts";
 import { RpcError } from "../protocol/rpc-error.ts";
@@ -38,6 +39,7 @@ export function toErrorResponse(error: unknown, mapping: ErrorMapping): Response
     return httpError(413, `${batch ? `item ${index}: ` : ""}${error.message}`, { extra: batch ? { index, bytes, limit } : { bytes, limit } });
   }
   if (error instanceof StoreUnavailableError) return httpError(503, error.outcomeUnknown ? OUTCOME_UNKNOWN_MESSAGE : "the store is unavailable", { retryAfterS: mapping.retryAfterS });
+  if (error instanceof StreamConflictError) return httpError(409, error.message, { extra: { stream: error.stream, reason: error.reason } });
   mapping.log.error("request failed", { error: describe(error) });
   return httpError(500, "internal error");
 }

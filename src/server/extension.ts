@@ -7,6 +7,7 @@
 import type { ServerWebSocket } from "bun";
 import type { Config } from "../config/schema.ts";
 import type { ConnData } from "../connection/conn-data.ts";
+import type { StreamService } from "../delivery/stream-service.ts";
 import type { JobOwnerLookup } from "../connection/permissions.ts";
 import type { Broker, PublishItem, PublishOutcome, RecordStore } from "../engine/types.ts";
 import type { Tier } from "../protocol/codes.ts";
@@ -33,6 +34,8 @@ export interface ExtensionContext extends BodyContext {
   /** A channel's position (a new job answers its channel's epoch) and history (the admin page's browser). */
   readonly broker: Pick<Broker, "position" | "history">;
   readonly records: RecordStore;
+  /** Agent streams (PROTOCOL §8): the demo agent streams its answers through them. */
+  readonly streams: StreamService;
   /** Event names that are critical whatever the publisher says. */
   readonly criticalEvents: ReadonlySet<string>;
   /** The instruments features record into (agent runs). */

@@ -1,10 +1,11 @@
 /**
  * `GET /v1/history?channel=&since=&epoch=&limit=` — the polling fallback (PROTOCOL.md §2, §5).
- * The body is assembled from stored frame texts; no event is parsed or re-serialized.
+ * The body is assembled from stored frame texts; only agent stream events are parsed, to collapse them.
  */
 import { bearer } from "../auth/keys.ts";
 import { TokenError } from "../auth/tokens.ts";
 import { mayJoin } from "../connection/permissions.ts";
+import { collapseStreams } from "../delivery/stream-replay.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { recoveryVerdict } from "../protocol/recovery.ts";
 import type { Context } from "./context.ts";
@@ -43,7 +44,8 @@ export async function historyRoute(ctx: Context, req: Request, url: URL): Promis
   const page = await ctx.broker.history(channel.channel, since, limit);
   // An empty `epoch=` names no epoch, as an absent one.
   const verdict = recoveryVerdict({ offset: since, epoch: epoch || null }, page);
-  const replay = verdict.replay ? page.events : [];
+  // Agent streams read as PROTOCOL §8 says: one snapshot or one append per stream, not per token.
+  const replay = verdict.replay ? collapseStreams(page.events) : [];
   const head =
     `{"channel":${JSON.stringify(channel.channel)},"epoch":${JSON.stringify(page.epoch)},"offset":${page.offset},"recovered":${verdict.recovered}` +
     (verdict.recovered ? "" : `,"reason":"${verdict.reason}"`);

@@ -180,16 +180,24 @@ export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
 /** What an `Idempotency-Key` may be: 1–128 printable ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
+/** `key` when it is a valid idempotency key (or absent); 400 otherwise. */
+export function checkIdempotencyKey(key: string | undefined): string | undefined {
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+  return key;
+}
+
+/** The 400 for a failed zod parse: every issue with its path (under `where`), in the message and as `issues`. */
+export function validationError(zodIssues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, where = ""): HttpError {
+  const issues = zodIssues.map((i) => ({ path: (where ? [where, ...i.path] : i.path).map(String).join("."), message: i.message }));
+  return new HttpError(400, `${where ? where + ": " : ""}${issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; ")}`, { extra: { issues } });
+}
+
 /** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
 export function toItem(criticalEvents: ReadonlySet<string>, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {
   const result = PublishBodySchema.safeParse(body);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: (where ? [where, ...i.path] : i.path).join("."), message: i.message }));
-    throw new HttpError(400, `${where ? where + ": " : ""}${issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; ")}`, { extra: { issues } });
-  }
+  if (!result.success) throw validationError(result.error.issues, where);
   const b = result.data;
-  const key = idempotencyKey ?? b.idempotencyKey;
-  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+  const key = checkIdempotencyKey(idempotencyKey ?? b.idempotencyKey);
   const item: PublishItem = {
     channel: b.channel,
     event: b.event,

@@ -7,6 +7,7 @@
 import type { ConnData } from "../connection/conn-data.ts";
 import type { AckOutcome } from "../delivery/critical-tracker.ts";
 import { CloseCode } from "../protocol/codes.ts";
+import { STREAM_STATUSES } from "../protocol/streams.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
 import { CIRCUIT_STATE_VALUE, type CircuitBreaker, type ReadinessGate } from "../resilience/index.ts";
@@ -29,6 +30,11 @@ export interface ServerEvents {
   /** One hub fan-out batch of `events` to `subscribers` local subscribers. */
   fannedOut(events: number, subscribers: number, latencyMs: number): void;
   replayed(events: number): void;
+  streamStarted(): void;
+  streamEnded(status: string): void;
+  streamAppended(count: number): void;
+  /** A joining subscriber got a `stream.snapshot` of `textLength` characters. */
+  streamSnapshot(textLength: number): void;
   /** A sweep closed a connection (slow consumer, stale, unconfirmed critical events). */
   sweptClose(code: CloseCode, detail?: { unconfirmed?: number }): void;
   /** Critical events past the confirmation timeout without an ack, each reported once. */
@@ -90,6 +96,19 @@ export function serverEvents(metrics: Metrics, stats: NodeStats, extensions: Pic
     replayed(events) {
       metrics.replayedEvents.add(events);
     },
+    streamStarted() {
+      metrics.streamsStarted.add(1);
+    },
+    streamEnded(status) {
+      metrics.streamsEnded.add(1, { status });
+    },
+    streamAppended(count) {
+      metrics.streamAppends.add(count);
+    },
+    streamSnapshot(textLength) {
+      metrics.streamSnapshots.add(1);
+      metrics.streamSnapshotChars.add(textLength);
+    },
     sweptClose(code, detail) {
       if (code === CloseCode.SlowConsumer) {
         stats.slowConsumerCloses++;
@@ -131,6 +150,11 @@ export function zeroSeries(metrics: Metrics): void {
   metrics.serializerTimeouts.add(0);
   metrics.replayedEvents.add(0);
   metrics.deliveries.add(0);
+  metrics.streamsStarted.add(0);
+  metrics.streamAppends.add(0);
+  metrics.streamSnapshots.add(0);
+  metrics.streamSnapshotChars.add(0);
+  for (const status of STREAM_STATUSES) metrics.streamsEnded.add(0, { status });
 }
 
 /** The parts the observable gauges read at each scrape or export. */

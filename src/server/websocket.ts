@@ -127,7 +127,7 @@ function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
   const result = ClientFrameSchema.safeParse(raw);
   if (result.success) return result.data;
   const type = (raw as { type?: unknown }).type;
-  const known = ["subscribe", "unsubscribe", "ack", "ping", "rpc"];
+  const known = ["subscribe", "unsubscribe", "ack", "ping", "rpc", "cancel"];
   if (typeof type !== "string" || !known.includes(type)) {
     return protocolError(ctx, ws, `unknown frame type ${JSON.stringify(String(type)).slice(0, 40)}`, id, "unknown_type");
   }
@@ -158,6 +158,8 @@ function dispatch(ctx: Context, ws: WS, frame: ClientFrame): void {
       return;
     case "rpc":
       return void rpc(ctx, ws, frame);
+    case "cancel":
+      return void cancel(ctx, ws, frame);
   }
 }
 
@@ -259,6 +261,18 @@ async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
     send(ws, answer.frame);
   } finally {
     ctx.events.rpc(frame.method, result, ctx.now() - started);
+  }
+}
+
+/** PROTOCOL §8: a subscriber of the stream's channel ends it `cancelled` and its producer is told. */
+async function cancel(ctx: Context, ws: WS, frame: Frame<"cancel">): Promise<void> {
+  const sub = ws.data.subs.get(frame.channel);
+  if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "cancel_unsubscribed");
+  try {
+    const cancelled = await ctx.streams.cancel(frame.channel, frame.stream, ws.data.principal.user);
+    send(ws, JSON.stringify({ type: "result", id: frame.id, data: { cancelled } }));
+  } catch (error) {
+    send(ws, toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "cancel failed", what: "cancel", fields: { channel: frame.channel }, log: ctx.log }).frame);
   }
 }
 

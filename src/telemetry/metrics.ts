@@ -112,6 +112,16 @@ export interface Metrics {
   readonly agentRunDuration: Histogram<{ result: AgentRunResult }>;
   /** A resume or `since` subscribe → the end of its replay: how long a reconnecting client takes to catch up. */
   readonly recoveryDuration: Histogram;
+  /** Agent streams started (PROTOCOL §8). */
+  readonly streamsStarted: Counter;
+  /** Agent streams ended, by status (`complete`, `cancelled`, `failed`). */
+  readonly streamsEnded: Counter<{ status: string }>;
+  /** Appends stored to agent streams (each `texts` item counts). */
+  readonly streamAppends: Counter;
+  /** `stream.snapshot` frames sent to joining subscribers. */
+  readonly streamSnapshots: Counter;
+  /** Their text, in characters (UTF-16 units): over `streamSnapshots`, the mean snapshot size. */
+  readonly streamSnapshotChars: Counter;
 }
 
 /**
@@ -159,6 +169,11 @@ export const METRIC_NAMES = [
   "courier_subscriptions",
   "courier_jobs_in_flight",
   "courier_replayed_events_total",
+  "courier_streams_started_total",
+  "courier_streams_ended_total",
+  "courier_stream_appends_total",
+  "courier_stream_snapshots_total",
+  "courier_stream_snapshot_chars_total",
   "courier_build_info",
   "courier_agent_runs_total",
   "courier_agent_run_duration_seconds",
@@ -214,6 +229,11 @@ export function createMetrics(
       { result: "timed_out" },
     ]),
     recoveryDuration: histogram("courier_recovery_duration_seconds", "Resume or since-subscribe to the end of its replay", LATENCY_BUCKETS_S),
+    streamsStarted: meter.createCounter("courier_streams_started_total", { description: "Agent streams started" }),
+    streamsEnded: meter.createCounter("courier_streams_ended_total", { description: "Agent streams ended by status" }),
+    streamAppends: meter.createCounter("courier_stream_appends_total", { description: "Appends stored to agent streams" }),
+    streamSnapshots: meter.createCounter("courier_stream_snapshots_total", { description: "Stream snapshots sent to joining subscribers" }),
+    streamSnapshotChars: meter.createCounter("courier_stream_snapshot_chars_total", { description: "Characters of text in stream snapshots sent" }),
   };
 
   const gauges = {

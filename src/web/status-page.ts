@@ -1,13 +1,17 @@
 /**
  * The status page's script: a CourierClient drives the Live/Offline/Connecting badge, the event
- * feed (recent history first, then live), recoveries per channel, the user's tier signals and the
- * connection stats; buttons run the demo agent and a simulated job over rpc.
+ * feed (recent history first, then live), recoveries per channel, the user's tier signals, the
+ * agent's growing answer (PROTOCOL §8, with a Stop button) and the connection stats; buttons run the
+ * demo agent and a simulated job over rpc.
  *
  * The token arrives in the page URL (PROTOCOL §2) and is moved at once to `sessionStorage`, off the
  * address bar and history; the page itself never puts it in a URL it fetches or connects to
  * (history reads send it as `Authorization`).
+ *
+ * Positions are kept in memory only: a reload subscribes without `since`, so the server sends the
+ * text so far of an answer in progress as one snapshot (§8) and the page shows it at once.
  */
-import { CourierClient, localStorageOffsetStore, signalsFor, TIERS, type CourierEvent, type Position, type Tier } from "../../packages/client/src/index.ts";
+import { CourierClient, memoryOffsetStore, signalsFor, TIERS, type AgentStream, type CourierEvent, type Position, type Tier } from "../../packages/client/src/index.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const LABELS = { connecting: "Connecting", live: "Live", offline: "Offline" } as const;
@@ -80,7 +84,7 @@ function start(token: string, user: string, tier: Tier): void {
   $("app").hidden = false;
   $("user").textContent = user;
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
-  const client = new CourierClient({ url: wsUrl, token, store: localStorageOffsetStore({ prefix: `courier:${user}:` }) });
+  const client = new CourierClient({ url: wsUrl, token, store: memoryOffsetStore() });
   let received = 0;
 
   client.on("status", ({ status, reason, polling }) => {
@@ -159,6 +163,28 @@ function start(token: string, user: string, tier: Tier): void {
     if (recent) historyTop.set(channel, recent.top);
     client.subscribe(channel, handler, recent ? { since: recent.since } : {});
   };
+
+  // The newest answer stream: its whole text on every change, Stop while it grows.
+  let shown: AgentStream | null = null;
+  const answer = $("answer");
+  const stop = $<HTMLButtonElement>("stop-answer");
+  client.on("stream", (s) => {
+    if (shown !== null && s.stream !== shown.stream && s.offset < shown.offset) return;
+    shown = s;
+    answer.dataset.stream = s.stream;
+    answer.dataset.status = s.status;
+    $("answer-text").textContent = s.text;
+    $("answer-status").textContent = s.status === "streaming" ? "(streaming…)" : `(${s.status})`;
+    stop.hidden = s.status !== "streaming";
+  });
+  stop.addEventListener("click", () => {
+    if (shown === null) return;
+    stop.disabled = true;
+    client
+      .cancel(shown.channel, shown.stream)
+      .catch(fail)
+      .finally(() => (stop.disabled = false));
+  });
 
   const fail = (error: unknown) => {
     const el = $("action-error");

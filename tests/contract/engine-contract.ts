@@ -15,6 +15,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { eventFrame } from "../../src/protocol/serializer.ts";
 import type { Engine, EngineOptions, PublishItem, StoredEvent } from "../../src/engine/types.ts";
+import { streamCases } from "./stream-cases.ts";
 
 export type MakeEngine = (opts: EngineOptions) => Promise<{
   engine: Engine;
@@ -499,6 +500,8 @@ export function engineContract(name: string, make: MakeEngine, abilities: { chan
         expect(await engine.getRecord(key)).toBeNull();
       });
     });
+
+    streamCases(() => setup());
 
     describe("health", () => {
       test("check resolves on a started engine", async () => {

@@ -103,6 +103,11 @@ describe("grafana/dashboards/courier.json", () => {
     m.rpcDuration.record(1, { method: "run", result: "timeout" });
     m.httpRequestDuration.record(0.01, { "http.request.method": "GET", "http.route": "/ready", "http.response.status_code": 503 });
     m.framesRejected.add(1, { reason: "rate_limited" });
+    m.streamsStarted.add(1);
+    m.streamsEnded.add(1, { status: "cancelled" });
+    m.streamAppends.add(10);
+    m.streamSnapshots.add(1);
+    m.streamSnapshotChars.add(120);
     m.closes.add(1, { code: 1000 });
     m.replayedEvents.add(1);
     m.agentRuns.add(1, { result: "timed_out" });

@@ -29,6 +29,11 @@ function recordOneEach(telemetry: Telemetry) {
   m.closes.add(1, { code: 4409 });
   m.replayedEvents.add(7);
   m.agentRuns.add(1, { result: "completed" });
+  m.streamsStarted.add(1);
+  m.streamsEnded.add(1, { status: "complete" });
+  m.streamAppends.add(3);
+  m.streamSnapshots.add(1);
+  m.streamSnapshotChars.add(42);
   telemetry.observe(fullSource);
 }
 

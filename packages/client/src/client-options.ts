@@ -3,6 +3,7 @@ import type { BackoffOptions, ResolvedBackoff } from "./backoff.ts";
 import { resolveBackoff } from "./backoff.ts";
 import { memoryOffsetStore, type OffsetStore } from "./offset-store.ts";
 import { globalTimers, systemClock } from "./timers.ts";
+import type { AgentStream } from "./stream-texts.ts";
 import type {
   AnyEvents,
   Clock,
@@ -92,6 +93,8 @@ export type ClientEvents<E extends EventMap = AnyEvents> = {
   error: Error;
   recovery: Recovery;
   unsubscribed: { channel: string; reason: "server" };
+  /** An agent stream's text or status changed (PROTOCOL §8): the whole text so far. */
+  stream: AgentStream;
 } & { [K in keyof E & string as `event:${K}`]: TypedEvent<K, E[K]> };
 
 /** Options of `subscribe()`. */

@@ -22,6 +22,7 @@ import { pollRound } from "./poll-round.ts";
 import { Poller, type PollOutcome } from "./poller.ts";
 import { parseChannel } from "./protocol/channel.ts";
 import type { WelcomeFrame } from "./protocol/frames.ts";
+import { StreamTexts } from "./stream-texts.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import type { AnyEvents, EventFrame, EventHandler, EventMap, Status } from "./types.ts";
 
@@ -49,6 +50,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
   #joins: ChannelJoins;
   #acks: AckBatcher;
   #poller: Poller;
+  #streams = new StreamTexts();
   #closed = false;
 
   /**
@@ -193,6 +195,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
       if (!this.#subs.remove(channel, registration)) return;
       this.#acks.flush(channel);
       this.#acks.drop(channel);
+      this.#streams.drop(channel);
       this.#joins.leave(channel);
     };
   }
@@ -209,6 +212,29 @@ export class CourierClient<E extends EventMap = AnyEvents> {
     if (this.#closed) throw new TypeError("Cannot call rpc: client closed");
     if (typeof method !== "string" || method.length === 0) throw new TypeError("Cannot call rpc: method must be a non-empty string");
     return this.#connection.request({ type: "rpc", method, data: data ?? null }, this.#timeout(options), (frame) => frame.data);
+  }
+
+  /**
+   * Asks the producer of an agent stream to stop (PROTOCOL §8): resolves true when this cancel
+   * ended it, false when it had already ended or is unknown. Needs a joined `channel`.
+   *
+   * @example
+   * stopButton.onclick = () => client.cancel("user:alice", answer.stream);
+   */
+  cancel(channel: string, stream: string, options: RequestOptions = {}): Promise<boolean> {
+    if (this.#closed) throw new TypeError("Cannot cancel: client closed");
+    if (typeof stream !== "string" || stream.length === 0) throw new TypeError("Cannot cancel: stream must be a non-empty string");
+    return this.#connection.request({ type: "cancel", channel, stream }, this.#timeout(options), (frame) => (frame.data as { cancelled?: unknown } | null)?.cancelled === true);
+  }
+
+  /**
+   * The agent streams of subscribed channels still in progress, with their text so far.
+   *
+   * @example
+   * for (const s of client.openStreams()) render(s.stream, s.text);
+   */
+  openStreams() {
+    return this.#streams.open();
   }
 
   /**
@@ -262,6 +288,11 @@ export class CourierClient<E extends EventMap = AnyEvents> {
   }
 
   #deliver(frame: EventFrame): void {
+    // Before the offset dedupe: a join's snapshot sits at or below the offset `subscribed` named.
+    if (StreamTexts.is(frame) && this.#subs.has(frame.channel)) {
+      const changed = this.#streams.apply(frame);
+      if (changed) this.#emitter.emit("stream", changed);
+    }
     const event = this.#subs.accept(frame);
     if (!event) return;
     for (const handler of this.#subs.handlers(event.channel)) {

@@ -10,6 +10,7 @@
 export { CourierClient } from "./courier-client.ts";
 export type { ClientEvents, CourierClientOptions, RequestOptions, SubscribeOptions } from "./client-options.ts";
 export { CourierError } from "./errors.ts";
+export type { AgentStream, AgentStreamStatus } from "./stream-texts.ts";
 export type { CourierErrorDetails } from "./errors.ts";
 export { localStorageOffsetStore, memoryOffsetStore } from "./offset-store.ts";
 export type { LocalStorageOffsetStoreOptions, OffsetStore, StorageLike } from "./offset-store.ts";

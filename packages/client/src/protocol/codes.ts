@@ -54,7 +54,7 @@ export const ErrorCode = {
   NotFound: "not_found",
   /** HTTP only: a known route asked with another method (405, `Allow` lists the methods). */
   MethodNotAllowed: "method_not_allowed",
-  /** HTTP only: the request conflicts with the state (an append to an ended stream, 409). */
+  /** HTTP only: the request conflicts with the state (an append or end to an unknown or ended agent stream, 409). */
   Conflict: "conflict",
   LimitExceeded: "limit_exceeded",
   RateLimited: "rate_limited",
