@@ -144,10 +144,10 @@ describe("createJsonGuard", () => {
     expect(error).toMatchObject({ name: "SerializeTimeoutError", timeoutMs: 1_000 });
     expect(rejectedAt).toBeGreaterThanOrEqual(990);
     expect(rejectedAt).toBeLessThan(1_300);
-    // The loop ticked all along: ~100 ticks of 10 ms, no stall beyond the hand-off copy.
-    const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
+    // The loop ticked all along (ideally ~100 ticks of 10 ms; a loaded machine delays timers, so the
+    // count is not asserted): no stall beyond the hand-off copy, and ticks through the whole wait.
+    const gaps = [ticks[0]! - started, ...ticks.slice(1).map((t, i) => t - ticks[i]!), rejectedAt + started - ticks.at(-1)!];
     console.log(`timed out after ${rejectedAt.toFixed(0)} ms; fetch answered after ${servedAt.toFixed(0)} ms; ${ticks.length} ticks, longest gap ${Math.max(...gaps).toFixed(0)} ms`);
-    expect(ticks.length).toBeGreaterThan(50);
     expect(Math.max(...gaps)).toBeLessThan(250);
     expect(guard.stats()).toEqual({ calls: before.calls + 1, timeouts: before.timeouts + 1 });
 
