@@ -161,6 +161,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
       issuer: config.auth.issuer,
       clockToleranceS: config.auth.clockToleranceS,
       guardJwks: (fetch) => jwksBreaker.execute(fetch),
+      now,
     }),
     // Own keys only: a user named `__proto__` or `constructor` must not get Object's members as a tier.
     tierOf: async (user) => (await extensions.tierOf(user)) ?? (Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null),

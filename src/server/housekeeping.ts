@@ -79,6 +79,7 @@ export class Housekeeping {
       confirmTimeoutMs: config.delivery.confirmTimeoutMs,
       probeTimeoutMs: config.delivery.probeTimeoutMs,
       slowConsumerBytes: config.limits.slowConsumerBytes,
+      clockToleranceS: config.auth.clockToleranceS,
     };
   }
 

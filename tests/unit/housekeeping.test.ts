@@ -103,7 +103,7 @@ describe("Housekeeping", () => {
     expect(h.calls.sweeps).toEqual([]);
     h.scheduler.advance(1);
     expect(h.calls.sweeps).toEqual([
-      { now: 1_000_000 + SWEEP_MS, options: { heartbeatMs: config.server.heartbeatS * 1000, confirmTimeoutMs: config.delivery.confirmTimeoutMs, probeTimeoutMs: config.delivery.probeTimeoutMs, slowConsumerBytes: config.limits.slowConsumerBytes } },
+      { now: 1_000_000 + SWEEP_MS, options: { heartbeatMs: config.server.heartbeatS * 1000, confirmTimeoutMs: config.delivery.confirmTimeoutMs, probeTimeoutMs: config.delivery.probeTimeoutMs, slowConsumerBytes: config.limits.slowConsumerBytes, clockToleranceS: config.auth.clockToleranceS } },
     ]);
     expect(h.calls.prunes).toEqual([1_000_000 + SWEEP_MS - Math.max(60_000, 4 * config.delivery.confirmTimeoutMs)]);
     h.buffer.criticalKept = 5;
