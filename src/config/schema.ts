@@ -52,8 +52,10 @@ export const ConfigSchema = z
           "Sustained `ack` frames per second per connection, counted apart from `framesPerSecond`: a client acking every event of busy channels is never closed 4429.",
         ),
         ackBurst: positive(2_000).describe("Burst of `ack` frames allowed above `acksPerSecond`."),
-        historyPerUserPerSec: positive(5).describe("Sustained `GET /v1/history` requests per second per user (429 with `Retry-After` past it)."),
-        historyBurst: positive(20).describe("Burst of `GET /v1/history` requests per user above `historyPerUserPerSec`."),
+        historyPerUserPerSec: positive(20).describe("Sustained `GET /v1/history` requests per second per user (429 with `Retry-After` past it)."),
+        historyBurst: positive(100).describe(
+          "Burst of `GET /v1/history` requests per user above `historyPerUserPerSec`: one polling round of a full connection (`subscriptionsPerConnection`) fits.",
+        ),
         protocolErrorStrikes: positive(20).describe("Protocol errors tolerated per connection before closing 4400."),
         slowConsumerBytes: positive(4 * 1024 * 1024).describe("Bytes queued to one socket before it is a slow consumer (closed 4409)."),
         upgradesPerIpPerSec: positive(50).describe("WebSocket upgrades per second from one client IP, counted before the token is verified."),

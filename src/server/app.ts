@@ -192,7 +192,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     ...opsRoutes({ config, telemetry, gate, probe: () => housekeeping.probe(), statsReport: report, cluster: engine.cluster }),
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
-    "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
+    "/v1/history": { GET: historyRoute(ctx) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
     ...streamRoutes(ctx),
   };
