@@ -56,6 +56,16 @@ export function tokenExpired(expS: number, nowMs: number, clockToleranceS: numbe
 
 export type VerifyToken = (token: string | null | undefined) => Promise<Principal>;
 
+/** The verifier, and with a JWKS URL its readiness check. */
+export interface TokenVerifier extends VerifyToken {
+  /**
+   * Present with `jwksUrl`: resolves while tokens signed by the key set can be verified (the cached
+   * keys are fresh, or a reload through the breaker succeeds), rejects otherwise. Cheap while the
+   * cache is fresh: the identity provider is asked at most once per cache age when healthy.
+   */
+  checkKeys?: () => Promise<void>;
+}
+
 /**
  * Builds the token verifier.
  *
@@ -63,7 +73,7 @@ export type VerifyToken = (token: string | null | undefined) => Promise<Principa
  * const verify = createTokenVerifier({ jwtSecret: "…", clockToleranceS: 5 });
  * const principal = await verify(token); // throws TokenError
  */
-export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken {
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 2_000 }) : null;
   const guard = options.guardJwks ?? ((fetch) => fetch());
@@ -71,7 +81,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken 
   const tolerance = options.clockToleranceS;
   const common = { audience: options.audience, issuer: options.issuer, clockTolerance: tolerance, requiredClaims: ["sub", "exp"] };
 
-  return async (token) => {
+  const verify: TokenVerifier = async (token) => {
     if (!token) throw new TokenError("missing", "a token is required");
     if (token.length > 8192 || token.split(".").length !== 3) throw new TokenError("malformed", "the token is not a JWT");
     let payload: JWTPayload;
@@ -93,6 +103,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken 
     if (tokenExpired(payload.exp!, at, tolerance)) throw new TokenError("expired", "the token has expired");
     return principalOf(payload);
   };
+  if (jwks) {
+    verify.checkKeys = async () => {
+      if (!jwks.fresh) await guard(() => jwks.reload());
+    };
+  }
+  return verify;
 }
 
 function headerAlg(token: string): string | undefined {

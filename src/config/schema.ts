@@ -154,7 +154,7 @@ export const ConfigSchema = z
         breakerFailures: positive(5).describe("Failures within `breakerWindowMs` that open a breaker."),
         breakerWindowMs: positive(10_000).describe("The window in which `breakerFailures` are counted."),
         breakerRecoveryMs: positive(2_000).describe(
-          "How long an open breaker waits before a half-open probe. Kept at `server.retryAfterS`: a longer wait answers 503 to clients that retried when `Retry-After` told them to.",
+          "How long an open breaker waits before a half-open probe. Kept at `server.retryAfterS`: a longer wait answers 503 to clients that retried when `Retry-After` told them to (a store outage's 503 advertises at least what is left of it, and a passing store check closes it at once).",
         ),
       })
       .prefault({}),

@@ -34,6 +34,18 @@ export const CIRCUIT_STATE_VALUE: Readonly<Record<CircuitStateName, 0 | 1 | 2>> 
   open: 2,
 };
 
+/**
+ * The `Retry-After` (whole seconds) that stays honest for an answer guarded by a breaker in
+ * `state`: while open, the rest of its cooldown (a retry sooner is refused again, however healthy
+ * the dependency is by then); otherwise `fallbackS`.
+ *
+ * @example
+ * retryAfterS(breaker.state, 2) // 2 while closed; 9 while open with 8.2 s of cooldown left
+ */
+export function retryAfterS(state: CircuitState, fallbackS: number): number {
+  return state.kind === "open" ? Math.max(1, Math.ceil(state.remainingCooldownMs / 1000)) : fallbackS;
+}
+
 /** What {@linkcode CircuitBreaker.snapshot} reports for stats. */
 export interface BreakerSnapshot {
   name: string;
