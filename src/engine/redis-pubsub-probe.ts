@@ -42,8 +42,13 @@ export function createPubSubProbe(o: PubSubProbeOptions): PubSubProbe {
 
   function subscribe(): Promise<void> {
     const attempt = (async () => {
-      // Subscribing without unsubscribing first would deliver every probe twice (BUN-NOTES).
-      await o.sub.unsubscribe(o.channel).catch(() => {});
+      // Subscribing without unsubscribing first would deliver every probe twice (BUN-NOTES). Bun
+      // throws (synchronously) when the client is not in subscriber mode yet: nothing to undo then.
+      try {
+        await o.sub.unsubscribe(o.channel);
+      } catch {
+        /* not subscribed */
+      }
       await o.sub.subscribe(o.channel, onMessage);
     })();
     subscribed = attempt;
