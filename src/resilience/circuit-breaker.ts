@@ -242,6 +242,27 @@ export class CircuitBreaker {
     return result;
   }
 
+  /**
+   * Runs a health check beside the traffic (the readiness loop's store check). When it succeeds
+   * while the breaker was already open or half open as it started, the dependency is proven back
+   * and the breaker closes at once, rather than refusing callers for the rest of the cooldown. Its
+   * failure is not counted and its success while closed changes nothing: traffic decides when to
+   * open. The check's error passes through.
+   *
+   * @example
+   * checks.push({ name: "store", run: () => storeBreaker.probe(() => store.check()) });
+   */
+  async probe(check: () => Promise<void>): Promise<void> {
+    const openedAt = this.#openedAt;
+    await check();
+    // Opened (again) while the check ran: failures newer than the check's start decide, not it.
+    if (openedAt === undefined || openedAt !== this.#openedAt) return;
+    this.#probe = undefined;
+    this.#openedAt = undefined;
+    this.#failures = [];
+    this.#observe(this.#now());
+  }
+
   #recordSuccess(probe: symbol | undefined): void {
     // A call that started while closed and ends after the breaker opened says nothing about now.
     if (probe === undefined || probe !== this.#probe) return;

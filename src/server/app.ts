@@ -177,7 +177,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const authChecks: ReadinessCheck[] = verify.checkKeys
     ? [{ name: "jwks", timeoutMs: config.resilience.readinessGroupsMs.optional, required: false, run: verify.checkKeys }]
     : [];
-  const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, cluster: engine.cluster, statsReport: report, checks: () => [...authChecks, ...extensions.checks()], onDirty: sessions.onDirty });
+  const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, storeBreaker, cluster: engine.cluster, statsReport: report, checks: () => [...authChecks, ...extensions.checks()], onDirty: sessions.onDirty });
 
   const errors = errorMapping(log, storeBreaker, config.server.retryAfterS);
   const cors = corsPolicy(config.server.allowedOrigins);

@@ -10,7 +10,7 @@ import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager, SweepHooks, SweepOptions } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
 import type { Broker, ClusterStats } from "../engine/types.ts";
-import { runChecks, type ReadinessCheck, type ReadinessGate, type ReadinessResult } from "../resilience/index.ts";
+import { runChecks, type CircuitBreaker, type ReadinessCheck, type ReadinessGate, type ReadinessResult } from "../resilience/index.ts";
 import type { Logger, Metrics } from "../telemetry/index.ts";
 import type { NodeStats } from "./node-stats.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -39,6 +39,11 @@ export interface HousekeepingOptions {
   cluster?: ClusterStats;
   /** This node's `/ws/stats` body, for the cluster report. */
   statsReport: () => object;
+  /**
+   * The store's breaker: a passing store check closes it at once (see `CircuitBreaker.probe`), so
+   * publishes recover as soon as the store does, not a cooldown later.
+   */
+  storeBreaker?: Pick<CircuitBreaker, "probe">;
   /** Checks besides the store's and the broker's (the JWKS, the extensions'). */
   checks: () => ReadinessCheck[];
   gate: ReadinessGate;
@@ -141,7 +146,9 @@ export class Housekeeping {
   #checks(): ReadinessCheck[] {
     const { config, broker } = this.#o;
     const groups = config.resilience.readinessGroupsMs;
-    const checks: ReadinessCheck[] = [{ name: broker.name, timeoutMs: groups.store, required: true, run: () => broker.check() }];
+    const { storeBreaker } = this.#o;
+    const store = storeBreaker ? () => storeBreaker.probe(() => broker.check()) : () => broker.check();
+    const checks: ReadinessCheck[] = [{ name: broker.name, timeoutMs: groups.store, required: true, run: store }];
     if (broker.checkDelivery) checks.push({ name: "pubsub", timeoutMs: groups.broker, required: true, run: (signal) => broker.checkDelivery!(signal) });
     return [...checks, ...this.#o.checks()];
   }

@@ -5,7 +5,7 @@ import type { ConnData } from "../../src/connection/conn-data.ts";
 import type { SweepHooks, SweepOptions } from "../../src/connection/manager.ts";
 import type { ClusterStats } from "../../src/engine/types.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
-import { ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
+import { CircuitBreaker, ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
 import { Housekeeping, READINESS_LOOP_MS, READINESS_RETRY_MS, SLOW_SWEEP_DELAY_MS, SWEEP_MS, type HousekeepingOptions } from "../../src/server/housekeeping.ts";
 import { NodeStats } from "../../src/server/node-stats.ts";
 import { FakeScheduler } from "../helpers/fake-scheduler.ts";
@@ -213,6 +213,23 @@ describe("Housekeeping", () => {
     // Ready again: back to one check per READINESS_LOOP_MS.
     h.scheduler.advance(READINESS_LOOP_MS - 1);
     expect(checksAt()).toBe(start + 2);
+    h.housekeeping.stop();
+  });
+
+  test("a passing store check closes the store's open breaker at once: publishes recover within READINESS_RETRY_MS, not a cooldown later", async () => {
+    let clock = 0;
+    const breaker = new CircuitBreaker({ name: "store", failureThreshold: 1, recoveryMs: 60_000, now: () => clock });
+    const h = setup({ storeBreaker: breaker });
+    h.storeDown(true);
+    await h.housekeeping.start(h.scheduler);
+    await breaker.execute(() => Promise.reject(new Error("disk full"))).catch(() => {});
+    expect(breaker.state.kind).toBe("open");
+    h.storeDown(false);
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(READINESS_RETRY_MS);
+    clock = READINESS_RETRY_MS;
+    expect((await recorded).status).toBe("ready");
+    expect(breaker.state.kind).toBe("closed");
     h.housekeeping.stop();
   });
 
