@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { createRedisEngine, type RedisEngine } from "../src/engine/redis-engine.ts";
-import { describeRedis } from "./redis-env.ts";
+import { deleteKeys, describeRedis } from "./redis-env.ts";
 import { startServer } from "./helpers/server.ts";
 
 const PREFIX = `courier-test-${crypto.randomUUID().slice(0, 8)}:`;
@@ -19,12 +19,7 @@ describeRedis("cluster broker readiness (pub/sub probe)", (url) => {
   const admin = new RedisClient(url, { enableOfflineQueue: false, connectionTimeout: 2_000, autoReconnect: false });
   beforeAll(() => admin.connect());
   afterAll(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${PREFIX}*`, "COUNT", "1000"])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await admin.send("DEL", keys);
-    } while (cursor !== "0");
+    await deleteKeys(url, PREFIX);
     admin.close();
   });
 
