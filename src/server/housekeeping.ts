@@ -43,7 +43,7 @@ export interface HousekeepingOptions {
    * The store's breaker: a passing store check closes it at once (see `CircuitBreaker.probe`), so
    * publishes recover as soon as the store does, not a cooldown later.
    */
-  storeBreaker?: Pick<CircuitBreaker, "probe">;
+  storeBreaker?: Pick<CircuitBreaker, "probe" | "state">;
   /** Checks besides the store's and the broker's (the JWKS, the extensions'). */
   checks: () => ReadinessCheck[];
   gate: ReadinessGate;
@@ -197,13 +197,17 @@ export class Housekeeping {
   }
 
   /**
-   * Every READINESS_RETRY_MS: a check while the node is not ready, else one per READINESS_LOOP_MS
+   * Every READINESS_RETRY_MS: a check while the node is not ready or the store's breaker is not
+   * closed, else one per READINESS_LOOP_MS
    * (a `/ready` request counts). One check at a time, none once draining.
    */
   #readinessTick(): void {
     const { gate } = this.#o;
     if (this.#probing || gate.phase === "draining") return;
-    const failing = gate.phase === "starting" || gate.lastResult?.status === "not_ready";
+    // An open store breaker counts as failing even if no check failed (a short outage between
+    // two checks): the next passing check closes it, so publishes wait at most one fast period.
+    const breaker = this.#o.storeBreaker?.state.kind;
+    const failing = gate.phase === "starting" || gate.lastResult?.status === "not_ready" || (breaker !== undefined && breaker !== "closed");
     if (!failing && this.#o.now() - this.#lastProbeAt < READINESS_LOOP_MS) return;
     this.#probing = true;
     // runChecks never rejects. Free the slot before recording, so whoever sees the result may tick again.

@@ -233,6 +233,24 @@ describe("Housekeeping", () => {
     h.housekeeping.stop();
   });
 
+  test("an outage shorter than a loop period still opens the breaker: while it is open the loop checks every READINESS_RETRY_MS and closes it", async () => {
+    let clock = 0;
+    const breaker = new CircuitBreaker({ name: "store", failureThreshold: 1, recoveryMs: 60_000, now: () => clock });
+    const h = setup({ storeBreaker: breaker });
+    await h.housekeeping.start(h.scheduler);
+    // Publishes failed between two checks; the last check said ready, and the store is fine again.
+    await breaker.execute(() => Promise.reject(new Error("connection lost"))).catch(() => {});
+    expect({ status: h.gate.lastResult?.status, breaker: breaker.state.kind }).toEqual({ status: "ready", breaker: "open" });
+    const checks = h.calls.checks;
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(READINESS_RETRY_MS);
+    clock = READINESS_RETRY_MS;
+    await recorded;
+    expect(h.calls.checks).toBe(checks + 1);
+    expect(breaker.state.kind).toBe("closed");
+    h.housekeeping.stop();
+  });
+
   test("a /ready check counts: the loop skips a period that already had one", async () => {
     const h = setup();
     await h.housekeeping.start(h.scheduler);
