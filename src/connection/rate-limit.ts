@@ -29,46 +29,47 @@ export interface KeyedRateLimiterOptions {
   perSecond: number;
   /** Takes allowed at once above the rate. @default perSecond */
   burst?: number;
-  /** Keys tracked at most; past it the least recently used goes (it starts full again). @default 100_000 */
+  /** Keys tracked per generation at most. @default 100_000 */
   maxKeys?: number;
 }
 
-/** Idle entries one call may drop: more than it inserts, and constant per call. */
-const SWEEP_PER_CALL = 4;
-
 /**
- * A token bucket per key. Memory stays bounded without a timer: the map is kept in
- * least-recently-used order (a touched key moves to the end), every call drops the oldest entries
- * whose bucket has refilled (such an entry means exactly what an absent one does), and past
- * `maxKeys` the oldest goes anyway.
+ * A token bucket per key (a user, a client address). Memory stays bounded without a timer and
+ * without walking the map: buckets live in two generations. Every refill period (the time an
+ * untouched bucket takes to be full again: `burst / perSecond` seconds) the older one is dropped
+ * whole and the current one becomes the older; a bucket touched again moves to the current one. A
+ * dropped bucket went untouched for at least that long, so it was full again: dropping it is
+ * exactly what keeping it would mean. Past `maxKeys` in the current generation the generations
+ * turn early (a flood of distinct keys may then reset some buckets: bounded memory comes first).
  *
  * @example
- * const limiter = new KeyedRateLimiter({ perSecond: 5, burst: 20 });
+ * const limiter = new KeyedRateLimiter({ perSecond: 20, burst: 100 });
  * const waitMs = limiter.take("alice", Date.now());
  * if (waitMs > 0) throw new HttpError(429, "slow down", { retryAfterS: Math.ceil(waitMs / 1000) });
  */
 export class KeyedRateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  #current = new Map<string, Bucket>();
+  #previous = new Map<string, Bucket>();
+  #turnedAt = Number.NEGATIVE_INFINITY;
   readonly #perSecond: number;
   readonly #burst: number;
   readonly #maxKeys: number;
-  /** A bucket untouched this long is full again. */
   readonly #refillMs: number;
 
   constructor(options: KeyedRateLimiterOptions) {
     const { perSecond, burst = perSecond, maxKeys = 100_000 } = options;
-    if (!(perSecond > 0) || !Number.isFinite(perSecond)) throw new RangeError(`Cannot create rate limiter: perSecond must be finite and > 0, got ${perSecond}`);
-    if (!(burst >= 1) || !Number.isFinite(burst)) throw new RangeError(`Cannot create rate limiter: burst must be finite and >= 1, got ${burst}`);
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError(`Cannot create rate limiter: maxKeys must be an integer >= 1, got ${maxKeys}`);
+    if (!(perSecond > 0) || !Number.isFinite(perSecond)) throw new RangeError(`perSecond must be finite and > 0, got ${perSecond}`);
+    if (!(burst >= 1) || !Number.isFinite(burst)) throw new RangeError(`burst must be finite and >= 1, got ${burst}`);
+    if (!(maxKeys >= 1)) throw new RangeError(`maxKeys must be >= 1, got ${maxKeys}`);
     this.#perSecond = perSecond;
     this.#burst = burst;
     this.#maxKeys = maxKeys;
     this.#refillMs = (burst * 1000) / perSecond;
   }
 
-  /** Keys tracked now. */
+  /** Keys tracked now (both generations). */
   get size(): number {
-    return this.#buckets.size;
+    return this.#current.size + this.#previous.size;
   }
 
   /**
@@ -78,21 +79,23 @@ export class KeyedRateLimiter {
    * limiter.take("alice", now) // 0
    */
   take(key: string, now: number): number {
-    this.#sweep(now);
-    let bucket = this.#buckets.get(key);
-    if (bucket) this.#buckets.delete(key);
-    else bucket = { tokens: this.#burst, tokensAt: now };
-    this.#buckets.set(key, bucket);
-    if (this.#buckets.size > this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!);
+    if (now - this.#turnedAt >= this.#refillMs) this.#turn(now);
+    let bucket = this.#current.get(key);
+    if (!bucket) {
+      bucket = this.#previous.get(key);
+      if (bucket) this.#previous.delete(key);
+      else bucket = { tokens: this.#burst, tokensAt: now };
+      if (this.#current.size >= this.#maxKeys) this.#turn(now);
+      this.#current.set(key, bucket);
+    }
     if (take(bucket, now, this.#perSecond, this.#burst)) return 0;
-    return Math.ceil(((1 - bucket.tokens) * 1000) / this.#perSecond);
+    // The epsilon keeps float noise (1.0000000000000009) from adding a millisecond.
+    return Math.max(1, Math.ceil(((1 - bucket.tokens) * 1000) / this.#perSecond - 1e-9));
   }
 
-  #sweep(now: number): void {
-    let n = 0;
-    for (const [key, bucket] of this.#buckets) {
-      if (n++ >= SWEEP_PER_CALL || now - bucket.tokensAt < this.#refillMs) return;
-      this.#buckets.delete(key);
-    }
+  #turn(now: number): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+    this.#turnedAt = now;
   }
 }

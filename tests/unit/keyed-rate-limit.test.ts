@@ -1,4 +1,8 @@
-/** `KeyedRateLimiter` on a fake clock: the burst, the wait it reports, refill, and bounded memory. */
+/**
+ * `KeyedRateLimiter` with a burst above the rate (the history limit's shape), on a fake clock: the
+ * burst, the wait it reports, refill, and the generations turning at the refill period. The
+ * burst-equals-rate shape and bounded memory: tests/unit/ip-rate-limit.test.ts.
+ */
 import { describe, expect, test } from "bun:test";
 import { KeyedRateLimiter } from "../../src/connection/rate-limit.ts";
 
@@ -10,17 +14,21 @@ describe("KeyedRateLimiter", () => {
     expect([0, 1, 2, 3].map(() => limiter.take("a", T0))).toEqual([0, 0, 0, 250]);
     expect(limiter.take("b", T0)).toBe(0);
     // One token refills in 250 ms: not yet at 249, then one passes at 250.
-    expect(limiter.take("a", T0 + 249)).toBeGreaterThan(0);
+    expect(limiter.take("a", T0 + 249)).toBe(1);
     expect(limiter.take("a", T0 + 250)).toBe(0);
   });
 
-  test("memory stays bounded: refilled entries are dropped as calls go by, and maxKeys caps the rest", () => {
-    const limiter = new KeyedRateLimiter({ perSecond: 10, burst: 10, maxKeys: 50 });
-    for (let i = 0; i < 1_000; i++) limiter.take(`user-${i}`, T0);
-    expect(limiter.size).toBe(50);
-    // A second later every bucket is full again: each call drops more idle entries than it adds.
-    for (let i = 0; i < 20; i++) limiter.take(`late-${i}`, T0 + 1_000 + i);
-    expect(limiter.size).toBeLessThan(50);
+  test("a bucket still refilling survives a turn of the generations; an idle one is dropped after two refill periods", () => {
+    // Refill period: burst / rate = 5 s.
+    const limiter = new KeyedRateLimiter({ perSecond: 2, burst: 10 });
+    for (let i = 0; i < 10; i++) limiter.take("busy", T0);
+    limiter.take("idle", T0);
+    // 4 s later (inside the refill period) the busy bucket has 8 of 10 tokens back, not 10.
+    expect(limiter.take("busy", T0 + 4_000)).toBe(0);
+    expect([...Array(8)].map(() => limiter.take("busy", T0 + 4_000)).filter((w) => w > 0)).toHaveLength(1);
+    limiter.take("busy", T0 + 5_000);
+    limiter.take("busy", T0 + 10_000);
+    expect(limiter.size).toBe(1);
   });
 
   test("bad options throw RangeError", () => {
