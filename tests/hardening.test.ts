@@ -346,18 +346,26 @@ describe("user tokens (real upgrades)", () => {
     c.close();
   });
 
-  test("a token that expires on an open connection closes it 4401 at expiry", async () => {
-    const c = await connectWelcomed(`${plain.ws}?token=${await plain.token("short-lived", { ttlS: 2 })}`);
-    const opened = Date.now();
+  test("a token that expires on an open connection closes it 4401 once exp + clockToleranceS passes (the upgrade's rule)", async () => {
+    const toleranceS = plain.config.auth.clockToleranceS;
+    // Accepted with about a second of its tolerance left.
+    const exp = now() - toleranceS + 1;
+    const c = await connectWelcomed(`${plain.ws}?token=${await sign({ sub: "short-lived", exp })}`);
     const { code } = await c.closed;
+    const closedAt = Date.now();
     expect(code).toBe(CloseCode.TokenExpired);
-    // exp has one-second resolution and the sweep runs every second.
-    expect(Date.now() - opened).toBeLessThan(4500);
+    // Not before the rule says expired; within a sweep period (1 s) and some slack after it.
+    expect(closedAt).toBeGreaterThanOrEqual((exp + toleranceS) * 1000);
+    expect(closedAt).toBeLessThan((exp + toleranceS) * 1000 + 2500);
   });
 
-  test("a token expired within the clock tolerance is accepted at the upgrade, then closed 4401 by the sweep", async () => {
-    const c = await connectWelcomed(`${plain.ws}?token=${await sign({ sub: "just-expired", exp: now() - 2 })}`);
+  test("a token expired within the clock tolerance is accepted at the upgrade and kept until the tolerance ends, then closed 4401", async () => {
+    const toleranceS = plain.config.auth.clockToleranceS;
+    const exp = now() - 2;
+    const c = await connectWelcomed(`${plain.ws}?token=${await sign({ sub: "just-expired", exp })}`);
     expect((await c.closed).code).toBe(CloseCode.TokenExpired);
+    // The old sweep closed it within a second of the welcome, at 0 s of tolerance.
+    expect(Date.now()).toBeGreaterThanOrEqual((exp + toleranceS) * 1000);
   });
 });
 

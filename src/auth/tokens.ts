@@ -37,9 +37,34 @@ export interface TokenVerifierOptions {
   clockToleranceS: number;
   /** Wraps the JWKS fetch (a circuit breaker); defaults to calling it directly. */
   guardJwks?: <T>(fetch: () => Promise<T>) => Promise<T>;
+  /** The clock, ms since epoch (the sweep's clock: both apply {@linkcode tokenExpired}). @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * The one expiry rule, applied by the upgrade (through the verifier) and by the connection sweep
+ * (4401): a token is expired from `exp + clockToleranceS`. One rule, so a token accepted at the
+ * upgrade is never closed as expired a moment later.
+ *
+ * @example
+ * tokenExpired(1_000, 1_003_000, 5) // false: 3 s past exp, within the tolerance
+ * tokenExpired(1_000, 1_005_000, 5) // true
+ */
+export function tokenExpired(expS: number, nowMs: number, clockToleranceS: number): boolean {
+  return nowMs >= (expS + clockToleranceS) * 1000;
 }
 
 export type VerifyToken = (token: string | null | undefined) => Promise<Principal>;
+
+/** The verifier, and with a JWKS URL its readiness check. */
+export interface TokenVerifier extends VerifyToken {
+  /**
+   * Present with `jwksUrl`: resolves while tokens signed by the key set can be verified (the cached
+   * keys are fresh, or a reload through the breaker succeeds), rejects otherwise. Cheap while the
+   * cache is fresh: the identity provider is asked at most once per cache age when healthy.
+   */
+  checkKeys?: () => Promise<void>;
+}
 
 /**
  * Builds the token verifier.
@@ -48,29 +73,42 @@ export type VerifyToken = (token: string | null | undefined) => Promise<Principa
  * const verify = createTokenVerifier({ jwtSecret: "…", clockToleranceS: 5 });
  * const principal = await verify(token); // throws TokenError
  */
-export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken {
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 2_000 }) : null;
   const guard = options.guardJwks ?? ((fetch) => fetch());
-  const common = { audience: options.audience, issuer: options.issuer, clockTolerance: options.clockToleranceS, requiredClaims: ["sub", "exp"] };
+  const now = options.now ?? Date.now;
+  const tolerance = options.clockToleranceS;
+  const common = { audience: options.audience, issuer: options.issuer, clockTolerance: tolerance, requiredClaims: ["sub", "exp"] };
 
-  return async (token) => {
+  const verify: TokenVerifier = async (token) => {
     if (!token) throw new TokenError("missing", "a token is required");
     if (token.length > 8192 || token.split(".").length !== 3) throw new TokenError("malformed", "the token is not a JWT");
     let payload: JWTPayload;
+    const at = now();
+    // jose checks `nbf` and `exp` on the same clock; its `exp` check is the same rule as tokenExpired.
+    const verifyOptions = { ...common, currentDate: new Date(at) };
     try {
       if (jwks && !(secret && headerAlg(token) === "HS256")) {
-        payload = (await guard(() => jwtVerify(token, jwks, { ...common, algorithms: ["RS256", "ES256"] }))).payload;
+        payload = (await guard(() => jwtVerify(token, jwks, { ...verifyOptions, algorithms: ["RS256", "ES256"] }))).payload;
       } else if (secret) {
-        payload = (await jwtVerify(token, secret, { ...common, algorithms: ["HS256"] })).payload;
+        payload = (await jwtVerify(token, secret, { ...verifyOptions, algorithms: ["HS256"] })).payload;
       } else {
         throw new TokenError("unavailable", "no token verification is configured");
       }
     } catch (error) {
       throw toTokenError(error);
     }
+    // Whatever jose's own rounding, the rule that lets a token in is the one the sweep closes by.
+    if (tokenExpired(payload.exp!, at, tolerance)) throw new TokenError("expired", "the token has expired");
     return principalOf(payload);
   };
+  if (jwks) {
+    verify.checkKeys = async () => {
+      if (!jwks.fresh) await guard(() => jwks.reload());
+    };
+  }
+  return verify;
 }
 
 function headerAlg(token: string): string | undefined {

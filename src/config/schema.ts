@@ -48,6 +48,14 @@ export const ConfigSchema = z
         framesPerSecond: positive(50).describe("Sustained client frames per second per connection."),
         frameBurst: positive(100).describe("Burst of client frames allowed above the rate."),
         rateLimitStrikes: positive(50).describe("Rate-limited frames tolerated before closing 4429."),
+        acksPerSecond: positive(1_000).describe(
+          "Sustained `ack` frames per second per connection, counted apart from `framesPerSecond`: a client acking every event of busy channels is never closed 4429.",
+        ),
+        ackBurst: positive(2_000).describe("Burst of `ack` frames allowed above `acksPerSecond`."),
+        historyPerUserPerSec: positive(20).describe("Sustained `GET /v1/history` requests per second per user (429 with `Retry-After` past it)."),
+        historyBurst: positive(100).describe(
+          "Burst of `GET /v1/history` requests per user above `historyPerUserPerSec`: one polling round of a full connection (`subscriptionsPerConnection`) fits.",
+        ),
         protocolErrorStrikes: positive(20).describe("Protocol errors tolerated per connection before closing 4400."),
         slowConsumerBytes: positive(4 * 1024 * 1024).describe("Bytes queued to one socket before it is a slow consumer (closed 4409)."),
         upgradesPerIpPerSec: positive(50).describe("WebSocket upgrades per second from one client IP, counted before the token is verified."),
@@ -146,7 +154,7 @@ export const ConfigSchema = z
         breakerFailures: positive(5).describe("Failures within `breakerWindowMs` that open a breaker."),
         breakerWindowMs: positive(10_000).describe("The window in which `breakerFailures` are counted."),
         breakerRecoveryMs: positive(2_000).describe(
-          "How long an open breaker waits before a half-open probe. Kept at `server.retryAfterS`: a longer wait answers 503 to clients that retried when `Retry-After` told them to.",
+          "How long an open breaker waits before a half-open probe. Kept at `server.retryAfterS`: a longer wait answers 503 to clients that retried when `Retry-After` told them to (a store outage's 503 advertises at least what is left of it, and a passing store check closes it at once).",
         ),
       })
       .prefault({}),

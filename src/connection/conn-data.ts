@@ -2,6 +2,7 @@
 import type { Principal } from "../auth/tokens.ts";
 import type { SessionState } from "../engine/types.ts";
 import type { Closing } from "./close-handshake.ts";
+import type { Bucket } from "./rate-limit.ts";
 
 /** One joined channel. */
 export interface Subscription {
@@ -36,6 +37,8 @@ export interface ConnData {
   lastProbeOk: number;
   tokens: number;
   tokensAt: number;
+  /** Ack frames have their own bucket: acking is how clients keep the promise, never "too many frames". */
+  acks: Bucket;
   rateStrikes: number;
   protocolErrors: number;
   closed: boolean;
@@ -65,6 +68,8 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     lastProbeOk: 0,
     tokens: burst,
     tokensAt: now,
+    // Starts full: `take` caps the tokens at the ack burst on first use.
+    acks: { tokens: Number.POSITIVE_INFINITY, tokensAt: now },
     rateStrikes: 0,
     protocolErrors: 0,
     closed: false,

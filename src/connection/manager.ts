@@ -4,6 +4,7 @@
  * expiry, slow consumers and confirmation probes. The sweep is aggregate work, off the hot path.
  */
 import type { ServerWebSocket } from "bun";
+import { tokenExpired } from "../auth/tokens.ts";
 import { CloseCode } from "../protocol/codes.ts";
 import { TIERS, type Tier } from "../protocol/codes.ts";
 import type { Scheduler } from "../server/scheduler.ts";
@@ -15,6 +16,8 @@ export interface SweepOptions {
   confirmTimeoutMs: number;
   probeTimeoutMs: number;
   slowConsumerBytes: number;
+  /** `auth.clockToleranceS`: the sweep closes 4401 by the upgrade's rule ({@linkcode tokenExpired}). */
+  clockToleranceS: number;
 }
 
 export interface SweepHooks {
@@ -128,7 +131,7 @@ export class ConnectionManager {
     for (const ws of this.#all) {
       const data = ws.data;
       if (data.closed || data.closing) continue;
-      if (now >= data.principal.exp * 1000) {
+      if (tokenExpired(data.principal.exp, now, options.clockToleranceS)) {
         hooks.onClose?.(CloseCode.TokenExpired, data);
         this.closeGracefully(ws, CloseCode.TokenExpired, "token expired");
         continue;

@@ -93,6 +93,23 @@ export class AgentBackend {
   }
 
   /**
+   * The readiness check (optional: a node without its agent backend still delivers events; rpc
+   * callers get `unavailable`): rejects while the breaker is open, so `/ready` says what rpc
+   * callers get now. It sends nothing: the next real call is the breaker's half-open probe, and a
+   * backend with no health route of its own is not asked to grow one.
+   *
+   * @throws {AgentUnavailableError} `breaker_open`, with `retryAfterMs`.
+   * @example
+   * checks.push({ name: "agent", timeoutMs: 1_000, required: false, run: () => backend.check() });
+   */
+  async check(): Promise<void> {
+    const state = this.#breaker.state;
+    if (state.kind === "open") {
+      throw new AgentUnavailableError("breaker_open", `the agent breaker is open (${Math.ceil(state.remainingCooldownMs / 1000)} s of cooldown left)`, undefined, state.remainingCooldownMs);
+    }
+  }
+
+  /**
    * POSTs `request` and resolves with the JSON answer (`null` for an empty body).
    * `signal` (the caller's own, e.g. the rpc frame's) aborts too; the earlier of the two wins.
    *

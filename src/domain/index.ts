@@ -141,6 +141,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
       },
       jobsInFlight: () => registry.inFlight(),
       breakers: backend ? [breaker] : [],
+      checks: backend ? [{ name: "agent", timeoutMs: config.resilience.readinessGroupsMs.optional, required: false, run: () => backend.check() }] : [],
       stats: () => ({
         jobs: { inFlight: registry.inFlight(), simulating: jobs.running, known: registry.size },
         agent: { backend: backend !== null, activeRuns: tracker.active, timedOut: tracker.failed },

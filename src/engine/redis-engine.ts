@@ -13,6 +13,7 @@
  * publish that cannot be stored fails fast with `StoreUnavailableError` (a 503).
  */
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
+import { createPubSubProbe, type PubSubProbe } from "./redis-pubsub-probe.ts";
 import { redisKeys } from "./redis-keys.ts";
 import { GC_SLACK_MS, mergeByOffset, publishCall, readPublishReply, streamEntries } from "./redis-codec.ts";
 import { createDatasetFence, type DatasetFence } from "./redis-fence.ts";
@@ -122,6 +123,7 @@ class RedisEngineImpl implements RedisEngine {
   #sub: RedisClient | null = null;
   #fence: DatasetFence;
   #watcher: Watcher | null = null;
+  #probe: PubSubProbe | null = null;
   #stops: (() => void)[] = [];
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   /** Per refused user: ms until another node's slots can lapse (`connectionRetryAfterMs`). */
@@ -214,7 +216,12 @@ class RedisEngineImpl implements RedisEngine {
       commandTimeoutMs: this.#o.commandTimeoutMs,
       retryMs,
     }));
-    this.#stops.push(keepConnected(sub, { name: "subscriber", clientName: `courier:${this.nodeId}:sub`, retryMs, log, onConnect: () => void watcher.resubscribe() }));
+    const probe = (this.#probe = createPubSubProbe({ sub, channel: `${this.#keys.prefix}probe:${this.nodeId}`, publish: (ch, m) => this.#run(cmd.send("PUBLISH", [ch, m]), "probe publish") }));
+    const onSubscriberConnect = () => {
+      void watcher.resubscribe();
+      probe.resubscribe();
+    };
+    this.#stops.push(keepConnected(sub, { name: "subscriber", clientName: `courier:${this.nodeId}:sub`, retryMs, log, onConnect: onSubscriberConnect }));
     if (!sub.connected) void connectWithin(sub, this.#o.connectTimeoutMs);
     this.#heartbeat = setInterval(() => void this.#presence.beat(), Math.max(100, Math.floor(this.#o.heartbeatTtlMs / 3)));
     this.#heartbeat.unref?.();
@@ -484,6 +491,11 @@ class RedisEngineImpl implements RedisEngine {
       this.#run(sub.ping(), "subscriber ping"),
       pub === cmd ? null : this.#run(pub.send("PING", []), "publisher ping"),
     ]);
+  }
+
+  checkDelivery(signal?: AbortSignal): Promise<void> {
+    if (!this.#probe) return Promise.reject(new StoreUnavailableError("Redis engine not started"));
+    return this.#probe.check(signal);
   }
 
   reportStats(stats: object, ttlMs: number): Promise<void> {

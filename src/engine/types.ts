@@ -129,6 +129,12 @@ export interface Broker {
   trim(now: number): Promise<{ dropped: number }>;
   /** Readiness probe: resolves when the engine can store, rejects otherwise. */
   check(): Promise<void>;
+  /**
+   * Cluster engines: resolves once a message published now came back through this node's
+   * subscription (live delivery from other nodes works), rejects otherwise or when `signal` aborts.
+   * The readiness check `broker`; absent on the embedded engine, which delivers in process.
+   */
+  checkDelivery?(signal?: AbortSignal): Promise<void>;
   /** Flushes pending writes and closes. */
   close(): Promise<void>;
 }

@@ -34,6 +34,18 @@ export const CIRCUIT_STATE_VALUE: Readonly<Record<CircuitStateName, 0 | 1 | 2>> 
   open: 2,
 };
 
+/**
+ * The `Retry-After` (whole seconds) that stays honest for an answer guarded by a breaker in
+ * `state`: while open, the rest of its cooldown (a retry sooner is refused again, however healthy
+ * the dependency is by then); otherwise `fallbackS`.
+ *
+ * @example
+ * retryAfterS(breaker.state, 2) // 2 while closed; 9 while open with 8.2 s of cooldown left
+ */
+export function retryAfterS(state: CircuitState, fallbackS: number): number {
+  return state.kind === "open" ? Math.max(1, Math.ceil(state.remainingCooldownMs / 1000)) : fallbackS;
+}
+
 /** What {@linkcode CircuitBreaker.snapshot} reports for stats. */
 export interface BreakerSnapshot {
   name: string;
@@ -228,6 +240,27 @@ export class CircuitBreaker {
     }
     this.#recordSuccess(probe);
     return result;
+  }
+
+  /**
+   * Runs a health check beside the traffic (the readiness loop's store check). When it succeeds
+   * while the breaker was already open or half open as it started, the dependency is proven back
+   * and the breaker closes at once, rather than refusing callers for the rest of the cooldown. Its
+   * failure is not counted and its success while closed changes nothing: traffic decides when to
+   * open. The check's error passes through.
+   *
+   * @example
+   * checks.push({ name: "store", run: () => storeBreaker.probe(() => store.check()) });
+   */
+  async probe(check: () => Promise<void>): Promise<void> {
+    const openedAt = this.#openedAt;
+    await check();
+    // Opened (again) while the check ran: failures newer than the check's start decide, not it.
+    if (openedAt === undefined || openedAt !== this.#openedAt) return;
+    this.#probe = undefined;
+    this.#openedAt = undefined;
+    this.#failures = [];
+    this.#observe(this.#now());
   }
 
   #recordSuccess(probe: symbol | undefined): void {

@@ -11,6 +11,7 @@ export {
   BreakerOpenError,
   CIRCUIT_STATE_VALUE,
   CircuitBreaker,
+  retryAfterS,
   type BreakerSnapshot,
   type CircuitBreakerOptions,
   type CircuitState,

@@ -17,7 +17,7 @@ import { StreamService } from "../delivery/stream-service.ts";
 import { bunTransport, type BunSocket } from "../delivery/bun-transport.ts";
 import { localControlBus } from "../engine/control-local.ts";
 import { MemoryPresence } from "../engine/presence-memory.ts";
-import { CircuitBreaker, ReadinessGate } from "../resilience/index.ts";
+import { CircuitBreaker, ReadinessGate, type ReadinessCheck } from "../resilience/index.ts";
 import { createJsonGuard } from "../protocol/json-guard.ts";
 import type { Logger, Telemetry } from "../telemetry/index.ts";
 import type { Context } from "./context.ts";
@@ -25,7 +25,7 @@ import { Control } from "./control-commands.ts";
 import { controlRoutes } from "./control-routes.ts";
 import { Admission } from "./admission.ts";
 import { corsPolicy } from "./cors.ts";
-import { toErrorResponse } from "./error-response.ts";
+import { errorMapping, toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
 import { drainGrace, refuseWhileDraining } from "./drain.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
@@ -118,6 +118,15 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     loader: { openStreams: (channel) => streams.openStreams(channel), history: (channel, after, limit) => engine.history(channel, after, limit) },
     onSnapshot: (textLength) => events.streamSnapshot(textLength),
   });
+  const verify = createTokenVerifier({
+    jwtSecret: config.auth.jwtSecret,
+    jwksUrl: config.auth.jwksUrl,
+    audience: config.auth.audience,
+    issuer: config.auth.issuer,
+    clockToleranceS: config.auth.clockToleranceS,
+    guardJwks: (fetch) => jwksBreaker.execute(fetch),
+    now,
+  });
   // Built before housekeeping, which it asks for slow-consumer sweeps: the hook runs only once serving.
   const hub: Hub<BunSocket> = new Hub<BunSocket>({
     engine,
@@ -154,14 +163,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     metrics,
     jsonGuard: createJsonGuard({ timeoutMs: config.delivery.serializeTimeoutMs, maxDepth: config.limits.maxJsonDepth + 2 }),
     connections: () => manager.connections(),
-    verify: createTokenVerifier({
-      jwtSecret: config.auth.jwtSecret,
-      jwksUrl: config.auth.jwksUrl,
-      audience: config.auth.audience,
-      issuer: config.auth.issuer,
-      clockToleranceS: config.auth.clockToleranceS,
-      guardJwks: (fetch) => jwksBreaker.execute(fetch),
-    }),
+    verify,
     // Own keys only: a user named `__proto__` or `constructor` must not get Object's members as a tier.
     tierOf: async (user) => (await extensions.tierOf(user)) ?? (Object.hasOwn(config.auth.tiers, user) ? config.auth.tiers[user]! : null),
     server: () => server,
@@ -169,9 +171,15 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   extensions.add([await statusPage(), await adminPage(ctx), ...(deps.extensions?.(ctx) ?? [])]);
   const breakers = [storeBreaker, ...(config.auth.jwksUrl ? [jwksBreaker] : []), ...extensions.breakers()];
   const report = () => statsReport({ node: config.cluster.nodeId, engine: engine.kind, gate, manager, hub, stats, breakers: () => breakers, extensions });
-  const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, cluster: engine.cluster, statsReport: report, checks: () => extensions.checks(), onDirty: sessions.onDirty });
+  // Optional: a node that cannot reach the JWKS still serves its clients and verifies tokens by the
+  // keys it holds; and every node shares the one identity provider, so failing readiness would only
+  // take them all out of the load balancer at once.
+  const authChecks: ReadinessCheck[] = verify.checkKeys
+    ? [{ name: "jwks", timeoutMs: config.resilience.readinessGroupsMs.optional, required: false, run: verify.checkKeys }]
+    : [];
+  const housekeeping = new Housekeeping({ config, now, manager, hub, gate, metrics, stats, events, log, broker: engine, storeBreaker, cluster: engine.cluster, statsReport: report, checks: () => [...authChecks, ...extensions.checks()], onDirty: sessions.onDirty });
 
-  const errors = { log, retryAfterS: config.server.retryAfterS };
+  const errors = errorMapping(log, storeBreaker, config.server.retryAfterS);
   const cors = corsPolicy(config.server.allowedOrigins);
   const admission = new Admission({
     config,
@@ -191,7 +199,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     ...opsRoutes({ config, telemetry, gate, probe: () => housekeeping.probe(), statsReport: report, cluster: engine.cluster }),
     "/v1/publish": { POST: (req: Request) => publishRoute(ctx, req) },
     "/v1/publish/batch": { POST: (req: Request) => publishBatchRoute(ctx, req) },
-    "/v1/history": { GET: (req: Request, url: URL) => historyRoute(ctx, req, url) },
+    "/v1/history": { GET: historyRoute(ctx) },
     ...controlRoutes({ config, control, presence, records: engine, log }),
     ...streamRoutes(ctx),
   };

@@ -8,6 +8,7 @@ import { StreamConflictError } from "../delivery/stream-service.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { errorFrame, type RequestId } from "../protocol/frames.ts";
 import { RpcError } from "../protocol/rpc-error.ts";
+import { retryAfterS, type CircuitBreaker } from "../resilience/index.ts";
 import type { Logger } from "../telemetry/index.ts";
 import { AdmissionRefused } from "./admission.ts";
 import { HttpError, httpError } from "./http.ts";
@@ -16,7 +17,27 @@ import { EventTooLargeError } from "./publisher.ts";
 /** What the mappers need: where unknown errors are logged, and the `Retry-After` of a 503. */
 export interface ErrorMapping {
   log: Logger;
-  retryAfterS: number;
+  /**
+   * Read for each store outage answered: {@linkcode errorMapping} makes it a getter on the store
+   * breaker, so a 503 never advertises less than the breaker's remaining cooldown.
+   */
+  readonly retryAfterS: number;
+}
+
+/**
+ * The mapping `app.ts` uses: a store outage's `Retry-After` is read from the store breaker when the
+ * answer is made ({@linkcode retryAfterS}), so it is never shorter than the breaker's cooldown.
+ *
+ * @example
+ * const errors = errorMapping(log, storeBreaker, config.server.retryAfterS);
+ */
+export function errorMapping(log: Logger, storeBreaker: Pick<CircuitBreaker, "state">, fallbackS: number): ErrorMapping {
+  return {
+    log,
+    get retryAfterS() {
+      return retryAfterS(storeBreaker.state, fallbackS);
+    },
+  };
 }
 
 /** Name and message only: a stack or a path never reaches a log line or a body. */

@@ -1,11 +1,14 @@
 /**
  * `GET /v1/history?channel=&since=&epoch=&limit=` — the polling fallback (PROTOCOL.md §2, §5).
  * The body is assembled from stored frame texts; only agent stream events are parsed, to collapse them.
+ * Each user polls within `limits.historyPerUserPerSec` (burst `historyBurst`): past it, 429 with
+ * the `Retry-After` of the user's own bucket, before any permission or store read.
  */
 import { bearer } from "../auth/keys.ts";
 import { TokenError } from "../auth/tokens.ts";
 import { mayJoin } from "../connection/permissions.ts";
 import { collapseStreams } from "../delivery/stream-replay.ts";
+import { KeyedRateLimiter } from "../connection/rate-limit.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { recoveryVerdict } from "../protocol/recovery.ts";
 import type { Context } from "./context.ts";
@@ -21,13 +24,28 @@ function intParam(url: URL, name: string, fallback: number, max: number): number
   return n;
 }
 
-export async function historyRoute(ctx: Context, req: Request, url: URL): Promise<Response> {
+/**
+ * The history route, with its per-user rate limiter.
+ *
+ * @example
+ * routes["/v1/history"] = { GET: historyRoute(ctx) };
+ */
+export function historyRoute(ctx: Context): (req: Request, url: URL) => Promise<Response> {
+  const { historyPerUserPerSec, historyBurst } = ctx.config.limits;
+  const limiter = new KeyedRateLimiter({ perSecond: historyPerUserPerSec, burst: historyBurst });
+  return (req, url) => history(ctx, limiter, req, url);
+}
+
+async function history(ctx: Context, limiter: KeyedRateLimiter, req: Request, url: URL): Promise<Response> {
   let principal;
   try {
     principal = await ctx.verify(bearer(req) ?? url.searchParams.get("token"));
   } catch (error) {
     throw new HttpError(401, error instanceof TokenError ? error.message : "invalid token");
   }
+  const waitMs = limiter.take(principal.user, ctx.now());
+  // Counted in `http.server.request.duration` with status 429, like every answer.
+  if (waitMs > 0) throw new HttpError(429, `at most ${ctx.config.limits.historyPerUserPerSec} history requests per second per user`, { retryAfterS: Math.ceil(waitMs / 1000) });
   const channel = parseChannel(url.searchParams.get("channel"));
   if (!channel) throw new HttpError(400, "channel is missing or not a valid channel name");
   let allowed: boolean;

@@ -1,16 +1,16 @@
 /**
  * Everything the server does on a timer, behind `start(scheduler)` / `stop()`: the connection sweep
  * (heartbeats, token expiry, slow consumers, confirmation probes, dirty sessions) with the hub's
- * prune and the buffer counters, the history trim, the cluster stats report, the readiness loop and
- * the readiness opener; and the slow-consumer sweep a backpressured publish asks for. The scheduler
- * is injected, so tests drive every loop by hand.
+ * prune and the buffer counters, the history trim, the cluster stats report, the readiness loop
+ * (faster while not ready, and it opens the gate); and the slow-consumer sweep a backpressured
+ * publish asks for. The scheduler is injected, so tests drive every loop by hand.
  */
 import type { Config } from "../config/schema.ts";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager, SweepHooks, SweepOptions } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
 import type { Broker, ClusterStats } from "../engine/types.ts";
-import { runChecks, type ReadinessCheck, type ReadinessGate, type ReadinessResult } from "../resilience/index.ts";
+import { runChecks, type CircuitBreaker, type ReadinessCheck, type ReadinessGate, type ReadinessResult } from "../resilience/index.ts";
 import type { Logger, Metrics } from "../telemetry/index.ts";
 import type { NodeStats } from "./node-stats.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -18,8 +18,13 @@ import type { ServerEvents } from "./server-events.ts";
 
 /** Connection sweep period. */
 export const SWEEP_MS = 1000;
-/** Readiness loop period (and the opener's, while the node waits for its store). */
+/** Readiness loop period while the node is ready. */
 export const READINESS_LOOP_MS = 2000;
+/**
+ * Readiness loop period while the last check said `not_ready` (or the node waits for its store at
+ * start): a dependency that comes back reopens the gate this soon, well inside `Retry-After`.
+ */
+export const READINESS_RETRY_MS = 500;
 /** How soon after backpressure the slow-consumer sweep runs: one sweep serves a burst of publishes. */
 export const SLOW_SWEEP_DELAY_MS = 50;
 
@@ -29,12 +34,17 @@ export interface HousekeepingOptions {
   now: () => number;
   manager: Pick<ConnectionManager, "sweep" | "sweepSlow">;
   hub: Pick<Hub<unknown>, "prune" | "bufferStats" | "oldestUnacked" | "overdue">;
-  broker: Pick<Broker, "name" | "trim" | "check">;
+  broker: Pick<Broker, "name" | "trim" | "check" | "checkDelivery">;
   /** Present on cluster engines: this node's stats are reported there. */
   cluster?: ClusterStats;
   /** This node's `/ws/stats` body, for the cluster report. */
   statsReport: () => object;
-  /** Checks besides the store's (the extensions'). */
+  /**
+   * The store's breaker: a passing store check closes it at once (see `CircuitBreaker.probe`), so
+   * publishes recover as soon as the store does, not a cooldown later.
+   */
+  storeBreaker?: Pick<CircuitBreaker, "probe" | "state">;
+  /** Checks besides the store's and the broker's (the JWKS, the extensions'). */
   checks: () => ReadinessCheck[];
   gate: ReadinessGate;
   metrics: Pick<Metrics, "bufferEvents">;
@@ -63,6 +73,10 @@ export class Housekeeping {
   readonly #bufferSeen = { criticalKept: 0, nonCriticalDropped: 0, overflows: 0 };
   #slowSweepQueued = false;
   #probing = false;
+  /** When the last check started (loop or `/ready`): the loop skips a period that already had one. */
+  #lastProbeAt = Number.NEGATIVE_INFINITY;
+  /** Set by `start`: only then may a passing check open the gate. */
+  #started = false;
 
   constructor(options: HousekeepingOptions) {
     this.#o = options;
@@ -79,6 +93,7 @@ export class Housekeeping {
       confirmTimeoutMs: config.delivery.confirmTimeoutMs,
       probeTimeoutMs: config.delivery.probeTimeoutMs,
       slowConsumerBytes: config.limits.slowConsumerBytes,
+      clockToleranceS: config.auth.clockToleranceS,
     };
   }
 
@@ -89,13 +104,12 @@ export class Housekeeping {
     this.#cancels.push(
       scheduler.every(SWEEP_MS, () => this.#sweep()),
       scheduler.every(config.store.cleanupIntervalMs, () => this.#trim()),
-      scheduler.every(READINESS_LOOP_MS, () => this.#probeInBackground()),
+      scheduler.every(READINESS_RETRY_MS, () => this.#readinessTick()),
     );
     // Cluster mode: each node reports into the engine with a TTL, for `/ws/stats?scope=cluster`.
     if (cluster) this.#cancels.push(scheduler.every(config.cluster.statsIntervalMs, () => this.#report(cluster)));
-    const first = await this.probe();
-    if (first.status !== "not_ready") this.#o.gate.markReady();
-    else this.#openLater(scheduler);
+    this.#started = true;
+    await this.probe();
   }
 
   /** Cancels every loop; a queued slow sweep is dropped. */
@@ -104,16 +118,39 @@ export class Housekeeping {
     this.#scheduler = undefined;
   }
 
-  /** Runs the readiness checks now and records the result in the gate (`/ready` and the loop). */
+  /**
+   * Runs the readiness checks now and records the result in the gate (`/ready` and the loop); once
+   * started, the first result that is not `not_ready` opens the gate.
+   */
   async probe(): Promise<ReadinessResult> {
-    const { config, broker, gate } = this.#o;
-    const checks: ReadinessCheck[] = [
-      { name: broker.name, timeoutMs: config.resilience.readinessGroupsMs.store, required: true, run: () => broker.check() },
-      ...this.#o.checks(),
-    ];
-    const result = await runChecks(checks, { budgetMs: config.resilience.readinessBudgetMs });
-    gate.record(result);
+    const result = await this.#runChecks();
+    this.#record(result);
     return result;
+  }
+
+  #runChecks(): Promise<ReadinessResult> {
+    this.#lastProbeAt = this.#o.now();
+    return runChecks(this.#checks(), { budgetMs: this.#o.config.resilience.readinessBudgetMs });
+  }
+
+  #record(result: ReadinessResult): void {
+    const { gate } = this.#o;
+    gate.record(result);
+    if (this.#started && result.status !== "not_ready" && gate.phase === "starting") gate.markReady();
+  }
+
+  /**
+   * The store (required), the cluster broker's live delivery (required: a node whose subscription
+   * receives nothing would serve clients that never get another node's events), then the others.
+   */
+  #checks(): ReadinessCheck[] {
+    const { config, broker } = this.#o;
+    const groups = config.resilience.readinessGroupsMs;
+    const { storeBreaker } = this.#o;
+    const store = storeBreaker ? () => storeBreaker.probe(() => broker.check()) : () => broker.check();
+    const checks: ReadinessCheck[] = [{ name: broker.name, timeoutMs: groups.store, required: true, run: store }];
+    if (broker.checkDelivery) checks.push({ name: "pubsub", timeoutMs: groups.broker, required: true, run: (signal) => broker.checkDelivery!(signal) });
+    return [...checks, ...this.#o.checks()];
   }
 
   /** A publish met backpressure: check for slow consumers soon, once for a whole burst. */
@@ -159,24 +196,24 @@ export class Housekeeping {
       .catch((error) => this.#o.log.debug("stats report failed", { error: (error as Error).message }));
   }
 
-  /** One readiness check at a time, none once draining. */
-  #probeInBackground(): void {
-    if (this.#probing || this.#o.gate.phase === "draining") return;
-    this.#probing = true;
-    this.probe().finally(() => (this.#probing = false));
-  }
-
-  /** Not ready at start: the loop keeps checking, and this opens the gate when the store answers. */
-  #openLater(scheduler: Scheduler): void {
+  /**
+   * Every READINESS_RETRY_MS: a check while the node is not ready or the store's breaker is not
+   * closed, else one per READINESS_LOOP_MS
+   * (a `/ready` request counts). One check at a time, none once draining.
+   */
+  #readinessTick(): void {
     const { gate } = this.#o;
-    const cancel = scheduler.every(READINESS_LOOP_MS, () => {
-      const last = gate.lastResult;
-      if (last && last.status !== "not_ready" && gate.phase === "starting") {
-        gate.markReady();
-        cancel();
-        this.#cancels = this.#cancels.filter((c) => c !== cancel);
-      }
+    if (this.#probing || gate.phase === "draining") return;
+    // An open store breaker counts as failing even if no check failed (a short outage between
+    // two checks): the next passing check closes it, so publishes wait at most one fast period.
+    const breaker = this.#o.storeBreaker?.state.kind;
+    const failing = gate.phase === "starting" || gate.lastResult?.status === "not_ready" || (breaker !== undefined && breaker !== "closed");
+    if (!failing && this.#o.now() - this.#lastProbeAt < READINESS_LOOP_MS) return;
+    this.#probing = true;
+    // runChecks never rejects. Free the slot before recording, so whoever sees the result may tick again.
+    void this.#runChecks().then((result) => {
+      this.#probing = false;
+      this.#record(result);
     });
-    this.#cancels.push(cancel);
   }
 }

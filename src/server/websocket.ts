@@ -76,17 +76,13 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         ctx.manager.closeGracefully(ws, CloseCode.UnsupportedData, "binary frames are not supported");
         return;
       }
-      if (!take(data, data.lastSeen, config.limits.framesPerSecond, config.limits.frameBurst)) {
-        ctx.events.rejected("rate_limited");
-        if (++data.rateStrikes > config.limits.rateLimitStrikes) {
-          ctx.manager.closeGracefully(ws, CloseCode.TooManyFrames, "too many frames");
-        } else {
-          ws.send(errorFrame(ErrorCode.RateLimited, "too many frames: slow down"));
-        }
-        return;
-      }
+      const ackLike = mayBeAck(message);
+      if (!(ackLike ? take(data.acks, data.lastSeen, config.limits.acksPerSecond, config.limits.ackBurst) : takeFrame(ctx, data))) return rateLimited(ctx, ws);
       const frame = parse(ws, message, ctx);
-      if (frame) dispatch(ctx, ws, frame);
+      if (!frame) return;
+      // Counted as an ack on its looks but not one: it pays the frame limit too.
+      if (ackLike && frame.type !== "ack" && !takeFrame(ctx, data)) return rateLimited(ctx, ws);
+      dispatch(ctx, ws, frame);
     },
 
     pong(ws, payload) {
@@ -111,6 +107,31 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       ctx.events.closed(data, code);
     },
   };
+}
+
+/** An ack frame is short; longer frames, or ones without an `"ack"` string, pay the frame limit. */
+const ACK_FRAME_MAX_CHARS = 512;
+
+/**
+ * Whether `text` may be an ack, decided before parsing so a flood costs no parse: a short frame
+ * holding the JSON string `"ack"`. Channel names and offsets cannot contain quotes, so an ack
+ * frame always matches; a frame that matches and is not an ack is charged the frame limit as well.
+ */
+function mayBeAck(text: string): boolean {
+  return text.length <= ACK_FRAME_MAX_CHARS && text.includes('"ack"');
+}
+
+function takeFrame(ctx: Context, data: ConnData): boolean {
+  return take(data, data.lastSeen, ctx.config.limits.framesPerSecond, ctx.config.limits.frameBurst);
+}
+
+function rateLimited(ctx: Context, ws: WS): void {
+  ctx.events.rejected("rate_limited");
+  if (++ws.data.rateStrikes > ctx.config.limits.rateLimitStrikes) {
+    ctx.manager.closeGracefully(ws, CloseCode.TooManyFrames, "too many frames");
+  } else {
+    ws.send(errorFrame(ErrorCode.RateLimited, "too many frames: slow down"));
+  }
 }
 
 function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {

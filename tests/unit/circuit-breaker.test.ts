@@ -221,3 +221,40 @@ describe("CircuitBreaker", () => {
     await expect(new CircuitBreaker().execute(null as unknown as () => Promise<void>)).rejects.toThrow(TypeError);
   });
 });
+
+describe("CircuitBreaker.probe (a health check beside the traffic)", () => {
+  const healthy = () => Promise.resolve();
+  const down = () => Promise.reject(new Error("still down"));
+
+  test("a passing check closes an open breaker at once, long before its cooldown ends", async () => {
+    const { clock, breaker, transitions, fail } = setup();
+    await fail(3);
+    clock.advance(1);
+    expect(breaker.state.kind).toBe("open");
+    await breaker.probe(healthy);
+    expect(breaker.state).toEqual({ kind: "closed", failures: 0 });
+    expect(await breaker.execute(ok)).toBe("ok");
+    expect(transitions).toEqual(["closed->open", "open->closed"]);
+  });
+
+  test("a failing check passes its error through and changes nothing: not counted while closed, no longer cooldown while open", async () => {
+    const { clock, breaker, fail } = setup();
+    await expect(breaker.probe(down)).rejects.toThrow("still down");
+    expect(breaker.state).toEqual({ kind: "closed", failures: 0 });
+    await fail(3);
+    const before = breaker.state;
+    clock.advance(1_000);
+    await expect(breaker.probe(down)).rejects.toThrow("still down");
+    expect(breaker.state).toMatchObject({ kind: "open", remainingCooldownMs: (before as { remainingCooldownMs: number }).remainingCooldownMs - 1_000 });
+  });
+
+  test("a check that started while closed cannot close a breaker that opened while it ran", async () => {
+    const { breaker, fail } = setup();
+    const check = Promise.withResolvers<void>();
+    const probing = breaker.probe(() => check.promise);
+    await fail(3);
+    check.resolve();
+    await probing;
+    expect(breaker.state.kind).toBe("open");
+  });
+});

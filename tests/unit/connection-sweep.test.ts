@@ -8,7 +8,7 @@ import { ConnectionManager, type SweepHooks, type SweepOptions } from "../../src
 import { newConnData, type ConnData } from "../../src/connection/conn-data.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
 
-const OPTIONS: SweepOptions = { heartbeatMs: 15_000, confirmTimeoutMs: 5_000, probeTimeoutMs: 5_000, slowConsumerBytes: 1 << 20 };
+const OPTIONS: SweepOptions = { heartbeatMs: 15_000, confirmTimeoutMs: 5_000, probeTimeoutMs: 5_000, slowConsumerBytes: 1 << 20, clockToleranceS: 0 };
 const T0 = 1_700_000_000_000;
 const CH = "user:u1";
 

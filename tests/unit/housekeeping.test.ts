@@ -5,8 +5,8 @@ import type { ConnData } from "../../src/connection/conn-data.ts";
 import type { SweepHooks, SweepOptions } from "../../src/connection/manager.ts";
 import type { ClusterStats } from "../../src/engine/types.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
-import { ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
-import { Housekeeping, READINESS_LOOP_MS, SLOW_SWEEP_DELAY_MS, SWEEP_MS, type HousekeepingOptions } from "../../src/server/housekeeping.ts";
+import { CircuitBreaker, ReadinessGate, type ReadinessResult } from "../../src/resilience/index.ts";
+import { Housekeeping, READINESS_LOOP_MS, READINESS_RETRY_MS, SLOW_SWEEP_DELAY_MS, SWEEP_MS, type HousekeepingOptions } from "../../src/server/housekeeping.ts";
 import { NodeStats } from "../../src/server/node-stats.ts";
 import { FakeScheduler } from "../helpers/fake-scheduler.ts";
 import { createLogger } from "../../src/telemetry/index.ts";
@@ -103,7 +103,7 @@ describe("Housekeeping", () => {
     expect(h.calls.sweeps).toEqual([]);
     h.scheduler.advance(1);
     expect(h.calls.sweeps).toEqual([
-      { now: 1_000_000 + SWEEP_MS, options: { heartbeatMs: config.server.heartbeatS * 1000, confirmTimeoutMs: config.delivery.confirmTimeoutMs, probeTimeoutMs: config.delivery.probeTimeoutMs, slowConsumerBytes: config.limits.slowConsumerBytes } },
+      { now: 1_000_000 + SWEEP_MS, options: { heartbeatMs: config.server.heartbeatS * 1000, confirmTimeoutMs: config.delivery.confirmTimeoutMs, probeTimeoutMs: config.delivery.probeTimeoutMs, slowConsumerBytes: config.limits.slowConsumerBytes, clockToleranceS: config.auth.clockToleranceS } },
     ]);
     expect(h.calls.prunes).toEqual([1_000_000 + SWEEP_MS - Math.max(60_000, 4 * config.delivery.confirmTimeoutMs)]);
     h.buffer.criticalKept = 5;
@@ -174,20 +174,118 @@ describe("Housekeeping", () => {
     h.housekeeping.stop();
   });
 
-  test("a node whose store is down starts closed; the loop opens it once a check passes, then the opener stops", async () => {
+  test("a node whose store is down starts closed; checked every READINESS_RETRY_MS, the first passing check opens the gate", async () => {
     const h = setup();
     h.storeDown(true);
     await h.housekeeping.start(h.scheduler);
     expect({ phase: h.gate.phase, status: h.gate.lastResult?.status }).toEqual({ phase: "starting", status: "not_ready" });
-    const loopsWithOpener = h.scheduler.pending;
+    const checks = h.calls.checks;
+    h.storeDown(false);
+    h.scheduler.advance(READINESS_RETRY_MS - 1);
+    expect(h.calls.checks).toBe(checks);
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(1);
+    expect((await recorded).status).toBe("ready");
+    expect(h.gate.phase).toBe("ready");
+    h.housekeeping.stop();
+  });
+
+  test("while ready the loop checks every READINESS_LOOP_MS; once a check fails, every READINESS_RETRY_MS until one passes", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    const checksAt = () => h.calls.checks;
+    const start = checksAt();
+    h.scheduler.advance(READINESS_LOOP_MS - 1);
+    expect(checksAt()).toBe(start);
+    h.storeDown(true);
+    let recorded = h.gate.nextRecord();
+    h.scheduler.advance(1);
+    expect((await recorded).status).toBe("not_ready");
+    expect(h.gate.accepting()).toBe(false);
+    // The store comes back: the gate accepts again within READINESS_RETRY_MS, not a whole loop later.
+    h.storeDown(false);
+    h.scheduler.advance(READINESS_RETRY_MS - 1);
+    expect(checksAt()).toBe(start + 1);
+    recorded = h.gate.nextRecord();
+    h.scheduler.advance(1);
+    expect((await recorded).status).toBe("ready");
+    expect(h.gate.accepting()).toBe(true);
+    // Ready again: back to one check per READINESS_LOOP_MS.
+    h.scheduler.advance(READINESS_LOOP_MS - 1);
+    expect(checksAt()).toBe(start + 2);
+    h.housekeeping.stop();
+  });
+
+  test("a passing store check closes the store's open breaker at once: publishes recover within READINESS_RETRY_MS, not a cooldown later", async () => {
+    let clock = 0;
+    const breaker = new CircuitBreaker({ name: "store", failureThreshold: 1, recoveryMs: 60_000, now: () => clock });
+    const h = setup({ storeBreaker: breaker });
+    h.storeDown(true);
+    await h.housekeeping.start(h.scheduler);
+    await breaker.execute(() => Promise.reject(new Error("disk full"))).catch(() => {});
+    expect(breaker.state.kind).toBe("open");
     h.storeDown(false);
     const recorded = h.gate.nextRecord();
-    h.scheduler.advance(READINESS_LOOP_MS);
+    h.scheduler.advance(READINESS_RETRY_MS);
+    clock = READINESS_RETRY_MS;
     expect((await recorded).status).toBe("ready");
-    expect(h.gate.phase).toBe("starting");
-    h.scheduler.advance(READINESS_LOOP_MS);
-    expect(h.gate.phase).toBe("ready");
-    expect(h.scheduler.pending).toBe(loopsWithOpener - 1);
+    expect(breaker.state.kind).toBe("closed");
+    h.housekeeping.stop();
+  });
+
+  test("an outage shorter than a loop period still opens the breaker: while it is open the loop checks every READINESS_RETRY_MS and closes it", async () => {
+    let clock = 0;
+    const breaker = new CircuitBreaker({ name: "store", failureThreshold: 1, recoveryMs: 60_000, now: () => clock });
+    const h = setup({ storeBreaker: breaker });
+    await h.housekeeping.start(h.scheduler);
+    // Publishes failed between two checks; the last check said ready, and the store is fine again.
+    await breaker.execute(() => Promise.reject(new Error("connection lost"))).catch(() => {});
+    expect({ status: h.gate.lastResult?.status, breaker: breaker.state.kind }).toEqual({ status: "ready", breaker: "open" });
+    const checks = h.calls.checks;
+    const recorded = h.gate.nextRecord();
+    h.scheduler.advance(READINESS_RETRY_MS);
+    clock = READINESS_RETRY_MS;
+    await recorded;
+    expect(h.calls.checks).toBe(checks + 1);
+    expect(breaker.state.kind).toBe("closed");
+    h.housekeeping.stop();
+  });
+
+  test("a /ready check counts: the loop skips a period that already had one", async () => {
+    const h = setup();
+    await h.housekeeping.start(h.scheduler);
+    h.scheduler.advance(READINESS_LOOP_MS / 2);
+    await h.housekeeping.probe();
+    const checks = h.calls.checks;
+    h.scheduler.advance(READINESS_LOOP_MS / 2);
+    expect(h.calls.checks).toBe(checks);
+    h.scheduler.advance(READINESS_LOOP_MS / 2);
+    expect(h.calls.checks).toBe(checks + 1);
+    h.housekeeping.stop();
+  });
+
+  test("in cluster mode the broker's live-delivery check is a required check of its own, with the broker budget", async () => {
+    const signals: AbortSignal[] = [];
+    let delivering = true;
+    const h = setup({
+      broker: {
+        name: "redis",
+        trim: async () => ({ dropped: 0 }),
+        check: async () => {},
+        checkDelivery: async (signal) => {
+          if (signal) signals.push(signal);
+          if (!delivering) throw new Error("the probe message did not come back");
+        },
+      },
+    });
+    await h.housekeeping.start(h.scheduler);
+    expect(h.gate.lastResult?.checks.pubsub).toMatchObject({ ok: true, required: true });
+    delivering = false;
+    const result = await h.housekeeping.probe();
+    expect(result.status).toBe("not_ready");
+    expect(result.checks.pubsub).toMatchObject({ ok: false, required: true, error: "the probe message did not come back" });
+    expect(result.checks.redis).toMatchObject({ ok: true });
+    expect(signals.length).toBe(2);
     h.housekeeping.stop();
   });
 

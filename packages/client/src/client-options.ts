@@ -1,6 +1,7 @@
 /** `CourierClient`'s options: their types, defaults and validation. */
 import type { BackoffOptions, ResolvedBackoff } from "./backoff.ts";
 import { resolveBackoff } from "./backoff.ts";
+import { ACK_FRAMES_PER_SECOND } from "./ack-batcher.ts";
 import { memoryOffsetStore, type OffsetStore } from "./offset-store.ts";
 import { globalTimers, systemClock } from "./timers.ts";
 import type { AgentStream } from "./stream-texts.ts";
@@ -53,6 +54,8 @@ export interface CourierClientOptions {
   backoff?: BackoffOptions;
   /** Ack batching interval. Default `100`. */
   ackIntervalMs?: number;
+  /** Most `ack` frames per second, all channels together (the rest wait, acks being cumulative). Default `20`. */
+  ackFramesPerSecond?: number;
   /** Consecutive failed attempts before polling starts. Default `3`. */
   pollAfterFailures?: number;
   /** First polling interval, doubling while down. Default `2000`. */
@@ -122,6 +125,7 @@ export interface ResolvedClientOptions {
   store: OffsetStore;
   backoff: ResolvedBackoff;
   ackIntervalMs: number;
+  ackFramesPerSecond: number;
   pollAfterFailures: number;
   pollIntervalMs: number;
   maxPollIntervalMs: number;
@@ -168,6 +172,7 @@ export function resolveClientOptions(options: CourierClientOptions): ResolvedCli
     store: options.store ?? memoryOffsetStore(),
     backoff: resolveBackoff(options.backoff),
     ackIntervalMs: positive("ackIntervalMs", options.ackIntervalMs ?? 100),
+    ackFramesPerSecond: positive("ackFramesPerSecond", options.ackFramesPerSecond ?? ACK_FRAMES_PER_SECOND),
     pollAfterFailures: positive("pollAfterFailures", options.pollAfterFailures ?? 3, 1),
     pollIntervalMs,
     maxPollIntervalMs: positive("maxPollIntervalMs", options.maxPollIntervalMs ?? 60_000, pollIntervalMs),

@@ -93,6 +93,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
     this.#joins = new ChannelJoins({ ...o, connection: this.#connection, subs: this.#subs, error: (error) => this.#emitError(error) });
     this.#acks = new AckBatcher({
       intervalMs: o.ackIntervalMs,
+      maxFramesPerSecond: o.ackFramesPerSecond,
       timers: o.timers,
       send: (channel, offset) => this.#joins.isConfirmed(channel) && this.#connection.send({ type: "ack", channel, offset }),
     });
