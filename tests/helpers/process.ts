@@ -47,15 +47,15 @@ export function watchOutput(proc: Subprocess<"ignore", "pipe", "pipe">, name: st
   const notify = () => {
     for (const w of [...watchers]) w();
   };
-  // "Ended" only once both pipes are read to their end: the exit alone may come before the last chunk.
-  void Promise.all(
-    [proc.stdout, proc.stderr].map((stream) =>
-      pumpText(stream, (text) => {
-        out += text;
-        notify();
-      }),
-    ),
-  ).then(() => {
+  // "Ended" once the child exited and both pipes are read to their end: the exit alone may come
+  // before the last chunk is read.
+  const pumps = [proc.stdout, proc.stderr].map((stream) =>
+    pumpText(stream, (text) => {
+      out += text;
+      notify();
+    }),
+  );
+  void Promise.all([...pumps, proc.exited]).then(() => {
     ended = true;
     notify();
   });
