@@ -12,7 +12,7 @@ import { frameHalves, parseMessage, readPublishReply } from "../src/engine/redis
 import { redisKeys } from "../src/engine/redis-keys.ts";
 import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
-import { describeRedis } from "./redis-env.ts";
+import { deleteKeys, describeRedis } from "./redis-env.ts";
 import { redisProxy } from "./chaos/redis-proxy.ts";
 
 const PREFIX = `courier-test-${crypto.randomUUID().slice(0, 8)}:`;
@@ -116,13 +116,8 @@ describeRedis("redis engine", (url) => {
 
   afterAll(async () => {
     if (!admin.connected) return;
-    let cursor = "0";
-    do {
-      const [next, keys] = (await admin.send("SCAN", [cursor, "MATCH", `${PREFIX}*`, "COUNT", "1000"])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await admin.send("DEL", keys);
-    } while (cursor !== "0");
     admin.close();
+    await deleteKeys(url, PREFIX);
   });
 
   // Each contract engine gets its own prefix: trim() walks every channel of its store, and the

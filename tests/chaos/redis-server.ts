@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, pumpText } from "../helpers/process.ts";
+import { freePort, watchOutput } from "../helpers/process.ts";
 
 export interface PrivateRedis {
   port: number;
@@ -46,43 +46,14 @@ export async function startRedis(o: { dir: string; port?: number; args?: string[
     ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", o.dir, "--dbfilename", "dump.rdb", "--enable-debug-command", "local", ...(o.args ?? [])],
     { stdout: "pipe", stderr: "pipe" },
   );
-  let out = "";
-  const waiters = new Set<() => void>();
-  for (const stream of [proc.stdout, proc.stderr]) {
-    void pumpText(stream, (text) => {
-      out += text;
-      for (const w of [...waiters]) w();
-    });
-  }
-  const logged = (pattern: RegExp, timeoutMs = 10_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (pattern.test(out)) {
-          done();
-          resolve();
-        } else if (proc.exitCode !== null) {
-          done();
-          reject(new Error(`redis-server on ${port} exited ${proc.exitCode}: ${out.slice(-500)}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`redis-server on ${port}: no ${pattern} within ${timeoutMs} ms: ${out.slice(-500)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      waiters.add(check);
-      void proc.exited.then(check);
-      check();
-    });
+  const watch = watchOutput(proc, `redis-server on ${port}`);
+  const logged = (pattern: RegExp, timeoutMs = 10_000) => watch.until((out) => pattern.test(out), String(pattern), timeoutMs);
   const redis: PrivateRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
     dir: o.dir,
     proc,
-    output: () => out,
+    output: watch.output,
     logged,
     async cli(...args: string[]) {
       const p = Bun.spawn(["redis-cli", "-p", String(port), ...args], { stdout: "pipe", stderr: "pipe" });

@@ -23,6 +23,61 @@ export async function pumpText(stream: ReadableStream<Uint8Array>, onText: (text
   }
 }
 
+/** A child's stdout and stderr, gathered as they arrive. */
+export interface OutputWatch {
+  output: () => string;
+  /**
+   * Resolves once `seen(output)` holds; rejects when the child's output ends without it (it
+   * exited: no need to wait out the timeout) or after `timeoutMs`.
+   */
+  until(seen: (output: string) => boolean, what: string, timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Gathers `proc`'s stdout and stderr; `name` opens the error messages.
+ *
+ * @example
+ * const watch = watchOutput(proc, "redis-server on 6390");
+ * await watch.until((out) => /Ready to accept connections/.test(out), "ready line", 10_000);
+ */
+export function watchOutput(proc: Subprocess<"ignore", "pipe", "pipe">, name: string): OutputWatch {
+  let out = "";
+  let ended = false;
+  const watchers = new Set<() => void>();
+  const notify = () => {
+    for (const w of [...watchers]) w();
+  };
+  // "Ended" once the child exited and both pipes are read to their end: the exit alone may come
+  // before the last chunk is read.
+  const pumps = [proc.stdout, proc.stderr].map((stream) =>
+    pumpText(stream, (text) => {
+      out += text;
+      notify();
+    }),
+  );
+  void Promise.all([...pumps, proc.exited]).then(() => {
+    ended = true;
+    notify();
+  });
+  const until = (seen: (output: string) => boolean, what: string, timeoutMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        watchers.delete(check);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => {
+        if (seen(out)) finish();
+        else if (ended) finish(new Error(`${name} exited (${proc.exitCode}) without ${what}: ${out.slice(-500)}`));
+      };
+      const timer = setTimeout(() => finish(new Error(`${name}: no ${what} within ${timeoutMs} ms: ${out.slice(-500)}`)), timeoutMs);
+      watchers.add(check);
+      check();
+    });
+  return { output: () => out, until };
+}
+
 export interface CourierProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   port: number;
@@ -51,38 +106,17 @@ export async function runCourierToExit(env: Record<string, string>): Promise<{ c
 export async function spawnCourier(env: Record<string, string>, port = freePort(), options: { preload?: string } = {}): Promise<CourierProcess> {
   const preload = options.preload ? ["--preload", options.preload] : [];
   const proc = Bun.spawn(["bun", ...preload, MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const watchers = new Set<() => void>();
-  for (const stream of [proc.stdout, proc.stderr]) {
-    void pumpText(stream, (text) => {
-      out += text;
-      for (const w of [...watchers]) w();
-    });
-  }
-  const printed = (text: string, timeoutMs = 5000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (!out.includes(text)) return;
-        clearTimeout(timer);
-        watchers.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        watchers.delete(check);
-        reject(new Error(`courier did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${out.slice(-500)}`));
-      }, timeoutMs);
-      watchers.add(check);
-      check();
-    });
+  const watch = watchOutput(proc, "courier");
+  const printed = (text: string, timeoutMs = 5000) => watch.until((out) => out.includes(text), `printing ${JSON.stringify(text)}`, timeoutMs);
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`courier exited ${proc.exitCode}: ${out}`);
+    if (proc.exitCode !== null) throw new Error(`courier exited ${proc.exitCode}: ${watch.output()}`);
     const ok = await fetch(`${http}/ready`).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       proc.kill(9);
-      throw new Error(`courier did not become ready: ${out}`);
+      throw new Error(`courier did not become ready: ${watch.output()}`);
     }
     await Bun.sleep(25); // polling a port that has no event to wait on; bounded by the deadline
   }
@@ -91,7 +125,7 @@ export async function spawnCourier(env: Record<string, string>, port = freePort(
     port,
     http,
     ws: `ws://127.0.0.1:${port}/v1/ws`,
-    output: () => out,
+    output: watch.output,
     printed,
     exited: proc.exited,
     kill: (signal = "SIGTERM") => proc.kill(signal as never),
