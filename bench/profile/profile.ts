@@ -7,7 +7,7 @@
  * connection by type.
  *
  *   bun bench/profile/profile.ts --job storm --n 2000 [--cpu-prof] [--target bare] [--env K=V]
- *   bun bench/profile/profile.ts --job hold --n 5000 --heap [--no-subscribe]
+ *   bun bench/profile/profile.ts --job hold --n 5000 --heap [--no-subscribe] [--warm 5000]
  *   bun bench/profile/profile.ts --job publish-critical --n 20000 --cpu-prof
  *   bun bench/profile/profile.ts --job paced --seconds 5 --cpu-prof
  */
@@ -60,7 +60,7 @@ const target = { kind, base };
 const loadCmd = (() => {
   switch (jobName) {
     case "hold":
-      return [join(import.meta.dir, "hold.ts"), JSON.stringify({ target, connections: n, subscribe: !flag("no-subscribe") })];
+      return [join(import.meta.dir, "hold.ts"), JSON.stringify({ target, connections: n, subscribe: !flag("no-subscribe"), warm: Number(opt("warm", "0")) })];
     case "storm":
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "storm", target, params: { connections: n, concurrency: 500 }, timeoutMs: 300_000 })];
     case "publish":
