@@ -25,7 +25,8 @@ export interface Scenario {
  * server, given the test secrets explicitly (staging refuses to start without them).
  */
 const MANY_CONNECTIONS = {
-  env: { COURIER_ENV: "staging", COURIER_JWT_SECRET: COURIER_TEST_JWT_SECRET, COURIER_API_KEY: COURIER_TEST_API_KEY },
+  // Staging keeps the production limit of 50 upgrades/s per address, and every bench client is 127.0.0.1.
+  env: { COURIER_ENV: "staging", COURIER_JWT_SECRET: COURIER_TEST_JWT_SECRET, COURIER_API_KEY: COURIER_TEST_API_KEY, COURIER_LIMITS__UPGRADES_PER_IP_PER_SEC: "100000" },
   why: "Courier ran with COURIER_ENV=staging: the test config caps a node at 1,000 connections",
 };
 
