@@ -10,6 +10,10 @@
  *
  * Sockets are reached through a `HubTransport` (Bun's in `bun-transport.ts`), so the join's races
  * are unit-tested with a fake transport and a fake broker (tests/unit/hub.test.ts).
+ *
+ * Why one file over 300 lines: the race-sensitive join (watch, replay, buffer tail, subscribe in
+ * one synchronous step) and the live path share the per-channel state; its transport and stream
+ * rendering are already apart.
  */
 import type { Broker, StoredEvent } from "../engine/types.ts";
 import { NotRecoveredReason } from "../protocol/codes.ts";

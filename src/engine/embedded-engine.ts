@@ -2,6 +2,9 @@
  * The single-node engine: channel state cached in memory, events in bun:sqlite (WAL).
  * Publishes of one event-loop turn are group-committed in one transaction, so the per-event cost is
  * one prepared insert, and a publish resolves only once its events are durable (PROTOCOL §5).
+ *
+ * Why one file over 300 lines: the group commit, delivery order and the store guard share one batch
+ * state; the SQL lives in sqlite-store.ts.
  */
 import { createHash } from "node:crypto";
 import { eventFrame } from "../protocol/serializer.ts";

@@ -8,6 +8,9 @@
  * `n` stream of non-critical events, `c` stream of critical events, `k` coalesce hash
  * (key → `<offset><n|c>`). Stream entry ids are `<offset>-0`, so offsets are range queries.
  * Entry fields: `t` ts (first, so trimming by age reads `fields[2]`), `e` event, `f` frame, `k` coalesce.
+ *
+ * Why one file over 300 lines: the Lua scripts share their helper functions (fence, ensure) as text
+ * and must be loaded together; splitting them would scatter one atomic protocol over files.
  */
 import type { RedisClient } from "bun";
 

@@ -7,6 +7,9 @@
  * A message at `last + 1` is delivered at once; one at or below `last` is a duplicate; one beyond
  * `last + 1` means messages were lost, and the stream is read from `last` (a "sync") before
  * anything newer goes out. While a sync runs, arriving messages queue behind it.
+ *
+ * Why one file over 300 lines: subscribe, gap-fill and Bun's resubscribe workaround share the
+ * per-channel watch state and must stay one state machine.
  */
 import type { RedisClient } from "bun";
 import { withTimeout, type LogFn } from "./redis-client.ts";

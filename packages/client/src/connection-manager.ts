@@ -3,6 +3,9 @@
  * time, the token, URL failover, the session, the reconnect schedule with server hints, the idle
  * probe and the requests awaiting an answer. What the connection carries (channels, offsets, acks,
  * polling) belongs to `CourierClient`, which hears about the connection through `ConnectionHooks`.
+ *
+ * Why one file over 300 lines: dialling, welcome, close advice, refusal checks and status are one
+ * state machine; reconnect timing, the idle probe and token caching are already apart.
  */
 import type { ResolvedClientOptions } from "./client-options.ts";
 import { CourierError } from "./errors.ts";

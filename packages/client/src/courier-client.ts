@@ -3,6 +3,9 @@
  * and dedupe, batched acks, requests and the HTTP polling fallback, on top of a
  * `ConnectionManager` that keeps the WebSocket alive (reconnect, failover, sessions).
  * Zero runtime dependencies: runs in browsers and Bun.
+ *
+ * Why one file over 300 lines: the public API's JSDoc (each method with an example) is half of it;
+ * the connection lifecycle is in connection-manager.ts, joins in channel-joins.ts.
  */
 import { AckBatcher } from "./ack-batcher.ts";
 import { ChannelJoins } from "./channel-joins.ts";
