@@ -148,7 +148,9 @@ describe("createJsonGuard", () => {
     // count is not asserted): no stall beyond the hand-off copy, and ticks through the whole wait.
     const gaps = [ticks[0]! - started, ...ticks.slice(1).map((t, i) => t - ticks[i]!), rejectedAt + started - ticks.at(-1)!];
     console.log(`timed out after ${rejectedAt.toFixed(0)} ms; fetch answered after ${servedAt.toFixed(0)} ms; ${ticks.length} ticks, longest gap ${Math.max(...gaps).toFixed(0)} ms`);
-    expect(Math.max(...gaps)).toBeLessThan(250);
+    // Parsing this payload takes over a second (the test above), so a loop that never stalled for
+    // half the budget proves the parse ran off it; a tighter bound measures the machine's load.
+    expect(Math.max(...gaps)).toBeLessThan(500);
     expect(guard.stats()).toEqual({ calls: before.calls + 1, timeouts: before.timeouts + 1 });
 
     // A fresh worker answers the next call.
