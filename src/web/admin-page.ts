@@ -4,6 +4,7 @@
  * presence of the watched channels (`/v1/presence`); browse a channel's history
  * (`/admin/api/history`), publish (`/v1/publish`) and disconnect a user (`/v1/disconnect`).
  */
+import type { EventFrame } from "../../packages/client/src/protocol/frames.ts";
 import { AdminApiError, call, forgetKeys, savedKeys, saveKeys, type Keys } from "./admin-api.ts";
 
 const REFRESH_MS = 2000;
@@ -25,13 +26,6 @@ interface Presence {
   channel: string;
   subscribers: number;
   users: { user: string; connections: number }[];
-}
-interface EventFrame {
-  offset: number;
-  ts: number;
-  event: string;
-  data: unknown;
-  critical?: boolean;
 }
 
 /** An element with text or children. */
