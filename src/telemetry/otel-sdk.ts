@@ -79,5 +79,6 @@ export async function startOtelSdk(options: OtelSdkOptions): Promise<Telemetry> 
       await Promise.all(pushers.map((reader) => reader.forceFlush()));
     },
     shutdown: () => sdk.shutdown(),
+    build,
   });
 }

@@ -12,6 +12,7 @@ import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { AggregationTemporality, InstrumentType, MeterProvider, type MetricData, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import type { BuildInfo } from "./build-info.ts";
 import { createMetrics, type GaugeSource, type Metrics } from "./metrics.ts";
 import { withZeroHistograms } from "./zero-histograms.ts";
 import { exportTimeoutMs, gaugesAsDelta, pushReader } from "./push-readers.ts";
@@ -133,11 +134,13 @@ export interface TelemetryParts {
   flush(): Promise<void>;
   /** Final pushes, then stops every reader; may reject or hang: callers get it bounded and settled. */
   shutdown(timeoutMs: number): Promise<void>;
+  /** What `courier_build_info` shows, when the builder already read it. @default buildInfo() */
+  build?: BuildInfo;
 }
 
 /** The {@link Telemetry} over `parts`. */
 export function telemetryOver(parts: TelemetryParts): Telemetry {
-  const { metrics, observe, histograms, close } = createMetrics(parts.meter);
+  const { metrics, observe, histograms, close } = createMetrics(parts.meter, parts.build);
   // withoutScopeInfo: one meter only, so an `otel_scope_name` label on every series would be noise.
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   return {
