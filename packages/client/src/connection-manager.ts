@@ -108,6 +108,11 @@ export class ConnectionManager {
     return this.#schedule.url;
   }
 
+  /** The HTTP base for the current endpoint (`httpBase`, else derived from `url`). @example fetch(`${manager.httpBase}/v1/history`); */
+  get httpBase(): string {
+    return this.#o.httpBase ?? httpBaseFromWsUrl(this.url);
+  }
+
   /** Starts connecting (no-op when started); without a WebSocket, polling instead. @example manager.connect(); */
   connect(): void {
     if (this.#started) return;
@@ -293,8 +298,7 @@ export class ConnectionManager {
     const token = this.tokens.kept;
     if (!this.#o.checkRefusals || !fetch || token === undefined) return;
     const attempt = this.#generation;
-    const httpBase = this.#o.httpBase ?? httpBaseFromWsUrl(this.url);
-    void checkConnection({ fetch, httpBase, token, nowMs: this.#o.clock.now() }).then((refusal) => {
+    void checkConnection({ fetch, httpBase: this.httpBase, token, nowMs: this.#o.clock.now() }).then((refusal) => {
       // A later attempt may already be dialling: it counts unless it was welcomed or stopped.
       if (!refusal || !this.#started || this.#welcomed || this.#generation > attempt + 1) return;
       if (!refusalHeals(refusal, typeof this.#o.token === "function")) {

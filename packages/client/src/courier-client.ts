@@ -20,7 +20,6 @@ import {
 import { ConnectionManager } from "./connection-manager.ts";
 import { Emitter } from "./emitter.ts";
 import { CourierError } from "./errors.ts";
-import { httpBaseFromWsUrl } from "./history.ts";
 import { pollRound } from "./poll-round.ts";
 import { Poller, type PollOutcome } from "./poller.ts";
 import { parseChannel } from "./protocol/channel.ts";
@@ -323,7 +322,7 @@ export class CourierClient<E extends EventMap = AnyEvents> {
     tokens.keep(token);
     return pollRound({
       fetch,
-      httpBase: this.#o.httpBase ?? httpBaseFromWsUrl(this.#connection.url),
+      httpBase: this.#connection.httpBase,
       token,
       limit: this.#o.pollLimit,
       nowMs: this.#o.clock.now(),
