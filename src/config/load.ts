@@ -105,9 +105,9 @@ function requiredSecrets(name: Environment, raw: Record<string, unknown>): Confi
   const auth = (raw.auth ?? {}) as Record<string, unknown>;
   const issues: ConfigIssue[] = [];
   if (!auth.jwtSecret && !auth.jwksUrl) {
-    issues.push({ field: "auth.jwtSecret", envVar: "COURIER_JWT_SECRET", message: `${name} requires COURIER_JWT_SECRET or COURIER_JWKS_URL` });
+    issues.push({ field: "auth.jwtSecret", envVar: envVarOf(["auth", "jwtSecret"]), message: `${name} requires COURIER_JWT_SECRET or COURIER_JWKS_URL` });
   }
-  if (!auth.apiKey) issues.push({ field: "auth.apiKey", envVar: "COURIER_API_KEY", message: `${name} requires COURIER_API_KEY` });
+  if (!auth.apiKey) issues.push({ field: "auth.apiKey", envVar: envVarOf(["auth", "apiKey"]), message: `${name} requires COURIER_API_KEY` });
   return issues;
 }
 
@@ -119,7 +119,7 @@ function crossFieldIssues(config: Config): ConfigIssue[] {
     issues.push({ field: "server.drainGraceMs", envVar: envVarOf(["server", "drainGraceMs"]), message: `must be less than server.drainMs (${server.drainMs})` });
   }
   if (server.metricsPort !== undefined && server.metricsPort !== 0 && server.metricsPort === server.port) {
-    issues.push({ field: "server.metricsPort", envVar: "COURIER_METRICS_PORT", message: "must differ from server.port (PORT)" });
+    issues.push({ field: "server.metricsPort", envVar: envVarOf(["server", "metricsPort"]), message: "must differ from server.port (PORT)" });
   }
   return issues;
 }
