@@ -56,12 +56,14 @@ export class StreamTexts {
     const known = this.#streams.get(key);
     if (known !== undefined && frame.offset <= known.offset) return undefined;
     const text = typeof frame.text === "string" ? frame.text : "";
+    // An append or end of a stream whose start this client never saw.
+    const unseen = (): AgentStream => ({ channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0, partial: true });
     let s: AgentStream;
     if (frame.event === APPEND) {
-      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0, partial: true };
+      s = known ?? unseen();
       s.text += text;
     } else if (frame.event === END) {
-      s = known ?? { channel: frame.channel, stream: frame.stream, text: "", status: "streaming", offset: 0, partial: true };
+      s = known ?? unseen();
       s.status = isEnded(frame.status) ? frame.status : "complete";
       s.result = frame.data;
     } else if (frame.event === SNAPSHOT) {
