@@ -5,8 +5,6 @@
 import type { Extension } from "../server/extension.ts";
 import { bundlePage, pageRoutes } from "./page-bundle.ts";
 
-export { PAGE_SECURITY_HEADERS } from "./page-bundle.ts";
-
 /**
  * The status page as a server extension: `GET /` and its hashed assets.
  *
