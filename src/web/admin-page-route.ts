@@ -42,8 +42,8 @@ export function adminHistory({ config, broker }: { config: ExtensionContext["con
     if (!keyMatches(bearer(req), config.auth.adminKey)) throw new HttpError(401, "a valid admin key is required");
     const channel = parseChannel(url.searchParams.get("channel"));
     if (!channel) throw new HttpError(400, "channel is missing or not a valid channel name");
-    const limit = intParam(url, "limit", ADMIN_HISTORY_MAX) ?? ADMIN_HISTORY_DEFAULT;
-    let since = intParam(url, "since", Number.MAX_SAFE_INTEGER);
+    const limit = intParam(url, "limit", 1, ADMIN_HISTORY_MAX) ?? ADMIN_HISTORY_DEFAULT;
+    let since = intParam(url, "since", 0, Number.MAX_SAFE_INTEGER);
     if (since === undefined) since = Math.max(0, (await broker.position(channel.channel)).offset - limit);
     const page = await broker.history(channel.channel, since, limit);
     const head = `{"channel":${JSON.stringify(channel.channel)},"epoch":${JSON.stringify(page.epoch)},"offset":${page.offset}`;
@@ -51,12 +51,10 @@ export function adminHistory({ config, broker }: { config: ExtensionContext["con
   };
 }
 
-function intParam(url: URL, name: string, max: number): number | undefined {
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return undefined;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0 || n > max || (name === "limit" && n === 0)) {
-    throw new HttpError(400, `${name} must be an integer from ${name === "limit" ? 1 : 0} to ${max}`);
-  }
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, `${name} must be an integer from ${min} to ${max}`);
   return n;
 }
