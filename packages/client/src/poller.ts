@@ -13,10 +13,10 @@ export interface PollOutcome {
 /** Options of `Poller`. */
 export interface PollerOptions {
   timers: Timers;
-  /** Delay after the first round. Default `2000`. */
-  initialIntervalMs?: number;
-  /** Cap of the doubling. Default `60000`. */
-  maxIntervalMs?: number;
+  /** Delay after the first round (the client's `pollIntervalMs`, whose default is set there). */
+  initialIntervalMs: number;
+  /** Cap of the doubling (the client's `maxPollIntervalMs`). */
+  maxIntervalMs: number;
   /** One polling round. */
   round(): Promise<PollOutcome | void>;
   /** A round that threw. */
@@ -27,7 +27,7 @@ export interface PollerOptions {
  * Runs `round()` at 0, +2 s, +4 s, +8 s … +60 s, +60 s … from `start()` until `stop()`.
  *
  * @example
- * const poller = new Poller({ timers: globalTimers, round: pollAllChannels, onError: console.error });
+ * const poller = new Poller({ timers: globalTimers, initialIntervalMs: 2000, maxIntervalMs: 60_000, round: pollAllChannels, onError: console.error });
  * poller.start();
  * // when the WebSocket is live again:
  * poller.stop();
@@ -46,10 +46,10 @@ export class Poller {
 
   /**
    * @example
-   * new Poller({ timers: globalTimers, initialIntervalMs: 1000, round: async () => {}, onError: () => {} });
+   * new Poller({ timers: globalTimers, initialIntervalMs: 1000, maxIntervalMs: 60_000, round: async () => {}, onError: () => {} });
    */
   constructor(options: PollerOptions) {
-    const { initialIntervalMs = 2000, maxIntervalMs = 60_000 } = options;
+    const { initialIntervalMs, maxIntervalMs } = options;
     if (!(initialIntervalMs > 0)) throw new RangeError("poll initialIntervalMs must be > 0");
     if (!(maxIntervalMs >= initialIntervalMs)) throw new RangeError("poll maxIntervalMs must be >= initialIntervalMs");
     this.#timers = options.timers;
