@@ -124,7 +124,8 @@ function start(token: string, user: string, tier: Tier): void {
 
   /** Offsets up to this were history when the page opened. */
   const historyTop = new Map<string, number>();
-  const show = (e: CourierEvent) => {
+  /** Adds `e` to the feed; answers its data as JSON for callers that show it elsewhere too. */
+  const show = (e: CourierEvent): string => {
     received++;
     $("stat-events").textContent = String(received);
     const li = document.createElement("li");
@@ -136,8 +137,10 @@ function start(token: string, user: string, tier: Tier): void {
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = e.event;
-    li.append(`${new Date(e.ts).toLocaleTimeString()} ${e.channel} #${e.offset} `, name, ` ${JSON.stringify(e.data).slice(0, 160)}`);
+    const json = JSON.stringify(e.data);
+    li.append(`${new Date(e.ts).toLocaleTimeString()} ${e.channel} #${e.offset} `, name, ` ${json.slice(0, 160)}`);
     addToFeed(li);
+    return json;
   };
 
   // The user's tier signals: the SDK names the channels this tier may join.
@@ -154,8 +157,8 @@ function start(token: string, user: string, tier: Tier): void {
     signalItems.set(channel, last);
   }
   const showSignal = (e: CourierEvent) => {
-    show(e);
-    signalItems.get(e.channel)!.textContent = `${e.event} ${JSON.stringify(e.data).slice(0, 80)}`;
+    const json = show(e);
+    signalItems.get(e.channel)!.textContent = `${e.event} ${json.slice(0, 80)}`;
   };
 
   const join = async (channel: string, handler: (e: CourierEvent) => void) => {
