@@ -11,7 +11,7 @@
  * until it unsubscribes and subscribes again).
  */
 import { randomUUID } from "node:crypto";
-import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
+import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, resubscribe as resubscribeTo, type LogFn } from "./redis-client.ts";
 import type { RedisWiring } from "./presence-redis.ts";
 import type { ControlBus, ControlOutcome } from "./types.ts";
 
@@ -103,11 +103,7 @@ export function createRedisControlBus(o: RedisControlOptions): RedisControlBus {
     subscribed = subscribed.then(async () => {
       if (closed || !sub) return;
       try {
-        // Throws (synchronously) when the connection is not in subscriber mode yet: nothing to undo.
-        await Promise.resolve()
-          .then(() => withTimeout(sub!.unsubscribe([requests, mine]), o.commandTimeoutMs, "control unsubscribe"))
-          .catch(() => {});
-        await withTimeout(sub.subscribe([requests, mine], onMessage), o.commandTimeoutMs, "control subscribe");
+        await resubscribeTo(sub, [requests, mine], onMessage, { timeoutMs: o.commandTimeoutMs, what: "control" });
       } catch (error) {
         o.log("warn", "control channel subscribe failed; retried on the next connect", { error: (error as Error)?.message });
       }
