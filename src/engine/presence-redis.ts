@@ -11,15 +11,16 @@
  * A write that fails is written again (the absolute count) once Redis answers, so counts heal
  * after an outage; a node whose heartbeat lapsed writes all of its entries back (`restore`).
  */
-import { evalScript, type Script } from "./redis-scripts.ts";
+import { evalScript, NOW, script } from "./redis-scripts.ts";
 import type { RedisClient } from "./redis-client.ts";
 import { MemoryPresence } from "./presence-memory.ts";
 import type { Presence, PresencePage } from "./types.ts";
 
 /** KEYS: presence hash, nodes. ARGV: maxUsers. Returns {total, user1, n1, …} (users sorted, capped). */
-const READ_SOURCE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const READ = script(
+  "presenceRead",
+  NOW +
+    `
 local f = redis.call('HGETALL', KEYS[1])
 local alive = {}
 local counts = {}
@@ -54,9 +55,8 @@ for i = 1, math.min(#names, tonumber(ARGV[1])) do
   out[#out + 1] = counts[names[i]]
 end
 return out
-`;
-
-const READ: Script = { name: "presenceRead", source: READ_SOURCE, sha: new Bun.CryptoHasher("sha1").update(READ_SOURCE).digest("hex") };
+`,
+);
 
 /** What the Redis engine lends its presence and its control bus. */
 export interface RedisWiring {
