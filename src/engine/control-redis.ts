@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, resubscribe as resubscribeTo, type LogFn } from "./redis-client.ts";
 import type { RedisWiring } from "./presence-redis.ts";
+import { redisKeys } from "./redis-keys.ts";
 import type { ControlBus, ControlOutcome } from "./types.ts";
 
 /** `member` names this node's reply channel. */
@@ -50,8 +51,9 @@ export interface RedisControlBus extends ControlBus {
  * const { replies, missing } = await bus.broadcast({ kind: "disconnect", user: "alice" }, 1000);
  */
 export function createRedisControlBus(o: RedisControlOptions): RedisControlBus {
-  const requests = `${o.prefix}{ctl}`;
-  const replyTo = (member: string) => `${o.prefix}{ctl}:r:${member}`;
+  const keys = redisKeys(o.prefix);
+  const requests = keys.control;
+  const replyTo = keys.controlReply;
   const mine = replyTo(o.member);
   const pending = new Map<string, Pending>();
   let handler: ((command: unknown) => unknown) | null = null;

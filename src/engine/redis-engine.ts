@@ -221,7 +221,7 @@ class RedisEngineImpl implements RedisEngine {
       commandTimeoutMs: this.#o.commandTimeoutMs,
       retryMs,
     }));
-    const probe = (this.#probe = createPubSubProbe({ sub, channel: `${this.#keys.prefix}probe:${this.nodeId}`, publish: (ch, m) => this.#run(cmd.send("PUBLISH", [ch, m]), "probe publish") }));
+    const probe = (this.#probe = createPubSubProbe({ sub, channel: this.#keys.probe(this.nodeId), publish: (ch, m) => this.#run(cmd.send("PUBLISH", [ch, m]), "probe publish") }));
     const onSubscriberConnect = () => {
       void watcher.resubscribe();
       probe.resubscribe();

@@ -15,6 +15,10 @@
  * | `Ptrim-lease` | string | the node member currently trimming |
  * | `P{conn}:u:<user>` | hash | node member → connection count |
  * | `P{conn}:nodes` | sorted set | node member → heartbeat expiry (server ms) |
+ * | `P{conn}:p:<channel>` | hash | `<member>|<user>` → that node's connection count (presence) |
+ * | `P{ctl}` | pub/sub channel | control bus commands, heard by every node |
+ * | `P{ctl}:r:<member>` | pub/sub channel | control bus replies to one node |
+ * | `Pprobe:<node>` | pub/sub channel | the readiness probe's messages, one channel per node |
  * | `Psess:<id>` | string | `<expiresAt>|<session json>` |
  * | `P{stats}` | hash | node → `<expiresAt>|<stats json>` |
  */
@@ -58,6 +62,10 @@ export function redisKeys(prefix: string) {
     trimLease: `${prefix}trim-lease`,
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
     nodes: `${prefix}{conn}:nodes`,
+    presence: (channel: string) => `${prefix}{conn}:p:${channel}`,
+    control: `${prefix}{ctl}`,
+    controlReply: (member: string) => `${prefix}{ctl}:r:${member}`,
+    probe: (nodeId: string) => `${prefix}probe:${nodeId}`,
     session: (id: string) => `${prefix}sess:${id}`,
     record: (key: string) => `${prefix}rec:${key}`,
     stats: `${prefix}{stats}`,
