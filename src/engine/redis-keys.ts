@@ -41,6 +41,7 @@ export interface ChannelKeys {
  */
 export function redisKeys(prefix: string) {
   if (/[{}]/.test(prefix)) throw new RangeError(`Invalid Redis key prefix ${JSON.stringify(prefix)}: braces would change hash tags`);
+  const fence = `${prefix}fence`;
   return {
     prefix,
     channel(channel: string): ChannelKeys {
@@ -51,13 +52,17 @@ export function redisKeys(prefix: string) {
     channelList(k: ChannelKeys): string[] {
       return [k.meta, k.nonCritical, k.critical, k.coalesce];
     },
+    /** The script KEYS of a channel script that checks the dataset fence: m n c k fence. */
+    fencedList(k: ChannelKeys): string[] {
+      return [k.meta, k.nonCritical, k.critical, k.coalesce, fence];
+    },
     idempotency: (channel: string, key: string) => `${prefix}{${channel}}:i:${key}`,
     claim: (key: string) => `${prefix}{i:${key}}`,
     /**
      * One key for the whole dataset, touched by every channel script: a multi-shard Redis Cluster
      * would need one fence per shard (the scripts would otherwise be CROSSSLOT).
      */
-    fence: `${prefix}fence`,
+    fence,
     channels: `${prefix}channels`,
     trimLease: `${prefix}trim-lease`,
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
