@@ -109,7 +109,7 @@ export async function subscribe(wsUrl: string, user: string): Promise<Subscriber
   return { client, channel, epoch: answer.epoch, offsets };
 }
 
-/** Waits until the subscriber has seen `offset` (a ping round trip orders it after earlier events). */
+/** Waits until the subscriber has seen every event sent to it before the call (a ping round trip orders it after them). */
 export async function settle(sub: Subscriber): Promise<void> {
   await sub.client.request({ type: "ping" });
 }
