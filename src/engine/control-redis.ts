@@ -11,8 +11,9 @@
  * until it unsubscribes and subscribes again).
  */
 import { randomUUID } from "node:crypto";
-import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, withTimeout, type LogFn } from "./redis-client.ts";
+import { CLIENT_OPTIONS, connectWithin, keepConnected, RedisClient, resubscribe as resubscribeTo, type LogFn } from "./redis-client.ts";
 import type { RedisWiring } from "./presence-redis.ts";
+import { redisKeys } from "./redis-keys.ts";
 import type { ControlBus, ControlOutcome } from "./types.ts";
 
 /** `member` names this node's reply channel. */
@@ -50,8 +51,9 @@ export interface RedisControlBus extends ControlBus {
  * const { replies, missing } = await bus.broadcast({ kind: "disconnect", user: "alice" }, 1000);
  */
 export function createRedisControlBus(o: RedisControlOptions): RedisControlBus {
-  const requests = `${o.prefix}{ctl}`;
-  const replyTo = (member: string) => `${o.prefix}{ctl}:r:${member}`;
+  const keys = redisKeys(o.prefix);
+  const requests = keys.control;
+  const replyTo = keys.controlReply;
   const mine = replyTo(o.member);
   const pending = new Map<string, Pending>();
   let handler: ((command: unknown) => unknown) | null = null;
@@ -103,11 +105,7 @@ export function createRedisControlBus(o: RedisControlOptions): RedisControlBus {
     subscribed = subscribed.then(async () => {
       if (closed || !sub) return;
       try {
-        // Throws (synchronously) when the connection is not in subscriber mode yet: nothing to undo.
-        await Promise.resolve()
-          .then(() => withTimeout(sub!.unsubscribe([requests, mine]), o.commandTimeoutMs, "control unsubscribe"))
-          .catch(() => {});
-        await withTimeout(sub.subscribe([requests, mine], onMessage), o.commandTimeoutMs, "control subscribe");
+        await resubscribeTo(sub, [requests, mine], onMessage, { timeoutMs: o.commandTimeoutMs, what: "control" });
       } catch (error) {
         o.log("warn", "control channel subscribe failed; retried on the next connect", { error: (error as Error)?.message });
       }

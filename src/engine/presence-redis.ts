@@ -11,15 +11,17 @@
  * A write that fails is written again (the absolute count) once Redis answers, so counts heal
  * after an outage; a node whose heartbeat lapsed writes all of its entries back (`restore`).
  */
-import { evalScript, type Script } from "./redis-scripts.ts";
+import { evalScript, NOW, script } from "./redis-scripts.ts";
 import type { RedisClient } from "./redis-client.ts";
 import { MemoryPresence } from "./presence-memory.ts";
+import { redisKeys, type RedisKeys } from "./redis-keys.ts";
 import type { Presence, PresencePage } from "./types.ts";
 
 /** KEYS: presence hash, nodes. ARGV: maxUsers. Returns {total, user1, n1, …} (users sorted, capped). */
-const READ_SOURCE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const READ = script(
+  "presenceRead",
+  NOW +
+    `
 local f = redis.call('HGETALL', KEYS[1])
 local alive = {}
 local counts = {}
@@ -54,9 +56,8 @@ for i = 1, math.min(#names, tonumber(ARGV[1])) do
   out[#out + 1] = counts[names[i]]
 end
 return out
-`;
-
-const READ: Script = { name: "presenceRead", source: READ_SOURCE, sha: new Bun.CryptoHasher("sha1").update(READ_SOURCE).digest("hex") };
+`,
+);
 
 /** What the Redis engine lends its presence and its control bus. */
 export interface RedisWiring {
@@ -87,6 +88,7 @@ export interface RedisPresenceOptions extends RedisWiring {
  */
 export class RedisPresence implements Presence {
   readonly #o: RedisPresenceOptions;
+  readonly #keys: RedisKeys;
   readonly #local = new MemoryPresence();
   /** `channel\n user` pairs whose last write failed: their absolute count is written again. */
   readonly #unsynced = new Set<string>();
@@ -94,10 +96,7 @@ export class RedisPresence implements Presence {
 
   constructor(options: RedisPresenceOptions) {
     this.#o = options;
-  }
-
-  #key(channel: string): string {
-    return `${this.#o.prefix}{conn}:p:${channel}`;
+    this.#keys = redisKeys(options.prefix);
   }
 
   change(channel: string, user: string, delta: 1 | -1): void {
@@ -112,7 +111,7 @@ export class RedisPresence implements Presence {
     let sent: Promise<unknown>;
     try {
       const client = this.#o.client();
-      sent = this.#o.run(n > 0 ? client.send("HSET", [this.#key(channel), field, String(n)]) : client.send("HDEL", [this.#key(channel), field]), "presence");
+      sent = this.#o.run(n > 0 ? client.send("HSET", [this.#keys.presence(channel), field, String(n)]) : client.send("HDEL", [this.#keys.presence(channel), field]), "presence");
     } catch (error) {
       sent = Promise.reject(error);
     }
@@ -146,7 +145,7 @@ export class RedisPresence implements Presence {
   }
 
   async read(channel: string, maxUsers: number): Promise<PresencePage> {
-    const flat = (await this.#o.run(evalScript(this.#o.client(), READ, [this.#key(channel), this.#o.nodesKey], [String(maxUsers)]), "presence read")) as Array<string | number>;
+    const flat = (await this.#o.run(evalScript(this.#o.client(), READ, [this.#keys.presence(channel), this.#o.nodesKey], [String(maxUsers)]), "presence read")) as Array<string | number>;
     const users: PresencePage["users"] = [];
     for (let i = 1; i < flat.length; i += 2) users.push({ user: String(flat[i]), connections: Number(flat[i + 1]) });
     return { subscribers: Number(flat[0] ?? 0), users };
@@ -157,7 +156,7 @@ export class RedisPresence implements Presence {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
     const client = this.#o.client();
-    const removals = [...this.#local.entries()].map(({ channel, user }) => this.#o.run(client.send("HDEL", [this.#key(channel), `${this.#o.member}|${user}`]), "presence leave"));
+    const removals = [...this.#local.entries()].map(({ channel, user }) => this.#o.run(client.send("HDEL", [this.#keys.presence(channel), `${this.#o.member}|${user}`]), "presence leave"));
     await Promise.allSettled(removals);
   }
 }

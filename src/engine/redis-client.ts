@@ -98,4 +98,30 @@ export async function connectWithin(client: RedisClient, ms: number): Promise<bo
   }
 }
 
+/**
+ * Unsubscribes `channels`, then subscribes them with `onMessage`. BUN-NOTES: after a reconnect
+ * Bun's subscriber receives nothing until it does both, and subscribing without unsubscribing
+ * first delivers every message twice. A failed unsubscribe is ignored (Bun throws synchronously on
+ * a connection not in subscriber mode yet: nothing to undo); a failed subscribe rejects. With
+ * `bound`, each command is bounded by `timeoutMs` and named `<what> unsubscribe`/`<what> subscribe`.
+ *
+ * @example
+ * await resubscribe(sub, ["courier:{ctl}"], onMessage, { timeoutMs: 1_000, what: "control" });
+ */
+export async function resubscribe(
+  sub: Pick<RedisClient, "subscribe" | "unsubscribe">,
+  channels: string[],
+  onMessage: (message: string, channel: string) => void,
+  bound?: { timeoutMs: number; what?: string },
+): Promise<void> {
+  const within = <T>(promise: Promise<T>, command: string) =>
+    bound ? withTimeout(promise, bound.timeoutMs, bound.what ? `${bound.what} ${command}` : command) : promise;
+  try {
+    await within(sub.unsubscribe(channels), "unsubscribe");
+  } catch {
+    // Not subscribed: nothing to undo.
+  }
+  await within(sub.subscribe(channels, onMessage), "subscribe");
+}
+
 export { RedisClient };

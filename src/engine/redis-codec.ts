@@ -40,7 +40,7 @@ export function publishCall(
   o: { candidateEpoch: string; idempotencyTtlMs: number; historySize: number; trimCap: number; knownWatermark: number },
 ): { keys: string[]; args: string[] } {
   const ck = k.channel(channel);
-  const keys = [...k.channelList(ck), k.fence];
+  const keys = k.fencedList(ck);
   const tsText = String(ts);
   const args = [
     o.candidateEpoch,

@@ -221,7 +221,7 @@ class RedisEngineImpl implements RedisEngine {
       commandTimeoutMs: this.#o.commandTimeoutMs,
       retryMs,
     }));
-    const probe = (this.#probe = createPubSubProbe({ sub, channel: `${this.#keys.prefix}probe:${this.nodeId}`, publish: (ch, m) => this.#run(cmd.send("PUBLISH", [ch, m]), "probe publish") }));
+    const probe = (this.#probe = createPubSubProbe({ sub, channel: this.#keys.probe(this.nodeId), publish: (ch, m) => this.#run(cmd.send("PUBLISH", [ch, m]), "probe publish") }));
     const onSubscriberConnect = () => {
       void watcher.resubscribe();
       probe.resubscribe();
@@ -370,7 +370,7 @@ class RedisEngineImpl implements RedisEngine {
   }
 
   async position(channel: string): Promise<Position> {
-    const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
+    const keys = this.#keys.fencedList(this.#keys.channel(channel));
     const reply = (await this.#script(POSITION, keys, [this.#candidateEpoch(), String(this.#fence.known), String(READ_STATE_TTL_MS)], "position")) as [string, number, string];
     this.#fence.observe(Number(reply[2]));
     return { epoch: reply[0], offset: Number(reply[1]) };
@@ -385,7 +385,7 @@ class RedisEngineImpl implements RedisEngine {
   async #history(channel: string, after: number, limit: number, seen: { epoch: string; top: number } | null): Promise<HistoryPage & { base: number }> {
     if (!Number.isInteger(after) || after < 0) throw new RangeError(`Invalid history offset: ${after}`);
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`Invalid history limit: ${limit}`);
-    const keys = [...this.#keys.channelList(this.#keys.channel(channel)), this.#keys.fence];
+    const keys = this.#keys.fencedList(this.#keys.channel(channel));
     const args = [this.#candidateEpoch(), String(after), String(limit), String(this.#fence.known), seen?.epoch ?? "", String(seen?.top ?? 0), String(READ_STATE_TTL_MS)];
     const reply = (await this.#script(HISTORY, keys, args, "history")) as [string, number, number, unknown, unknown, string, number];
     this.#fence.observe(Number(reply[5]));

@@ -15,6 +15,10 @@
  * | `Ptrim-lease` | string | the node member currently trimming |
  * | `P{conn}:u:<user>` | hash | node member → connection count |
  * | `P{conn}:nodes` | sorted set | node member → heartbeat expiry (server ms) |
+ * | `P{conn}:p:<channel>` | hash | `<member>|<user>` → that node's connection count (presence) |
+ * | `P{ctl}` | pub/sub channel | control bus commands, heard by every node |
+ * | `P{ctl}:r:<member>` | pub/sub channel | control bus replies to one node |
+ * | `Pprobe:<node>` | pub/sub channel | the readiness probe's messages, one channel per node |
  * | `Psess:<id>` | string | `<expiresAt>|<session json>` |
  * | `P{stats}` | hash | node → `<expiresAt>|<stats json>` |
  */
@@ -37,6 +41,7 @@ export interface ChannelKeys {
  */
 export function redisKeys(prefix: string) {
   if (/[{}]/.test(prefix)) throw new RangeError(`Invalid Redis key prefix ${JSON.stringify(prefix)}: braces would change hash tags`);
+  const fence = `${prefix}fence`;
   return {
     prefix,
     channel(channel: string): ChannelKeys {
@@ -47,17 +52,25 @@ export function redisKeys(prefix: string) {
     channelList(k: ChannelKeys): string[] {
       return [k.meta, k.nonCritical, k.critical, k.coalesce];
     },
+    /** The script KEYS of a channel script that checks the dataset fence: m n c k fence. */
+    fencedList(k: ChannelKeys): string[] {
+      return [k.meta, k.nonCritical, k.critical, k.coalesce, fence];
+    },
     idempotency: (channel: string, key: string) => `${prefix}{${channel}}:i:${key}`,
     claim: (key: string) => `${prefix}{i:${key}}`,
     /**
      * One key for the whole dataset, touched by every channel script: a multi-shard Redis Cluster
      * would need one fence per shard (the scripts would otherwise be CROSSSLOT).
      */
-    fence: `${prefix}fence`,
+    fence,
     channels: `${prefix}channels`,
     trimLease: `${prefix}trim-lease`,
     userSlots: (user: string) => `${prefix}{conn}:u:${user}`,
     nodes: `${prefix}{conn}:nodes`,
+    presence: (channel: string) => `${prefix}{conn}:p:${channel}`,
+    control: `${prefix}{ctl}`,
+    controlReply: (member: string) => `${prefix}{ctl}:r:${member}`,
+    probe: (nodeId: string) => `${prefix}probe:${nodeId}`,
     session: (id: string) => `${prefix}sess:${id}`,
     record: (key: string) => `${prefix}rec:${key}`,
     stats: `${prefix}{stats}`,

@@ -6,6 +6,7 @@
  * a plain pub/sub channel (`<prefix>probe:<node>`): nothing is stored, no stream, no key.
  */
 import type { RedisClient } from "bun";
+import { resubscribe } from "./redis-client.ts";
 import { StoreUnavailableError } from "./types.ts";
 
 /** Options for {@linkcode createPubSubProbe}. */
@@ -41,16 +42,7 @@ export function createPubSubProbe(o: PubSubProbeOptions): PubSubProbe {
   const onMessage = (message: string) => waiting.get(message)?.();
 
   function subscribe(): Promise<void> {
-    const attempt = (async () => {
-      // Subscribing without unsubscribing first would deliver every probe twice (BUN-NOTES). Bun
-      // throws (synchronously) when the client is not in subscriber mode yet: nothing to undo then.
-      try {
-        await o.sub.unsubscribe(o.channel);
-      } catch {
-        /* not subscribed */
-      }
-      await o.sub.subscribe(o.channel, onMessage);
-    })();
+    const attempt = resubscribe(o.sub, [o.channel], onMessage);
     subscribed = attempt;
     attempt.catch(() => {
       if (subscribed === attempt) subscribed = null;

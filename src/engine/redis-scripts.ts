@@ -21,7 +21,8 @@ export interface Script {
   readonly sha: string;
 }
 
-function script(name: string, source: string): Script {
+/** A script and its SHA, for `evalScript`. */
+export function script(name: string, source: string): Script {
   return { name, source, sha: new Bun.CryptoHasher("sha1").update(source).digest("hex") };
 }
 
@@ -343,7 +344,7 @@ return 1
 );
 
 /** Server time in ms; node liveness is judged by it so skewed node clocks agree. */
-const NOW = `
+export const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;

@@ -12,7 +12,7 @@
  * per-channel watch state and must stay one state machine.
  */
 import type { RedisClient } from "bun";
-import { withTimeout, type LogFn } from "./redis-client.ts";
+import { resubscribe as resubscribeAll, withTimeout, type LogFn } from "./redis-client.ts";
 import { parseMessage } from "./redis-codec.ts";
 import { StoreUnavailableError, type DeliverFn, type HistoryPage, type StoredEvent } from "./types.ts";
 
@@ -242,10 +242,7 @@ export function createWatcher(o: WatcherOptions) {
     for (const st of all) st.busy = true;
     const names = all.map((st) => st.pubsub);
     try {
-      // Bun's unsubscribe throws synchronously on a connection not (yet) in subscriber mode: as a
-      // rejection it is ignored like any failed unsubscribe, and the subscribe still runs.
-      await withTimeout(Promise.resolve().then(() => o.sub.unsubscribe(names)), o.commandTimeoutMs, "unsubscribe").catch(() => {});
-      await withTimeout(o.sub.subscribe(names, onMessage), o.commandTimeoutMs, "subscribe");
+      await resubscribeAll(o.sub, names, onMessage, { timeoutMs: o.commandTimeoutMs });
     } catch (error) {
       if (closed) return;
       o.log("warn", "redis resubscribe failed; retrying", { channels: all.length, error: (error as Error)?.message });

@@ -47,7 +47,6 @@ export class DataDirInUseError extends DataDirError {
 }
 
 export interface DataDirLock {
-  readonly path: string;
   /** Releases the lock (the process exiting releases it too). */
   release(): void;
 }
@@ -82,7 +81,6 @@ export function lockDataDir(dataDir: string): DataDirLock {
   writeFileSync(pidPath, `${process.pid}\n`);
   let held = true;
   return {
-    path: dataDir,
     release: () => {
       if (!held) return;
       held = false;

@@ -31,26 +31,22 @@ export interface Audit {
 /** Every 2xx publish, in the order the answers arrived. */
 export class Ledger {
   readonly #acked: Acked[] = [];
-  readonly #baseUrl: string[];
+  readonly #baseUrl: string;
 
-  /** `baseUrl`: where publishes go; `retarget` moves it (after a restart). */
+  /** `baseUrl`: where publishes go. */
   constructor(baseUrl: string) {
-    this.#baseUrl = [baseUrl];
+    this.#baseUrl = baseUrl;
   }
 
   get acked(): readonly Acked[] {
     return this.#acked;
   }
 
-  retarget(baseUrl: string): void {
-    this.#baseUrl[0] = baseUrl;
-  }
-
   /** One critical publish; a 2xx is recorded, anything else (or no answer) is returned as is. */
   async publish(channel: string, data: unknown = null): Promise<PublishAnswer> {
     let res: Response;
     try {
-      res = await fetch(`${this.#baseUrl[0]}/v1/publish`, {
+      res = await fetch(`${this.#baseUrl}/v1/publish`, {
         method: "POST",
         headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
         body: JSON.stringify({ channel, event: "chaos", data, critical: true }),
@@ -113,7 +109,7 @@ export async function subscribe(wsUrl: string, user: string): Promise<Subscriber
   return { client, channel, epoch: answer.epoch, offsets };
 }
 
-/** Waits until the subscriber has seen `offset` (a ping round trip orders it after earlier events). */
+/** Waits until the subscriber has seen every event sent to it before the call (a ping round trip orders it after them). */
 export async function settle(sub: Subscriber): Promise<void> {
   await sub.client.request({ type: "ping" });
 }

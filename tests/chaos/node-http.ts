@@ -102,19 +102,7 @@ export async function readHistory(http: string, channel: string, user = "chaos-r
   return (await res.json()) as HistoryView & { offset: number };
 }
 
-/**
- * Resolves once the node's output matches `pattern`. The child's pipes are read by `spawnCourier`,
- * which offers no callback: this checks its buffer every 20 ms, bounded by `timeoutMs`.
- */
-export async function nodeLogged(node: { output: () => string }, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(node.output())) {
-    if (Date.now() > deadline) throw new Error(`node never logged ${pattern}: ${node.output().slice(-800)}`);
-    await Bun.sleep(20); // see above: no event to wait on for another process's log
-  }
-}
-
-/** Resolves once the node's `/ready` answers 200 (after a Redis restart, say); polled like `nodeLogged`. */
+/** Resolves once the node's `/ready` answers 200 (after a Redis restart, say); polled every 20 ms, bounded by `timeoutMs`. */
 export async function nodeReady(node: { http: string }, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await fetch(`${node.http}/ready`).then((r) => r.status, () => 0)) !== 200) {

@@ -12,7 +12,7 @@ import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { OUTCOME_UNKNOWN_MESSAGE } from "../../src/engine/types.ts";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
+import { publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 import { redisDir, startRedis } from "./redis-server.ts";
 
@@ -91,7 +91,7 @@ describeRedis("chaos: failover to a replica", () => {
 
     await primary.kill9();
     proxy.retarget(new URL(replica.url));
-    await nodeLogged(node, /redis lost acknowledged writes/);
+    await node.printed(/redis lost acknowledged writes/, 10_000);
     const first = await publishEvent(node.http, channel, "ev-100", { ledger });
     expect(first.body).toMatchObject({ offset: 51 });
     expect(first.body.epoch).not.toBe(oldEpoch);

@@ -10,7 +10,7 @@
 import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
+import { publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 import { redisDir, startRedis } from "./redis-server.ts";
 
@@ -35,7 +35,7 @@ describeRedis("chaos: Redis killed and restarted", () => {
     for (let i = 0; i < REFUSALS; i++) refused.push(await publishEvent(node.http, channel, `down-${i}`, { ledger }));
     expect(refused.map((a) => a.status)).toEqual(Array(REFUSALS).fill(503));
     expect(refused.every((a) => /^\d+$/.test(a.retryAfter ?? ""))).toBe(true);
-    await nodeLogged(node, /"msg":"breaker state".*"to":"open"/);
+    await node.printed(/"msg":"breaker state".*"to":"open"/, 10_000);
     const advertisedMs = 1000 * Math.max(...refused.map((a) => Number(a.retryAfter)));
 
     await startRedis({ dir, port: redis.port, args: AOF });

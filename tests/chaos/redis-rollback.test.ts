@@ -12,7 +12,7 @@
 import { expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { describeRedis } from "../redis-env.ts";
-import { nodeLogged, nodeReady, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
+import { nodeReady, publishEvent, publishMany, readHistory, scenarioCleanup } from "./node-http.ts";
 import { createLedger } from "./publish-ledger.ts";
 import { redisDir, startRedis, type PrivateRedis } from "./redis-server.ts";
 
@@ -56,7 +56,7 @@ describeRedis("chaos: Redis restarts with less than it acknowledged", () => {
     const s = await crashAfter200("rdb", ["--save", "", "--appendonly", "no"], async (redis) => expect(await redis.cli("SAVE")).toBe("OK"));
     expect(await s.redis.cli("HGET", `courier:{${s.channel}}:m`, "t")).toBe("100"); // the snapshot's top
     // The node saw watermarks Redis no longer has: its reconnect fences the dataset.
-    await nodeLogged(s.node, /redis lost acknowledged writes/);
+    await s.node.printed(/redis lost acknowledged writes/, 10_000);
 
     // The first publish after the restart already gets the new epoch, above the surviving top.
     const first = await publishEvent(s.node.http, s.channel, "ev-200", { ledger: s.ledger });
@@ -86,7 +86,7 @@ describeRedis("chaos: Redis restarts with less than it acknowledged", () => {
 
   test("no persistence: kill -9 loses everything; the channel starts over in a new epoch, subscribers told", async () => {
     const s = await crashAfter200("none", ["--save", "", "--appendonly", "no"], async () => {});
-    await nodeLogged(s.node, /redis lost acknowledged writes/);
+    await s.node.printed(/redis lost acknowledged writes/, 10_000);
     const first = await publishEvent(s.node.http, s.channel, "ev-200", { ledger: s.ledger });
     expect(first.body.offset).toBe(1);
     expect(first.body.epoch).not.toBe(s.oldEpoch);

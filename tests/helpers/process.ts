@@ -84,8 +84,8 @@ export interface CourierProcess {
   http: string;
   ws: string;
   output: () => string;
-  /** Resolves once the output contains `text` (bounded by `timeoutMs`). */
-  printed(text: string, timeoutMs?: number): Promise<void>;
+  /** Resolves once the output contains `text` (or matches it), bounded by `timeoutMs`. */
+  printed(text: string | RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves with the exit code. */
   exited: Promise<number>;
   kill(signal?: NodeJS.Signals | number): void;
@@ -107,7 +107,10 @@ export async function spawnCourier(env: Record<string, string>, port = freePort(
   const preload = options.preload ? ["--preload", options.preload] : [];
   const proc = Bun.spawn(["bun", ...preload, MAIN], { env: childEnv(env, port), stdout: "pipe", stderr: "pipe" });
   const watch = watchOutput(proc, "courier");
-  const printed = (text: string, timeoutMs = 5000) => watch.until((out) => out.includes(text), `printing ${JSON.stringify(text)}`, timeoutMs);
+  const printed = (text: string | RegExp, timeoutMs = 5000) =>
+    typeof text === "string"
+      ? watch.until((out) => out.includes(text), `printing ${JSON.stringify(text)}`, timeoutMs)
+      : watch.until((out) => text.test(out), `printing ${text}`, timeoutMs);
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
