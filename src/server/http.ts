@@ -177,7 +177,7 @@ export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
 }
 
 /** What an `Idempotency-Key` may be: 1–128 printable ASCII characters. */
-export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** `key` when it is a valid idempotency key (or absent); 400 otherwise. */
 export function checkIdempotencyKey(key: string | undefined): string | undefined {
