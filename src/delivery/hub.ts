@@ -16,6 +16,7 @@
  * rendering are already apart.
  */
 import type { Broker, StoredEvent } from "../engine/types.ts";
+import { channelKind } from "../protocol/channel.ts";
 import { NotRecoveredReason } from "../protocol/codes.ts";
 import type { Since, SubscribedFrame, RequestId } from "../protocol/frames.ts";
 import { recoveryVerdict, type RecoveryVerdict } from "../protocol/recovery.ts";
@@ -265,7 +266,7 @@ export class Hub<S> {
     // No prototype: a channel kind such as `constructor` must count, not collide.
     const byKind: Record<string, number> = Object.create(null);
     for (const [channel, n] of this.#local) {
-      const kind = channel.slice(0, channel.indexOf(":"));
+      const kind = channelKind(channel);
       byKind[kind] = (byKind[kind] ?? 0) + n;
     }
     return byKind;

@@ -9,7 +9,7 @@ import { JobBodySchema } from "../protocol/control.ts";
 import type { PublishItem } from "../engine/types.ts";
 import { Deadline } from "../resilience/index.ts";
 import type { ExtensionContext } from "../server/extension.ts";
-import { HttpError, json, readJson, requireKey } from "../server/http.ts";
+import { json, readJson, requireKey, validated } from "../server/http.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { JobAbortedError, simulateJob, type AiAnalysis } from "./job-simulator.ts";
 
@@ -127,12 +127,8 @@ export class Jobs {
   route = async (req: Request): Promise<Response> => {
     const ctx = this.#ctx;
     requireKey(req, ctx.config.auth.apiKey);
-    const parsed = JobBodySchema.safeParse(await readJson(req, BODY_LIMIT, ctx.config.limits.maxJsonDepth));
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-      throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
-    }
-    return json(await this.create(parsed.data.owner, parsed.data.simulate === true), 201);
+    const body = validated(JobBodySchema, await readJson(req, BODY_LIMIT, ctx.config.limits.maxJsonDepth));
+    return json(await this.create(body.owner, body.simulate === true), 201);
   };
 
   #simulate(job: string, owner: string, controller: AbortController): void {

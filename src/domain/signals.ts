@@ -5,7 +5,7 @@
  */
 import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
 import type { ExtensionContext } from "../server/extension.ts";
-import { HttpError, json, readPublishBody, requireKey, toItem } from "../server/http.ts";
+import { json, readPublishBody, requireKey, toItem, validationError } from "../server/http.ts";
 
 // The channel names are the SDK's (`signalsFor`), so a user subscribes to exactly what this route fills.
 import { signalChannel, signalsFor as signalChannelsFor } from "../../packages/client/src/signals.ts";
@@ -33,7 +33,7 @@ export async function signalsRoute(ctx: ExtensionContext, req: Request): Promise
   const body = await readPublishBody(ctx, req, ctx.config.limits.maxPublishBodyBytes);
   const tier = body.tier;
   if (!isTier(tier)) {
-    throw new HttpError(400, `tier: must be one of ${TIERS.join(", ")}`, { extra: { issues: [{ path: "tier", message: `must be one of ${TIERS.join(", ")}` }] } });
+    throw validationError([{ path: ["tier"], message: `must be one of ${TIERS.join(", ")}` }]);
   }
   const item = toItem(
     ctx.criticalEvents,

@@ -155,8 +155,6 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     sessions,
     hub,
     manager,
-    stats,
-    gate,
     events,
     extensions,
     criticalEvents: new Set(config.delivery.criticalEvents),

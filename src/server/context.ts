@@ -11,7 +11,6 @@ import type { BunSocket } from "../delivery/bun-transport.ts";
 import type { Broker, ConnectionSlots } from "../engine/types.ts";
 import type { Tier } from "../protocol/codes.ts";
 import type { ExtensionContext, ExtensionSet } from "./extension.ts";
-import type { NodeStats } from "./node-stats.ts";
 import type { ServerEvents } from "./server-events.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -23,9 +22,7 @@ export interface Gate {
 export interface Context extends ExtensionContext {
   readonly hub: Hub<BunSocket>;
   readonly manager: ConnectionManager;
-  readonly stats: NodeStats;
   readonly verify: VerifyToken;
-  readonly gate: Gate;
   /** History for the polling route. */
   readonly broker: Pick<Broker, "position" | "history">;
   readonly slots: ConnectionSlots;

@@ -10,7 +10,7 @@ import type { Presence, RecordStore } from "../engine/types.ts";
 import { DisconnectBodySchema, PRESENCE_MAX_USERS, PresenceQuerySchema, UnsubscribeBodySchema } from "../protocol/control.ts";
 import type { Logger } from "../telemetry/index.ts";
 import type { Control, ControlCommand } from "./control-commands.ts";
-import { HttpError, IDEMPOTENCY_KEY, json, readJson, requireKey, validated } from "./http.ts";
+import { checkIdempotencyKey, json, readJson, requireKey, validated } from "./http.ts";
 
 /** Control bodies are two short strings. */
 const BODY_LIMIT = 4 * 1024;
@@ -42,7 +42,7 @@ export function controlRoutes(o: ControlRoutesOptions) {
   const once = async (req: Request, route: string, act: () => Promise<object>): Promise<Response> => {
     const key = req.headers.get("idempotency-key");
     if (key === null) return json(await act());
-    if (!IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, "Idempotency-Key must be 1–128 printable ASCII characters");
+    checkIdempotencyKey(key);
     const record = `idem:${route}:${key}`;
     const first = await o.records.getRecord(record);
     if (first !== null) return json(JSON.parse(first));

@@ -173,12 +173,11 @@ export function requireKey(req: Request, key: string | undefined): void {
 export function validated<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-  throw new HttpError(400, issues.map((i) => `${i.path || "body"}: ${i.message}`).join("; "), { extra: { issues } });
+  throw validationError(result.error.issues);
 }
 
 /** What an `Idempotency-Key` may be: 1–128 printable ASCII characters. */
-export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
 /** `key` when it is a valid idempotency key (or absent); 400 otherwise. */
 export function checkIdempotencyKey(key: string | undefined): string | undefined {

@@ -122,8 +122,7 @@ export class Sessions {
     const ws = this.#o.manager.session(String(id));
     if (!ws || ws.data.closed || ws.data.principal.user !== user || ws.data.slotTransferred) return { count: 0 };
     const state = sessionStateOf(ws.data);
-    ws.data.slotTransferred = true;
-    ws.close(CloseCode.Normal, "session taken over");
+    this.takeOver(ws);
     await this.#o.slots?.releaseConnection(user).catch(() => {});
     return { count: 1, state };
   }

@@ -7,7 +7,7 @@
 import type { z } from "zod";
 import { StreamAppendBodySchema, StreamEndBodySchema, StreamStartBodySchema } from "../protocol/streams.ts";
 import type { Context } from "./context.ts";
-import { HttpError, checkIdempotencyKey, json, readJson, requireKey, validationError } from "./http.ts";
+import { HttpError, checkIdempotencyKey, json, readJson, requireKey, validated } from "./http.ts";
 
 /** More than any stream frame's envelope (channel, offset, event name, stream id, status, ts). */
 const FRAME_ENVELOPE_BYTES = 512;
@@ -20,12 +20,10 @@ function checkFrameSize(ctx: Context, what: string, ...parts: unknown[]): void {
   if (bytes > limit) throw new HttpError(413, `${what} would make a frame of about ${bytes} bytes, over maxEventFrameBytes (${limit})`);
 }
 
-async function readBody<T extends z.ZodType>(ctx: Context, req: Request, schema: T): Promise<{ body: z.infer<T>; key: string | undefined }> {
+async function readBody<T>(ctx: Context, req: Request, schema: z.ZodType<T>): Promise<{ body: T; key: string | undefined }> {
   requireKey(req, ctx.config.auth.apiKey);
-  const raw = await readJson(req, ctx.config.limits.maxPublishBodyBytes, ctx.config.limits.maxJsonDepth + 2);
-  const result = schema.safeParse(raw);
-  if (!result.success) throw validationError(result.error.issues);
-  return { body: result.data, key: checkIdempotencyKey(req.headers.get("idempotency-key") ?? undefined) };
+  const body = validated(schema, await readJson(req, ctx.config.limits.maxPublishBodyBytes, ctx.config.limits.maxJsonDepth + 2));
+  return { body, key: checkIdempotencyKey(req.headers.get("idempotency-key") ?? undefined) };
 }
 
 /** `POST /v1/streams` → 201 `{"channel","stream","offset","epoch"}`. */

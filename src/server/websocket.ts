@@ -134,6 +134,9 @@ function rateLimited(ctx: Context, ws: WS): void {
   }
 }
 
+/** The frame types a client may send, read from the schema so a new one is known here too. */
+const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set(ClientFrameSchema.options.map((o) => o.shape.type.value));
+
 function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
   if (exceedsDepth(text, ctx.config.limits.maxJsonDepth)) return protocolError(ctx, ws, "frame nests too deeply", undefined, "too_deep");
   let raw: unknown;
@@ -148,8 +151,7 @@ function parse(ws: WS, text: string, ctx: Context): ClientFrame | null {
   const result = ClientFrameSchema.safeParse(raw);
   if (result.success) return result.data;
   const type = (raw as { type?: unknown }).type;
-  const known = ["subscribe", "unsubscribe", "ack", "ping", "rpc", "cancel"];
-  if (typeof type !== "string" || !known.includes(type)) {
+  if (typeof type !== "string" || !CLIENT_FRAME_TYPES.has(type)) {
     return protocolError(ctx, ws, `unknown frame type ${JSON.stringify(String(type)).slice(0, 40)}`, id, "unknown_type");
   }
   const issues = result.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "frame"}: ${i.message}`);
