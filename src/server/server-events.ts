@@ -133,7 +133,7 @@ const KNOWN_KINDS = ["user", "job", "signals", "public"] as const;
 /** Every reason the WebSocket handler rejects a frame with (`events.rejected`). */
 const REJECT_REASONS = [
   "bad_json", "too_deep", "not_object", "unknown_type", "invalid", "bad_channel", "binary", "rate_limited",
-  "too_large", "subscriptions_limit", "ack_unsubscribed",
+  "too_large", "subscriptions_limit", "ack_unsubscribed", "cancel_unsubscribed",
 ] as const;
 
 /** Series that should read 0 rather than be absent until their first event. */
