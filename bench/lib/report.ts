@@ -34,7 +34,11 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
-export function renderReport(profile: Profile, machine: string[], list: Scenario[], measurements: Measurement[], wallMs: number): string {
+/**
+ * @param runs every run of each (scenario, target) in round order (the table shows the medians);
+ *   goals that must hold in every run read it.
+ */
+export function renderReport(profile: Profile, machine: string[], list: Scenario[], measurements: Measurement[], wallMs: number, runs: Measurement[] = measurements): string {
   const find = (scenario: string, target: TargetKind) => measurements.find((m) => m.scenario.id === scenario && m.target === target);
   const out: string[] = [`# Courier bench — ${profile} profile`, "", ...machine, `- wall time: ${(wallMs / 1000).toFixed(0)} s`, ""];
   out.push("Latency is publish call → receive on the load generator's clock (publisher and subscribers share a process).");
@@ -52,7 +56,9 @@ export function renderReport(profile: Profile, machine: string[], list: Scenario
     }
   }
   out.push("", "## Goals (Courier, judged against this run)", "", "| goal | result | measured |", "|---|---|---|");
-  for (const verdict of verdicts((scenario, target) => { const m = find(scenario, target); return m?.status === "ok" ? m : undefined; })) {
+  const ok = (m: Measurement | undefined) => (m?.status === "ok" ? m : undefined);
+  const runsOf = (scenario: string, target: TargetKind) => runs.filter((m) => m.scenario.id === scenario && m.target === target && m.status === "ok");
+  for (const verdict of verdicts((scenario, target) => ok(find(scenario, target)), runsOf)) {
     out.push(`| ${verdict.goal} | ${verdict.outcome} | ${verdict.detail} |`);
   }
   out.push("", "## Scenarios", "");
