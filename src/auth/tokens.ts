@@ -1,9 +1,12 @@
 /**
- * User tokens (PROTOCOL.md §3): JWTs verified with `jose`, HS256 with the configured secret or
- * RS256/ES256 through a cached remote JWKS, with an explicit algorithm list so `alg: none` and
- * algorithm confusion are refused by the library, not by us.
+ * User tokens (PROTOCOL.md §3): HS256 with the configured secret, verified synchronously by
+ * hs256.ts, or RS256/ES256 through a cached remote JWKS, verified by `jose`. hs256.ts exists for the
+ * CPU of each connection (jose's HMAC costs ten times as much, bench/PROFILE.md §1.2) and keeps
+ * jose's rules, differential-tested against jose (tests/hs256.test.ts). Both take an explicit
+ * algorithm list, so `alg: none` and algorithm confusion are refused.
  */
 import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import { createHs256Verifier } from "./hs256.ts";
 import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
 import { isUserId, USER_ID_RULE } from "../protocol/user-id.ts";
 
@@ -54,6 +57,9 @@ export function tokenExpired(expS: number, nowMs: number, clockToleranceS: numbe
   return nowMs >= (expS + clockToleranceS) * 1000;
 }
 
+/** Longer tokens are refused before anything is decoded. */
+export const MAX_TOKEN_CHARS = 8192;
+
 export type VerifyToken = (token: string | null | undefined) => Promise<Principal>;
 
 /** The verifier, and with a JWKS URL its readiness check. */
@@ -74,34 +80,36 @@ export interface TokenVerifier extends VerifyToken {
  * const principal = await verify(token); // throws TokenError
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
+  const { audience, issuer, clockToleranceS: tolerance } = options;
+  const hs256 = options.jwtSecret ? createHs256Verifier({ secret: options.jwtSecret, audience, issuer, clockToleranceS: tolerance }) : null;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 2_000 }) : null;
   const guard = options.guardJwks ?? ((fetch) => fetch());
   const now = options.now ?? Date.now;
-  const tolerance = options.clockToleranceS;
-  const common = { audience: options.audience, issuer: options.issuer, clockTolerance: tolerance, requiredClaims: ["sub", "exp"] };
+  const common = { audience, issuer, clockTolerance: tolerance, requiredClaims: ["sub", "exp"], algorithms: ["RS256", "ES256"] };
+
+  const viaJwks =
+    jwks &&
+    (async (token: string, at: number): Promise<JWTPayload> => {
+      let payload: JWTPayload;
+      try {
+        // jose checks `nbf` and `exp` on the same clock; its `exp` check is the same rule as tokenExpired.
+        payload = (await guard(() => jwtVerify(token, jwks, { ...common, currentDate: new Date(at) }))).payload;
+      } catch (error) {
+        throw toTokenError(error);
+      }
+      // Whatever jose's own rounding, the rule that lets a token in is the one the sweep closes by.
+      if (tokenExpired(payload.exp!, at, tolerance)) throw new TokenError("expired", "the token has expired");
+      return payload;
+    });
 
   const verify: TokenVerifier = async (token) => {
     if (!token) throw new TokenError("missing", "a token is required");
-    if (token.length > 8192 || token.split(".").length !== 3) throw new TokenError("malformed", "the token is not a JWT");
-    let payload: JWTPayload;
+    if (token.length > MAX_TOKEN_CHARS || token.split(".").length !== 3) throw new TokenError("malformed", "the token is not a JWT");
     const at = now();
-    // jose checks `nbf` and `exp` on the same clock; its `exp` check is the same rule as tokenExpired.
-    const verifyOptions = { ...common, currentDate: new Date(at) };
-    try {
-      if (jwks && !(secret && headerAlg(token) === "HS256")) {
-        payload = (await guard(() => jwtVerify(token, jwks, { ...verifyOptions, algorithms: ["RS256", "ES256"] }))).payload;
-      } else if (secret) {
-        payload = (await jwtVerify(token, secret, { ...verifyOptions, algorithms: ["HS256"] })).payload;
-      } else {
-        throw new TokenError("unavailable", "no token verification is configured");
-      }
-    } catch (error) {
-      throw toTokenError(error);
-    }
-    // Whatever jose's own rounding, the rule that lets a token in is the one the sweep closes by.
-    if (tokenExpired(payload.exp!, at, tolerance)) throw new TokenError("expired", "the token has expired");
-    return principalOf(payload);
+    // No await on this path: an HS256 verdict is reached before the function returns.
+    if (hs256 && (!viaJwks || headerAlg(token) === "HS256")) return principalOf(hs256(token, at));
+    if (viaJwks) return principalOf(await viaJwks(token, at));
+    throw new TokenError("unavailable", "no token verification is configured");
   };
   if (jwks) {
     verify.checkKeys = async () => {
