@@ -11,7 +11,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import type { JWTPayload } from "jose";
-import { MAX_TOKEN_CHARS, TokenError, tokenExpired } from "./tokens.ts";
+import { MAX_TOKEN_CHARS, TokenError, tokenExpired } from "./token-rules.ts";
 
 export interface Hs256Options {
   secret: string;

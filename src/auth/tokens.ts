@@ -7,8 +7,11 @@
  */
 import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
 import { createHs256Verifier } from "./hs256.ts";
+import { MAX_TOKEN_CHARS, TokenError, tokenExpired } from "./token-rules.ts";
 import { isTier, TIERS, type Tier } from "../protocol/codes.ts";
 import { isUserId, USER_ID_RULE } from "../protocol/user-id.ts";
+
+export { MAX_TOKEN_CHARS, TokenError, tokenExpired };
 
 export interface Principal {
   user: string;
@@ -19,17 +22,6 @@ export interface Principal {
   exp: number;
   /** Whether the token named a tier itself (otherwise a tier provider may supply one). */
   tierFromToken: boolean;
-}
-
-/** Why a token was refused; `reason` is safe to log and to answer with (it never holds the token). */
-export class TokenError extends Error {
-  override name = "TokenError";
-  constructor(
-    readonly reason: "missing" | "malformed" | "expired" | "not_yet_valid" | "bad_signature" | "bad_claims" | "unavailable",
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface TokenVerifierOptions {
@@ -44,21 +36,6 @@ export interface TokenVerifierOptions {
   now?: () => number;
 }
 
-/**
- * The one expiry rule, applied by the upgrade (through the verifier) and by the connection sweep
- * (4401): a token is expired from `exp + clockToleranceS`. One rule, so a token accepted at the
- * upgrade is never closed as expired a moment later.
- *
- * @example
- * tokenExpired(1_000, 1_003_000, 5) // false: 3 s past exp, within the tolerance
- * tokenExpired(1_000, 1_005_000, 5) // true
- */
-export function tokenExpired(expS: number, nowMs: number, clockToleranceS: number): boolean {
-  return nowMs >= (expS + clockToleranceS) * 1000;
-}
-
-/** Longer tokens are refused before anything is decoded. */
-export const MAX_TOKEN_CHARS = 8192;
 
 export type VerifyToken = (token: string | null | undefined) => Promise<Principal>;
 
