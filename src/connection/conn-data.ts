@@ -3,16 +3,18 @@ import type { Principal } from "../auth/tokens.ts";
 import type { SessionState } from "../engine/types.ts";
 import type { Closing } from "./close-handshake.ts";
 import type { Bucket } from "./rate-limit.ts";
+import type { Subs } from "./subs.ts";
 
-/** One joined channel. */
+/** One joined channel (made by `newSubscription`, subs.ts, so every one has the same shape). */
 export interface Subscription {
+  readonly channel: string;
   epoch: string;
   /** Offset the subscription started after (since.offset, or the top at subscribe). */
   from: number;
   /** Highest acknowledged offset, cumulative. */
   acked: number;
-  /** Highest offset already counted as a confirmation time-out, so each event is counted once. */
-  timedOut?: number;
+  /** Highest offset already counted as a confirmation time-out (0: none), so each event is counted once. */
+  timedOut: number;
   /** When the join completed (ms). */
   joinedAt: number;
   /** False while the join is reading history. */
@@ -25,7 +27,8 @@ export interface ConnData {
   sessionId: string;
   /** Session state to restore in `open` (a resume hit), or null. */
   resume: SessionState | null;
-  subs: Map<string, Subscription>;
+  /** Read and written only through subs.ts. */
+  subs: Subs;
   upgradeAt: number;
   /** `performance.now()` when the upgrade request arrived (before token verification): the connect-duration start. */
   upgradeStartedMs: number;
@@ -58,7 +61,7 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     principal,
     sessionId,
     resume,
-    subs: new Map(),
+    subs: null,
     upgradeAt: now,
     upgradeStartedMs: performance.now(),
     openedAt: 0,

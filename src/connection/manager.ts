@@ -10,6 +10,7 @@ import { TIERS, type Tier } from "../protocol/codes.ts";
 import type { Scheduler } from "../server/scheduler.ts";
 import { closeAfterPong, closeNow } from "./close-handshake.ts";
 import type { ConnData } from "./conn-data.ts";
+import { subsOf } from "./subs.ts";
 
 export interface SweepOptions {
   heartbeatMs: number;
@@ -199,9 +200,9 @@ export class ConnectionManager {
 }
 
 function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: SweepHooks): boolean {
-  for (const [channel, sub] of data.subs) {
+  for (const sub of subsOf(data)) {
     if (!sub.ready) continue;
-    const oldest = hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from));
+    const oldest = hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from));
     if (oldest && now - Math.max(oldest.ts, sub.joinedAt) > confirmTimeoutMs) return true;
   }
   return false;
@@ -210,7 +211,7 @@ function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: S
 /** Unacknowledged critical events not yet counted as timed out. */
 function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number } {
   let count = 0;
-  for (const [channel, sub] of data.subs) count += hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0))?.count ?? 0;
+  for (const sub of subsOf(data)) count += hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut))?.count ?? 0;
   return { unconfirmed: count };
 }
 
@@ -218,10 +219,10 @@ function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number }
 function countTimedOut(data: ConnData, cutoff: number, hooks: SweepHooks): number {
   if (!hooks.overdue) return 0;
   let count = 0;
-  for (const [channel, sub] of data.subs) {
+  for (const sub of subsOf(data)) {
     // A subscription younger than the timeout has had less than the timeout to ack anything.
     if (!sub.ready || sub.joinedAt > cutoff) continue;
-    const overdue = hooks.overdue(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0), cutoff);
+    const overdue = hooks.overdue(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut), cutoff);
     if (!overdue) continue;
     count += overdue.count;
     sub.timedOut = overdue.through;
