@@ -2,7 +2,6 @@
 import type { Principal } from "../auth/tokens.ts";
 import type { SessionState } from "../engine/types.ts";
 import type { Closing } from "./close-handshake.ts";
-import type { Bucket } from "./rate-limit.ts";
 import type { Subs } from "./subs.ts";
 
 /** One joined channel (made by `newSubscription`, subs.ts, so every one has the same shape). */
@@ -40,8 +39,12 @@ export interface ConnData {
   lastProbeOk: number;
   tokens: number;
   tokensAt: number;
-  /** Ack frames have their own bucket: acking is how clients keep the promise, never "too many frames". */
-  acks: Bucket;
+  /**
+   * Ack frames have their own bucket (`tokens`, `tokensAt` above are the frames'): acking is how
+   * clients keep the promise, never "too many frames". Two fields, not an object of their own.
+   */
+  ackTokens: number;
+  ackTokensAt: number;
   rateStrikes: number;
   protocolErrors: number;
   closed: boolean;
@@ -71,8 +74,9 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     lastProbeOk: 0,
     tokens: burst,
     tokensAt: now,
-    // Starts full: `take` caps the tokens at the ack burst on first use.
-    acks: { tokens: Number.POSITIVE_INFINITY, tokensAt: now },
+    // Starts full: the first ack caps the tokens at the ack burst.
+    ackTokens: Number.POSITIVE_INFINITY,
+    ackTokensAt: now,
     rateStrikes: 0,
     protocolErrors: 0,
     closed: false,

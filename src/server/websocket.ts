@@ -6,7 +6,7 @@ import type { ServerWebSocket, WebSocketHandler } from "bun";
 import { closingPong, forgetClosing } from "../connection/close-handshake.ts";
 import type { ConnData, Subscription } from "../connection/conn-data.ts";
 import { mayJoin } from "../connection/permissions.ts";
-import { take } from "../connection/rate-limit.ts";
+import { refilled, take } from "../connection/rate-limit.ts";
 import { deleteSub, newSubscription, setSub, subCount, subOf, subsOf } from "../connection/subs.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
@@ -78,7 +78,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         return;
       }
       const ackLike = mayBeAck(message);
-      if (!(ackLike ? take(data.acks, data.lastSeen, config.limits.acksPerSecond, config.limits.ackBurst) : takeFrame(ctx, data))) return rateLimited(ctx, ws);
+      if (!(ackLike ? takeAck(ctx, data) : takeFrame(ctx, data))) return rateLimited(ctx, ws);
       const frame = parse(ws, message, ctx);
       if (!frame) return;
       // Counted as an ack on its looks but not one: it pays the frame limit too.
@@ -124,6 +124,14 @@ function mayBeAck(text: string): boolean {
 
 function takeFrame(ctx: Context, data: ConnData): boolean {
   return take(data, data.lastSeen, ctx.config.limits.framesPerSecond, ctx.config.limits.frameBurst);
+}
+
+/** `take` on the ack bucket, which lives in ConnData's `ackTokens` and `ackTokensAt`. */
+function takeAck(ctx: Context, data: ConnData): boolean {
+  const tokens = refilled(data.ackTokens, data.ackTokensAt, data.lastSeen, ctx.config.limits.acksPerSecond, ctx.config.limits.ackBurst);
+  data.ackTokensAt = data.lastSeen;
+  data.ackTokens = tokens >= 1 ? tokens - 1 : tokens;
+  return tokens >= 1;
 }
 
 function rateLimited(ctx: Context, ws: WS): void {
