@@ -78,7 +78,7 @@ export class ConnectionManager {
     this.unreserve();
     this.#all.add(ws);
     this.#sessions.set(ws.data.sessionId, ws);
-    const user = ws.data.principal.user;
+    const user = ws.data.user;
     const mine = this.#users.get(user);
     if (mine === undefined) this.#users.set(user, ws);
     else if (mine instanceof Set) mine.add(ws);
@@ -88,7 +88,7 @@ export class ConnectionManager {
   remove(ws: ServerWebSocket<ConnData>): void {
     if (!this.#all.delete(ws)) return;
     if (this.#sessions.get(ws.data.sessionId) === ws) this.#sessions.delete(ws.data.sessionId);
-    const user = ws.data.principal.user;
+    const user = ws.data.user;
     const mine = this.#users.get(user);
     if (mine === ws) this.#users.delete(user);
     else if (mine instanceof Set && mine.delete(ws) && mine.size === 1) this.#users.set(user, mine.values().next().value!);
@@ -112,7 +112,7 @@ export class ConnectionManager {
 
   byTier(): Record<Tier, number> {
     const counts = Object.fromEntries(TIERS.map((tier) => [tier, 0])) as Record<Tier, number>;
-    for (const ws of this.#all) counts[ws.data.principal.tier]++;
+    for (const ws of this.#all) counts[ws.data.tier]++;
     return counts;
   }
 
@@ -138,7 +138,7 @@ export class ConnectionManager {
     for (const ws of this.#all) {
       const data = ws.data;
       if (data.closed || data.closing) continue;
-      if (tokenExpired(data.principal.exp, now, options.clockToleranceS)) {
+      if (tokenExpired(data.exp, now, options.clockToleranceS)) {
         hooks.onClose?.(CloseCode.TokenExpired, data);
         this.closeGracefully(ws, CloseCode.TokenExpired, "token expired");
         continue;

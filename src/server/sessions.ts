@@ -87,7 +87,7 @@ export class Sessions {
     let takeover: WS | undefined;
     if (SESSION_ID.test(asked)) state = await this.#o.store.loadSession(asked).catch(() => null);
     const local = this.#o.manager.session(asked);
-    if (local && !local.data.closed && local.data.principal.user === user) {
+    if (local && !local.data.closed && local.data.user === user) {
       state = sessionStateOf(local.data);
       takeover = local;
     } else if (this.#o.control && this.#o.store.sharedAcrossNodes && SESSION_ID.test(asked)) {
@@ -121,7 +121,7 @@ export class Sessions {
    */
   async handOver(id: string, user: string): Promise<{ count: number; state?: SessionState }> {
     const ws = this.#o.manager.session(String(id));
-    if (!ws || ws.data.closed || ws.data.principal.user !== user || ws.data.slotTransferred) return { count: 0 };
+    if (!ws || ws.data.closed || ws.data.user !== user || ws.data.slotTransferred) return { count: 0 };
     const state = sessionStateOf(ws.data);
     this.takeOver(ws);
     await this.#o.slots?.releaseConnection(user).catch(() => {});
@@ -149,7 +149,7 @@ export function sessionStateOf(data: ConnData): SessionState {
   for (const sub of subsOf(data)) {
     if (sub.ready) channels[sub.channel] = { epoch: sub.epoch, from: sub.from, acked: sub.acked };
   }
-  return { user: data.principal.user, channels };
+  return { user: data.user, channels };
 }
 
 /** How a restored channel is checked and joined (the WebSocket handler's own join). */

@@ -51,7 +51,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         type: "welcome",
         session: data.sessionId,
         resumed: data.resume !== null,
-        user: data.principal.user,
+        user: data.user,
         heartbeat: heartbeatS,
         node: config.cluster.nodeId!,
       };
@@ -61,7 +61,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       data.resume = null;
       if (resume) {
         void restoreSubscriptions(ws, resume, {
-          mayJoin: (channel) => mayJoin(ws.data.principal, channel, ctx.extensions.jobOwner),
+          mayJoin: (channel) => mayJoin(ws.data, channel, ctx.extensions.jobOwner),
           join: (channel, since) => void join(ctx, ws, channel, since),
         });
       }
@@ -102,7 +102,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       forgetClosing(data);
       ctx.manager.remove(ws);
       ctx.sessions.closed(data);
-      if (!data.slotTransferred) ctx.slots.releaseConnection(data.principal.user).catch(() => {});
+      if (!data.slotTransferred) ctx.slots.releaseConnection(data.user).catch(() => {});
       for (const sub of subsOf(data)) if (sub.ready) ctx.hub.leave(ws, sub.channel);
       if (reason === BUN_TOO_BIG) ctx.events.rejected("too_large");
       ctx.events.closed(data, code);
@@ -209,7 +209,7 @@ async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promi
   setSub(data, placeholder);
   let allowed = false;
   try {
-    allowed = await mayJoin(data.principal, channel, ctx.extensions.jobOwner);
+    allowed = await mayJoin(data, channel, ctx.extensions.jobOwner);
   } catch {
     /* an unreachable owner lookup refuses, below */
   }
@@ -285,7 +285,7 @@ async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
   const deadlineMs = ctx.config.agent.rpcTimeoutMs;
   let result = "ok";
   try {
-    const data = await ctx.extensions.rpc({ user: ws.data.principal.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
+    const data = await ctx.extensions.rpc({ user: ws.data.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
     send(ws, JSON.stringify({ type: "result", id: frame.id, data: data ?? null }));
   } catch (error) {
     const answer = toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "rpc failed", what: "rpc", fields: { method: frame.method.slice(0, 64) }, log: ctx.log });
@@ -301,7 +301,7 @@ async function cancel(ctx: Context, ws: WS, frame: Frame<"cancel">): Promise<voi
   const sub = subOf(ws.data, frame.channel);
   if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "cancel_unsubscribed");
   try {
-    const cancelled = await ctx.streams.cancel(frame.channel, frame.stream, ws.data.principal.user);
+    const cancelled = await ctx.streams.cancel(frame.channel, frame.stream, ws.data.user);
     send(ws, JSON.stringify({ type: "result", id: frame.id, data: { cancelled } }));
   } catch (error) {
     send(ws, toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "cancel failed", what: "cancel", fields: { channel: frame.channel }, log: ctx.log }).frame);
