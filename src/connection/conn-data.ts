@@ -21,20 +21,19 @@ export interface Subscription {
 }
 
 /**
- * The principal's fields are the connection's own (`data.user`, `data.tier`…, and `mayJoin(data, …)`):
- * one object per connection instead of two, in the room the object's allocation has anyway.
+ * One object of one shape per connection. The principal's fields are its own (`data.user`,
+ * `data.tier`…; `mayJoin(data, …)`) instead of a Principal object of their own. An object literal
+ * of 19 to 26 fields takes 224 B on Bun 1.4.4 (measured): a field past the 26th costs every
+ * connection 32 B more.
  */
 export interface ConnData extends Principal {
-  id: number;
   sessionId: string;
   /** Session state to restore in `open` (a resume hit), or null. */
   resume: SessionState | null;
   /** Read and written only through subs.ts. */
   subs: Subs;
-  upgradeAt: number;
   /** `performance.now()` when the upgrade request arrived (before token verification): the connect-duration start. */
   upgradeStartedMs: number;
-  openedAt: number;
   lastSeen: number;
   lastPingAt: number;
   /** When a confirmation probe (ping) went out and no pong has come back yet; 0 if none. */
@@ -59,11 +58,8 @@ export interface ConnData extends Principal {
   slotTransferred: boolean;
 }
 
-let nextId = 1;
-
 export function newConnData(principal: Principal, sessionId: string, resume: SessionState | null, now: number, burst: number): ConnData {
   return {
-    id: nextId++,
     user: principal.user,
     tier: principal.tier,
     channels: principal.channels,
@@ -72,9 +68,7 @@ export function newConnData(principal: Principal, sessionId: string, resume: Ses
     sessionId,
     resume,
     subs: null,
-    upgradeAt: now,
     upgradeStartedMs: performance.now(),
-    openedAt: 0,
     lastSeen: now,
     lastPingAt: now,
     probeAt: 0,

@@ -43,9 +43,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
 
     open(ws) {
       const data = ws.data;
-      const now = ctx.now();
-      data.openedAt = now;
-      data.lastSeen = now;
+      data.lastSeen = ctx.now();
       ctx.manager.add(ws);
       const welcome: WelcomeFrame = {
         type: "welcome",
