@@ -10,6 +10,7 @@ import { TIERS, type Tier } from "../protocol/codes.ts";
 import type { Scheduler } from "../server/scheduler.ts";
 import { closeAfterPong, closeNow } from "./close-handshake.ts";
 import type { ConnData } from "./conn-data.ts";
+import { subsOf } from "./subs.ts";
 
 export interface SweepOptions {
   heartbeatMs: number;
@@ -45,8 +46,11 @@ export class ConnectionManager {
   readonly #scheduler: Scheduler | undefined;
   readonly #all = new Set<ServerWebSocket<ConnData>>();
   readonly #sessions = new Map<string, ServerWebSocket<ConnData>>();
-  /** Open connections per user: what `/v1/disconnect` and `/v1/unsubscribe` act on. */
-  readonly #users = new Map<string, Set<ServerWebSocket<ConnData>>>();
+  /**
+   * Open connections per user: what `/v1/disconnect` and `/v1/unsubscribe` act on. Most users have
+   * one connection: it is stored as itself, and a Set (≈ 250 B) only from a user's second.
+   */
+  readonly #users = new Map<string, ServerWebSocket<ConnData> | Set<ServerWebSocket<ConnData>>>();
   /** Upgrades accepted but not yet open, so the node limit holds during a connect storm. */
   #pending = 0;
 
@@ -74,19 +78,20 @@ export class ConnectionManager {
     this.unreserve();
     this.#all.add(ws);
     this.#sessions.set(ws.data.sessionId, ws);
-    const user = ws.data.principal.user;
-    let mine = this.#users.get(user);
-    if (!mine) this.#users.set(user, (mine = new Set()));
-    mine.add(ws);
+    const user = ws.data.user;
+    const mine = this.#users.get(user);
+    if (mine === undefined) this.#users.set(user, ws);
+    else if (mine instanceof Set) mine.add(ws);
+    else if (mine !== ws) this.#users.set(user, new Set([mine, ws]));
   }
 
   remove(ws: ServerWebSocket<ConnData>): void {
     if (!this.#all.delete(ws)) return;
     if (this.#sessions.get(ws.data.sessionId) === ws) this.#sessions.delete(ws.data.sessionId);
-    const user = ws.data.principal.user;
+    const user = ws.data.user;
     const mine = this.#users.get(user);
-    mine?.delete(ws);
-    if (mine?.size === 0) this.#users.delete(user);
+    if (mine === ws) this.#users.delete(user);
+    else if (mine instanceof Set && mine.delete(ws) && mine.size === 1) this.#users.set(user, mine.values().next().value!);
   }
 
   /** The open local connection holding session `id`, if any. */
@@ -96,7 +101,9 @@ export class ConnectionManager {
 
   /** The open local connections of `user`, snapshotted (closing them changes the live set). */
   ofUser(user: string): ServerWebSocket<ConnData>[] {
-    return [...(this.#users.get(user) ?? [])];
+    const mine = this.#users.get(user);
+    if (mine === undefined) return [];
+    return mine instanceof Set ? [...mine] : [mine];
   }
 
   connections(): IterableIterator<ServerWebSocket<ConnData>> {
@@ -105,7 +112,7 @@ export class ConnectionManager {
 
   byTier(): Record<Tier, number> {
     const counts = Object.fromEntries(TIERS.map((tier) => [tier, 0])) as Record<Tier, number>;
-    for (const ws of this.#all) counts[ws.data.principal.tier]++;
+    for (const ws of this.#all) counts[ws.data.tier]++;
     return counts;
   }
 
@@ -131,7 +138,7 @@ export class ConnectionManager {
     for (const ws of this.#all) {
       const data = ws.data;
       if (data.closed || data.closing) continue;
-      if (tokenExpired(data.principal.exp, now, options.clockToleranceS)) {
+      if (tokenExpired(data.exp, now, options.clockToleranceS)) {
         hooks.onClose?.(CloseCode.TokenExpired, data);
         this.closeGracefully(ws, CloseCode.TokenExpired, "token expired");
         continue;
@@ -193,9 +200,9 @@ export class ConnectionManager {
 }
 
 function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: SweepHooks): boolean {
-  for (const [channel, sub] of data.subs) {
+  for (const sub of subsOf(data)) {
     if (!sub.ready) continue;
-    const oldest = hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from));
+    const oldest = hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from));
     if (oldest && now - Math.max(oldest.ts, sub.joinedAt) > confirmTimeoutMs) return true;
   }
   return false;
@@ -204,7 +211,7 @@ function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: S
 /** Unacknowledged critical events not yet counted as timed out. */
 function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number } {
   let count = 0;
-  for (const [channel, sub] of data.subs) count += hooks.oldestUnacked(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0))?.count ?? 0;
+  for (const sub of subsOf(data)) count += hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut))?.count ?? 0;
   return { unconfirmed: count };
 }
 
@@ -212,10 +219,10 @@ function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number }
 function countTimedOut(data: ConnData, cutoff: number, hooks: SweepHooks): number {
   if (!hooks.overdue) return 0;
   let count = 0;
-  for (const [channel, sub] of data.subs) {
+  for (const sub of subsOf(data)) {
     // A subscription younger than the timeout has had less than the timeout to ack anything.
     if (!sub.ready || sub.joinedAt > cutoff) continue;
-    const overdue = hooks.overdue(channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0), cutoff);
+    const overdue = hooks.overdue(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut), cutoff);
     if (!overdue) continue;
     count += overdue.count;
     sub.timedOut = overdue.through;

@@ -15,12 +15,18 @@ export interface Bucket {
  * if (!take(ws.data, now, 50, 100)) reject();
  */
 export function take(bucket: Bucket, now: number, perSecond: number, burst: number): boolean {
-  const refill = ((now - bucket.tokensAt) * perSecond) / 1000;
-  bucket.tokens = Math.min(burst, bucket.tokens + refill);
+  const tokens = refilled(bucket.tokens, bucket.tokensAt, now, perSecond, burst);
   bucket.tokensAt = now;
-  if (bucket.tokens < 1) return false;
-  bucket.tokens -= 1;
-  return true;
+  bucket.tokens = tokens >= 1 ? tokens - 1 : tokens;
+  return tokens >= 1;
+}
+
+/**
+ * The tokens at `now` of a bucket that held `tokens` at `tokensAt`: for a bucket kept in fields of
+ * another object (the connection's ack bucket), which {@linkcode take} cannot be handed.
+ */
+export function refilled(tokens: number, tokensAt: number, now: number, perSecond: number, burst: number): number {
+  return Math.min(burst, tokens + ((now - tokensAt) * perSecond) / 1000);
 }
 
 /** Options of {@linkcode KeyedRateLimiter}. */

@@ -113,9 +113,12 @@ export class Hub<S> {
     if (this.#options.streams) events = this.#options.streams.live(channel, events);
     if (this.#watching.has(channel)) {
       if (epoch !== undefined) {
+        // An equal epoch keeps the string already held, which subscriptions share (#sharedEpoch).
         const known = this.#epochs.get(channel);
-        this.#epochs.set(channel, epoch);
-        if (known !== undefined && known !== epoch) this.#epochChanged(channel, epoch, events[0]!.offset - 1);
+        if (known !== epoch) {
+          this.#epochs.set(channel, epoch);
+          if (known !== undefined) this.#epochChanged(channel, epoch, events[0]!.offset - 1);
+        }
       }
       this.#delivered.set(channel, events[events.length - 1]!.offset);
       for (const e of events) if (e.critical) this.#critical.add(channel, e.offset, e.ts);
@@ -148,9 +151,9 @@ export class Hub<S> {
       const top = () => Math.max(this.#delivered.get(channel) ?? 0, watchedFrom);
       if (!since) {
         const streams = this.#options.streams;
-        const [{ epoch }] = await Promise.all([this.#engine.position(channel), streams?.ensure(channel)]);
+        const [position] = await Promise.all([this.#engine.position(channel), streams?.ensure(channel)]);
         if (transport.isClosed(socket)) return null;
-        if (!this.#epochs.has(channel)) this.#epochs.set(channel, epoch);
+        const epoch = this.#sharedEpoch(channel, position.epoch);
         const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top() };
         // The one exception to "live events only": the text so far of each open stream (§8).
         joined = this.#subscribe(transport, socket, frame, streams?.snapshots(channel) ?? [], id);
@@ -159,10 +162,10 @@ export class Hub<S> {
 
       const page = await this.#engine.history(channel, since.offset, this.#replayLimit);
       if (transport.isClosed(socket)) return null;
-      if (!this.#epochs.has(channel)) this.#epochs.set(channel, page.epoch);
-      const frame: SubscribedFrame = { type: "subscribed", channel, epoch: page.epoch, offset: top(), recovered: false };
+      const epoch = this.#sharedEpoch(channel, page.epoch);
+      const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset: top(), recovered: false };
       // What this node delivered counts as the top too: the page may have been read before it.
-      let verdict = recoveryVerdict(since, { epoch: page.epoch, offset: Math.max(page.offset, top()), trimmedThrough: page.trimmedThrough });
+      let verdict = recoveryVerdict(since, { epoch, offset: Math.max(page.offset, top()), trimmedThrough: page.trimmedThrough });
       if (!verdict.replay) {
         frame.reason = verdict.reason;
         joined = this.#subscribe(transport, socket, frame, [], id);
@@ -216,6 +219,18 @@ export class Hub<S> {
     this.#delivered.set(channel, offset);
     const frame: SubscribedFrame = { type: "subscribed", channel, epoch, offset, recovered: false, reason: NotRecoveredReason.EpochChanged };
     if ((this.#local.get(channel) ?? 0) > 0) this.#transport?.publish(channel, JSON.stringify(frame));
+  }
+
+  /**
+   * `epoch` as the string this node already holds for `channel` when the two are equal (and held
+   * from now when it holds none). Each subscription keeps the epoch it joined under, and an engine
+   * reads a new string per join (the embedded one even hashes one for a channel without events):
+   * shared, it costs one string per channel instead of one, or two, per subscription.
+   */
+  #sharedEpoch(channel: string, epoch: string): string {
+    const known = this.#epochs.get(channel);
+    if (known === undefined) this.#epochs.set(channel, epoch);
+    return known === epoch ? known : epoch;
   }
 
   /** The epoch this node last saw for `channel`, if any. */

@@ -78,8 +78,8 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
     onChange: (changed) => {
       // New tiers apply to later subscribes of open connections; channels already joined stay.
       for (const ws of ctx.connections()) {
-        const principal = ws.data.principal;
-        if (!principal.tierFromToken && changed.has(principal.user)) principal.tier = changed.get(principal.user) ?? "starter";
+        const data = ws.data;
+        if (!data.tierFromToken && changed.has(data.user)) data.tier = changed.get(data.user) ?? "starter";
       }
     },
   });
@@ -134,10 +134,10 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
         jobs.observe(items);
       },
       connectionOpened: (data) => {
-        if (!data.principal.tierFromToken) tiers.opened(data.principal.user);
+        if (!data.tierFromToken) tiers.opened(data.user);
       },
       connectionClosed: (data) => {
-        if (!data.principal.tierFromToken) tiers.closed(data.principal.user);
+        if (!data.tierFromToken) tiers.closed(data.user);
       },
       jobsInFlight: () => registry.inFlight(),
       breakers: backend ? [breaker] : [],

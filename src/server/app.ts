@@ -137,7 +137,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     onFanout: (_channel, n, subscribers, latencyMs) => events.fannedOut(n, subscribers, latencyMs),
     onBackpressure: () => housekeeping.slowSweepSoon(),
     onReplay: (n) => events.replayed(n),
-    onMembership: (ws, channel, delta) => presence.change(channel, ws.data.principal.user, delta),
+    onMembership: (ws, channel, delta) => presence.change(channel, ws.data.user, delta),
     streams: streamLog,
   });
   const sessions = new Sessions({ store: engine, manager, resumeWindowMs: config.delivery.resumeWindowMs, events, log, control: bus, slots: engine });

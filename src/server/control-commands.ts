@@ -7,6 +7,7 @@
 import type { ServerWebSocket } from "bun";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
+import { deleteSub, subOf } from "../connection/subs.ts";
 import type { BunSocket } from "../delivery/bun-transport.ts";
 import type { Hub } from "../delivery/hub.ts";
 import type { ControlBus, SessionState } from "../engine/types.ts";
@@ -124,9 +125,9 @@ export class Control {
 
 /** Takes `ws` off `channel` (a join still reading history gives up on its own); false when not on it. */
 function leave(ws: WS, channel: string, hub: ControlOptions["hub"]): boolean {
-  const sub = ws.data.subs.get(channel);
+  const sub = subOf(ws.data, channel);
   if (!sub) return false;
-  ws.data.subs.delete(channel);
+  deleteSub(ws.data, channel);
   if (sub.ready) hub.leave(ws, channel);
   ws.data.dirty = true;
   return true;

@@ -40,7 +40,7 @@ export interface ExtensionContext extends BodyContext {
   readonly criticalEvents: ReadonlySet<string>;
   /** The instruments features record into (agent runs). */
   readonly metrics: Pick<Metrics, "agentRuns" | "agentRunDuration">;
-  /** This node's open connections (a tier change updates their principals). */
+  /** This node's open connections (a tier change updates their tiers). */
   connections(): Iterable<ServerWebSocket<ConnData>>;
 }
 

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { ServerWebSocket } from "bun";
 import type { ConnData } from "../connection/conn-data.ts";
 import type { ConnectionManager } from "../connection/manager.ts";
+import { subCount, subsOf } from "../connection/subs.ts";
 import type { ConnectionSlots, ControlBus, SessionState, SessionStore } from "../engine/types.ts";
 import { parseChannel, type ChannelName } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
@@ -86,7 +87,7 @@ export class Sessions {
     let takeover: WS | undefined;
     if (SESSION_ID.test(asked)) state = await this.#o.store.loadSession(asked).catch(() => null);
     const local = this.#o.manager.session(asked);
-    if (local && !local.data.closed && local.data.principal.user === user) {
+    if (local && !local.data.closed && local.data.user === user) {
       state = sessionStateOf(local.data);
       takeover = local;
     } else if (this.#o.control && this.#o.store.sharedAcrossNodes && SESSION_ID.test(asked)) {
@@ -120,7 +121,7 @@ export class Sessions {
    */
   async handOver(id: string, user: string): Promise<{ count: number; state?: SessionState }> {
     const ws = this.#o.manager.session(String(id));
-    if (!ws || ws.data.closed || ws.data.principal.user !== user || ws.data.slotTransferred) return { count: 0 };
+    if (!ws || ws.data.closed || ws.data.user !== user || ws.data.slotTransferred) return { count: 0 };
     const state = sessionStateOf(ws.data);
     this.takeOver(ws);
     await this.#o.slots?.releaseConnection(user).catch(() => {});
@@ -135,7 +136,7 @@ export class Sessions {
 
   /** Saves a closing connection's session, unless it was taken over (the new connection owns it). */
   closed(data: ConnData): void {
-    if (data.slotTransferred || data.subs.size === 0) return;
+    if (data.slotTransferred || subCount(data) === 0) return;
     this.#o.store.saveSession(data.sessionId, sessionStateOf(data), this.#o.resumeWindowMs).catch((error) => {
       this.#o.log.warn("session not saved", { error: (error as Error).message });
     });
@@ -145,10 +146,10 @@ export class Sessions {
 /** The session state to save for `data`: every joined channel with where it started and its ack. */
 export function sessionStateOf(data: ConnData): SessionState {
   const channels: SessionState["channels"] = {};
-  for (const [channel, sub] of data.subs) {
-    if (sub.ready) channels[channel] = { epoch: sub.epoch, from: sub.from, acked: sub.acked };
+  for (const sub of subsOf(data)) {
+    if (sub.ready) channels[sub.channel] = { epoch: sub.epoch, from: sub.from, acked: sub.acked };
   }
-  return { user: data.principal.user, channels };
+  return { user: data.user, channels };
 }
 
 /** How a restored channel is checked and joined (the WebSocket handler's own join). */

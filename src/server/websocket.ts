@@ -6,7 +6,8 @@ import type { ServerWebSocket, WebSocketHandler } from "bun";
 import { closingPong, forgetClosing } from "../connection/close-handshake.ts";
 import type { ConnData, Subscription } from "../connection/conn-data.ts";
 import { mayJoin } from "../connection/permissions.ts";
-import { take } from "../connection/rate-limit.ts";
+import { refilled, take } from "../connection/rate-limit.ts";
+import { deleteSub, newSubscription, setSub, subCount, subOf, subsOf } from "../connection/subs.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
 import { ClientFrameSchema, errorFrame, isRequestId, type ClientFrame, type RequestId, type WelcomeFrame } from "../protocol/frames.ts";
@@ -42,15 +43,13 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
 
     open(ws) {
       const data = ws.data;
-      const now = ctx.now();
-      data.openedAt = now;
-      data.lastSeen = now;
+      data.lastSeen = ctx.now();
       ctx.manager.add(ws);
       const welcome: WelcomeFrame = {
         type: "welcome",
         session: data.sessionId,
         resumed: data.resume !== null,
-        user: data.principal.user,
+        user: data.user,
         heartbeat: heartbeatS,
         node: config.cluster.nodeId!,
       };
@@ -60,7 +59,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       data.resume = null;
       if (resume) {
         void restoreSubscriptions(ws, resume, {
-          mayJoin: (channel) => mayJoin(ws.data.principal, channel, ctx.extensions.jobOwner),
+          mayJoin: (channel) => mayJoin(ws.data, channel, ctx.extensions.jobOwner),
           join: (channel, since) => void join(ctx, ws, channel, since),
         });
       }
@@ -77,7 +76,7 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
         return;
       }
       const ackLike = mayBeAck(message);
-      if (!(ackLike ? take(data.acks, data.lastSeen, config.limits.acksPerSecond, config.limits.ackBurst) : takeFrame(ctx, data))) return rateLimited(ctx, ws);
+      if (!(ackLike ? takeAck(ctx, data) : takeFrame(ctx, data))) return rateLimited(ctx, ws);
       const frame = parse(ws, message, ctx);
       if (!frame) return;
       // Counted as an ack on its looks but not one: it pays the frame limit too.
@@ -101,8 +100,8 @@ export function websocketHandler(ctx: Context): WebSocketHandler<ConnData> {
       forgetClosing(data);
       ctx.manager.remove(ws);
       ctx.sessions.closed(data);
-      if (!data.slotTransferred) ctx.slots.releaseConnection(data.principal.user).catch(() => {});
-      for (const [channel, sub] of data.subs) if (sub.ready) ctx.hub.leave(ws, channel);
+      if (!data.slotTransferred) ctx.slots.releaseConnection(data.user).catch(() => {});
+      for (const sub of subsOf(data)) if (sub.ready) ctx.hub.leave(ws, sub.channel);
       if (reason === BUN_TOO_BIG) ctx.events.rejected("too_large");
       ctx.events.closed(data, code);
     },
@@ -123,6 +122,14 @@ function mayBeAck(text: string): boolean {
 
 function takeFrame(ctx: Context, data: ConnData): boolean {
   return take(data, data.lastSeen, ctx.config.limits.framesPerSecond, ctx.config.limits.frameBurst);
+}
+
+/** `take` on the ack bucket, which lives in ConnData's `ackTokens` and `ackTokensAt`. */
+function takeAck(ctx: Context, data: ConnData): boolean {
+  const tokens = refilled(data.ackTokens, data.ackTokensAt, data.lastSeen, ctx.config.limits.acksPerSecond, ctx.config.limits.ackBurst);
+  data.ackTokensAt = data.lastSeen;
+  data.ackTokens = tokens >= 1 ? tokens - 1 : tokens;
+  return tokens >= 1;
 }
 
 function rateLimited(ctx: Context, ws: WS): void {
@@ -190,22 +197,22 @@ async function subscribe(ctx: Context, ws: WS, frame: Frame<"subscribe">): Promi
   const channel = parseChannel(frame.channel);
   if (!channel) return void protocolError(ctx, ws, `invalid channel name "${frame.channel.slice(0, 170)}"`, frame.id, "bad_channel");
   const data = ws.data;
-  if (data.subs.has(channel.channel)) return void ws.send(errorFrame(ErrorCode.BadRequest, `already subscribed to ${channel.channel}`, frame.id));
-  if (data.subs.size >= ctx.config.limits.subscriptionsPerConnection) {
+  if (subOf(data, channel.channel)) return void ws.send(errorFrame(ErrorCode.BadRequest, `already subscribed to ${channel.channel}`, frame.id));
+  if (subCount(data) >= ctx.config.limits.subscriptionsPerConnection) {
     ctx.events.rejected("subscriptions_limit");
     return void ws.send(errorFrame(ErrorCode.LimitExceeded, `at most ${ctx.config.limits.subscriptionsPerConnection} subscriptions per connection`, frame.id));
   }
   // Hold the slot while permissions and history are read, so a duplicate subscribe is refused.
-  const placeholder: Subscription = { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false };
-  data.subs.set(channel.channel, placeholder);
+  const placeholder = newSubscription(channel.channel);
+  setSub(data, placeholder);
   let allowed = false;
   try {
-    allowed = await mayJoin(data.principal, channel, ctx.extensions.jobOwner);
+    allowed = await mayJoin(data, channel, ctx.extensions.jobOwner);
   } catch {
     /* an unreachable owner lookup refuses, below */
   }
   if (!allowed) {
-    if (data.subs.get(channel.channel) === placeholder) data.subs.delete(channel.channel);
+    if (subOf(data, channel.channel) === placeholder) deleteSub(data, channel.channel);
     return void send(ws, errorFrame(ErrorCode.Forbidden, `not allowed to join ${channel.channel}`, frame.id));
   }
   await join(ctx, ws, channel.channel, frame.since ?? null, frame.id, placeholder);
@@ -221,14 +228,14 @@ async function join(
   placeholder?: Subscription,
 ): Promise<void> {
   const data = ws.data;
-  const slot = placeholder ?? { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false };
-  data.subs.set(channel, slot);
+  const slot = placeholder ?? newSubscription(channel);
+  setSub(data, slot);
   const startedMs = performance.now();
   try {
     const result = await ctx.hub.join(ws, channel, since, id);
     if (!result) return;
     if (since) ctx.events.recovered(performance.now() - startedMs);
-    if (data.subs.get(channel) !== slot) {
+    if (subOf(data, channel) !== slot) {
       // Unsubscribed while joining.
       ctx.hub.leave(ws, channel);
       return;
@@ -236,22 +243,22 @@ async function join(
     Object.assign(slot, { epoch: result.subscribed.epoch, from: result.from, acked: result.acked, joinedAt: ctx.now(), ready: true });
     data.dirty = true;
   } catch (error) {
-    if (data.subs.get(channel) === slot) data.subs.delete(channel);
+    if (subOf(data, channel) === slot) deleteSub(data, channel);
     send(ws, toErrorFrame(error, { id, unavailable: "history is unavailable, retry", internal: "could not subscribe", what: "join", fields: { channel }, log: ctx.log }).frame);
   }
 }
 
 function unsubscribe(ctx: Context, ws: WS, frame: Frame<"unsubscribe">): void {
-  const sub = ws.data.subs.get(frame.channel);
+  const sub = subOf(ws.data, frame.channel);
   if (!sub) return void ws.send(errorFrame(ErrorCode.NotFound, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id));
-  ws.data.subs.delete(frame.channel);
+  deleteSub(ws.data, frame.channel);
   if (sub.ready) ctx.hub.leave(ws, frame.channel);
   ws.data.dirty = true;
   ws.send(JSON.stringify(frame.id === undefined ? { type: "unsubscribed", channel: frame.channel } : { type: "unsubscribed", id: frame.id, channel: frame.channel }));
 }
 
 function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
-  const sub = ws.data.subs.get(frame.channel);
+  const sub = subOf(ws.data, frame.channel);
   if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "ack_unsubscribed");
   const epoch = ctx.hub.epochOf(frame.channel);
   if (epoch !== undefined && sub.epoch !== epoch) {
@@ -261,7 +268,7 @@ function ack(ctx: Context, ws: WS, frame: Frame<"ack">): void {
   const to = Math.min(frame.offset, ctx.hub.deliveredTop(frame.channel));
   if (to <= sub.acked) return;
   // Events already counted as timed out are not counted again as confirmed.
-  const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from, sub.timedOut ?? 0), to);
+  const outcome = ctx.hub.acked(frame.channel, Math.max(sub.acked, sub.from, sub.timedOut), to);
   sub.acked = to;
   ws.data.dirty = true;
   if (outcome.confirmed > 0) ctx.events.confirmed(outcome);
@@ -276,7 +283,7 @@ async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
   const deadlineMs = ctx.config.agent.rpcTimeoutMs;
   let result = "ok";
   try {
-    const data = await ctx.extensions.rpc({ user: ws.data.principal.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
+    const data = await ctx.extensions.rpc({ user: ws.data.user, method: frame.method, data: frame.data ?? null, signal: AbortSignal.timeout(deadlineMs), deadlineMs });
     send(ws, JSON.stringify({ type: "result", id: frame.id, data: data ?? null }));
   } catch (error) {
     const answer = toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "rpc failed", what: "rpc", fields: { method: frame.method.slice(0, 64) }, log: ctx.log });
@@ -289,10 +296,10 @@ async function rpc(ctx: Context, ws: WS, frame: Frame<"rpc">): Promise<void> {
 
 /** PROTOCOL §8: a subscriber of the stream's channel ends it `cancelled` and its producer is told. */
 async function cancel(ctx: Context, ws: WS, frame: Frame<"cancel">): Promise<void> {
-  const sub = ws.data.subs.get(frame.channel);
+  const sub = subOf(ws.data, frame.channel);
   if (!sub || !sub.ready) return void protocolError(ctx, ws, `not subscribed to ${frame.channel.slice(0, 170)}`, frame.id, "cancel_unsubscribed");
   try {
-    const cancelled = await ctx.streams.cancel(frame.channel, frame.stream, ws.data.principal.user);
+    const cancelled = await ctx.streams.cancel(frame.channel, frame.stream, ws.data.user);
     send(ws, JSON.stringify({ type: "result", id: frame.id, data: { cancelled } }));
   } catch (error) {
     send(ws, toErrorFrame(error, { id: frame.id, unavailable: "the store is unavailable", internal: "cancel failed", what: "cancel", fields: { channel: frame.channel }, log: ctx.log }).frame);

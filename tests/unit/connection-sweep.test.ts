@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import type { ServerWebSocket } from "bun";
 import { ConnectionManager, type SweepHooks, type SweepOptions } from "../../src/connection/manager.ts";
 import { newConnData, type ConnData } from "../../src/connection/conn-data.ts";
+import { newSubscription, setSub, subOf } from "../../src/connection/subs.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
 
 const OPTIONS: SweepOptions = { heartbeatMs: 15_000, confirmTimeoutMs: 5_000, probeTimeoutMs: 5_000, slowConsumerBytes: 1 << 20, clockToleranceS: 0 };
@@ -35,7 +36,7 @@ class FakeWs {
 function setup(unacked: { ts: number; count: number } | null) {
   const manager = new ConnectionManager();
   const data = newConnData({ user: "u1", tier: "starter", channels: new Set(), exp: T0 / 1000 + 3600, tierFromToken: true }, "s1", null, T0, 10);
-  data.subs.set(CH, { epoch: "e1", from: 0, acked: 0, joinedAt: T0, ready: true });
+  setSub(data, { ...newSubscription(CH), epoch: "e1", joinedAt: T0, ready: true });
   const ws = new FakeWs(data);
   manager.add(ws as unknown as ServerWebSocket<ConnData>);
   const closes: Array<{ code: CloseCode; detail?: { unconfirmed?: number } }> = [];
@@ -115,7 +116,7 @@ describe("sweep: critical events unconfirmed", () => {
     c.sweep(probeAt + OPTIONS.probeTimeoutMs + 1);
     expect(c.ws.closedWith).toBeNull();
 
-    c.data.subs.get(CH)!.acked = 2;
+    subOf(c.data, CH)!.acked = 2;
     for (let t = probeAt; t <= probeAt + 4 * OPTIONS.confirmTimeoutMs; t += 1000) {
       c.heard(t);
       c.sweep(t);

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import type { ServerWebSocket } from "bun";
 import type { Principal } from "../../src/auth/tokens.ts";
 import { newConnData, type ConnData } from "../../src/connection/conn-data.ts";
+import { deleteSub, newSubscription, setSub } from "../../src/connection/subs.ts";
 import type { SessionState, SessionStore } from "../../src/engine/types.ts";
 import { CloseCode } from "../../src/protocol/codes.ts";
 import { Sessions, sessionStateOf, type SessionsOptions } from "../../src/server/sessions.ts";
@@ -16,8 +17,8 @@ function principal(user: string): Principal {
 
 function conn(user: string, sessionId = SESSION) {
   const data = newConnData(principal(user), sessionId, null, 0, 10);
-  data.subs.set("public:a", { epoch: "e1", from: 2, acked: 5, joinedAt: 1, ready: true });
-  data.subs.set("public:b", { epoch: "", from: 0, acked: 0, joinedAt: 0, ready: false });
+  setSub(data, { ...newSubscription("public:a"), epoch: "e1", from: 2, acked: 5, joinedAt: 1, ready: true });
+  setSub(data, newSubscription("public:b"));
   const closes: { code?: number; reason?: string }[] = [];
   const ws = { data, close: (code?: number, reason?: string) => void closes.push({ code, reason }) } as unknown as ServerWebSocket<ConnData>;
   return { ws, data, closes };
@@ -113,7 +114,8 @@ describe("Sessions", () => {
     taken.data.slotTransferred = true;
     s.sessions.closed(taken.data);
     const empty = conn("alice");
-    empty.data.subs.clear();
+    deleteSub(empty.data, "public:a");
+    deleteSub(empty.data, "public:b");
     s.sessions.closed(empty.data);
     await Promise.resolve();
     expect(s.saves).toEqual([{ id: SESSION, state: sessionStateOf(open.data), ttlMs: 30_000 }]);

@@ -1,0 +1,74 @@
+/**
+ * The manager's per-user entry, which holds a user's only connection as itself and a Set from the
+ * second: `ofUser` and `users` read the same either way. Through the real server:
+ * tests/control.test.ts (`/v1/disconnect`, `/v1/unsubscribe`).
+ */
+import { describe, expect, test } from "bun:test";
+import type { ServerWebSocket } from "bun";
+import { newConnData, type ConnData } from "../../src/connection/conn-data.ts";
+import { ConnectionManager } from "../../src/connection/manager.ts";
+
+type WS = ServerWebSocket<ConnData>;
+
+let sessions = 0;
+
+/** A socket of `user`: the manager reads nothing but `data` when adding and removing. */
+function socket(user: string): WS {
+  const principal = { user, tier: "starter" as const, channels: new Set<string>(), exp: 0, tierFromToken: false };
+  return { data: newConnData(principal, `s${++sessions}`, null, 0, 10) } as unknown as WS;
+}
+
+describe("ConnectionManager per-user connections", () => {
+  test("a user with no connection has none", () => {
+    const manager = new ConnectionManager();
+    expect({ users: manager.users, of: manager.ofUser("u1") }).toEqual({ users: 0, of: [] });
+  });
+
+  test("one, two and three connections of a user are listed in the order they opened", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c] = [socket("u1"), socket("u1"), socket("u1")];
+    manager.add(a);
+    expect(manager.ofUser("u1")).toEqual([a]);
+    manager.add(b);
+    expect(manager.ofUser("u1")).toEqual([a, b]);
+    manager.add(c);
+    expect({ users: manager.users, of: manager.ofUser("u1") }).toEqual({ users: 1, of: [a, b, c] });
+  });
+
+  test("removing connections one by one leaves the others, then forgets the user", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c] = [socket("u1"), socket("u1"), socket("u1")];
+    for (const ws of [a, b, c]) manager.add(ws);
+    manager.remove(b);
+    expect(manager.ofUser("u1")).toEqual([a, c]);
+    manager.remove(a);
+    expect(manager.ofUser("u1")).toEqual([c]);
+    manager.add(a);
+    expect(manager.ofUser("u1")).toEqual([c, a]);
+    manager.remove(a);
+    manager.remove(c);
+    expect({ users: manager.users, size: manager.size, of: manager.ofUser("u1") }).toEqual({ users: 0, size: 0, of: [] });
+  });
+
+  test("users are kept apart, and a socket added twice is listed once", () => {
+    const manager = new ConnectionManager();
+    const [a, b] = [socket("u1"), socket("u2")];
+    manager.add(a);
+    manager.add(a);
+    manager.add(b);
+    expect({ users: manager.users, u1: manager.ofUser("u1"), u2: manager.ofUser("u2") }).toEqual({ users: 2, u1: [a], u2: [b] });
+  });
+
+  test("the list is a snapshot: removing while iterating it reaches every connection", () => {
+    const manager = new ConnectionManager();
+    const [a, b] = [socket("u1"), socket("u1")];
+    manager.add(a);
+    manager.add(b);
+    const seen = [];
+    for (const ws of manager.ofUser("u1")) {
+      seen.push(ws);
+      manager.remove(ws);
+    }
+    expect({ seen, left: manager.ofUser("u1") }).toEqual({ seen: [a, b], left: [] });
+  });
+});
