@@ -9,7 +9,7 @@ import type { PublishItem } from "../engine/types.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import { exceedsDepth } from "../protocol/json-depth.ts";
 import { JsonGuardError, SerializeTimeoutError, parsePublishSync, type JsonGuard, type ParsedPublish } from "../protocol/json-guard.ts";
-import { PublishBodySchema } from "../protocol/publish.ts";
+import { fastParsePublishBody, PublishBodySchema } from "../protocol/publish.ts";
 import type { ServerEvents } from "./server-events.ts";
 
 // Every JSON answer: never sniffed as HTML by a browser, never cached (answers can be per-user).
@@ -193,9 +193,12 @@ export function validationError(zodIssues: ReadonlyArray<{ path: PropertyKey[]; 
 
 /** Validates one publish body into an engine item; throws HttpError 400 with the issues. */
 export function toItem(criticalEvents: ReadonlySet<string>, body: unknown, idempotencyKey: string | null, where = ""): PublishItem {
-  const result = PublishBodySchema.safeParse(body);
-  if (!result.success) throw validationError(result.error.issues, where);
-  const b = result.data;
+  let b = fastParsePublishBody(body);
+  if (!b) {
+    const result = PublishBodySchema.safeParse(body);
+    if (!result.success) throw validationError(result.error.issues, where);
+    b = result.data;
+  }
   const key = checkIdempotencyKey(idempotencyKey ?? b.idempotencyKey);
   const item: PublishItem = {
     channel: b.channel,
