@@ -13,10 +13,15 @@ import { fastParsePublishBody, PublishBodySchema } from "../protocol/publish.ts"
 import type { ServerEvents } from "./server-events.ts";
 
 // Every JSON answer: never sniffed as HTML by a browser, never cached (answers can be per-user).
-const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
+const JSON_HEADER_FIELDS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" };
+/**
+ * The same, converted once: a `Response` copies a `Headers` (~0.24 µs) faster than it converts a
+ * plain object (~0.44 µs), and copies it, so decorating one answer never touches another.
+ */
+const JSON_HEADERS = new Headers(JSON_HEADER_FIELDS);
 
 export function json(body: unknown, status = 200, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
+  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADER_FIELDS, ...headers } : JSON_HEADERS });
 }
 
 /** A JSON body that is already text (history pages built from stored frames). */
@@ -89,9 +94,10 @@ export async function readText(req: Request, limit: number): Promise<string> {
   const tooLarge = () => new HttpError(413, `body larger than ${limit} bytes`);
   const length = req.headers.get("content-length");
   if (length !== null) {
-    // HTTP framing holds the body to its Content-Length: one native read, the hot path.
+    // HTTP framing holds the body to its Content-Length: one native read and decode, the hot path
+    // (`text()` decodes as TextDecoder does: BOM dropped, bad bytes replaced).
     if (Number(length) > limit) throw tooLarge();
-    return new TextDecoder().decode(await req.bytes());
+    return await req.text();
   }
   if (!req.body) return "";
   const chunks: Uint8Array[] = [];
