@@ -10,6 +10,7 @@ import type { Presence, RecordStore } from "../engine/types.ts";
 import { DisconnectBodySchema, PRESENCE_MAX_USERS, PresenceQuerySchema, UnsubscribeBodySchema } from "../protocol/control.ts";
 import type { Logger } from "../telemetry/index.ts";
 import type { Control, ControlCommand } from "./control-commands.ts";
+import type { RouteUrl } from "./extension.ts";
 import { checkIdempotencyKey, json, readJson, requireKey, validated } from "./http.ts";
 
 /** Control bodies are two short strings. */
@@ -70,7 +71,7 @@ export function controlRoutes(o: ControlRoutesOptions) {
       },
     },
     "/v1/presence": {
-      GET: async (req: Request, url: URL) => {
+      GET: async (req: Request, url: RouteUrl) => {
         requireKey(req, config.auth.apiKey);
         const { channel } = validated(PresenceQuerySchema, { channel: url.searchParams.get("channel") ?? undefined });
         const page = await o.presence.read(channel, PRESENCE_MAX_USERS);

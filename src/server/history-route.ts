@@ -12,11 +12,12 @@ import { KeyedRateLimiter } from "../connection/rate-limit.ts";
 import { parseChannel } from "../protocol/channel.ts";
 import { recoveryVerdict } from "../protocol/recovery.ts";
 import type { Context } from "./context.ts";
+import type { RouteUrl } from "./extension.ts";
 import { HttpError, rawJson } from "./http.ts";
 
 const DEFAULT_LIMIT = 100;
 
-function intParam(url: URL, name: string, fallback: number, max: number): number {
+function intParam(url: RouteUrl, name: string, fallback: number, max: number): number {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return fallback;
   const n = Number(raw);
@@ -30,13 +31,13 @@ function intParam(url: URL, name: string, fallback: number, max: number): number
  * @example
  * routes["/v1/history"] = { GET: historyRoute(ctx) };
  */
-export function historyRoute(ctx: Context): (req: Request, url: URL) => Promise<Response> {
+export function historyRoute(ctx: Context): (req: Request, url: RouteUrl) => Promise<Response> {
   const { historyPerUserPerSec, historyBurst } = ctx.config.limits;
   const limiter = new KeyedRateLimiter({ perSecond: historyPerUserPerSec, burst: historyBurst });
   return (req, url) => history(ctx, limiter, req, url);
 }
 
-async function history(ctx: Context, limiter: KeyedRateLimiter, req: Request, url: URL): Promise<Response> {
+async function history(ctx: Context, limiter: KeyedRateLimiter, req: Request, url: RouteUrl): Promise<Response> {
   let principal;
   try {
     principal = await ctx.verify(bearer(req) ?? url.searchParams.get("token"));

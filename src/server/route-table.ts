@@ -8,7 +8,7 @@ import type { Metrics } from "../telemetry/index.ts";
 import type { Cors } from "./cors.ts";
 import { httpRequestAttributes } from "../telemetry/http-attributes.ts";
 import { toErrorResponse, type ErrorMapping } from "./error-response.ts";
-import type { MethodTable, RouteHandler } from "./extension.ts";
+import type { MethodTable, RouteHandler, RouteUrl } from "./extension.ts";
 import { httpError } from "./http.ts";
 
 type BunHandler = (req: Request) => Promise<Response>;
@@ -46,7 +46,7 @@ export class RouteTable {
     this.known(path, Object.keys(table));
     if (options.anyOrigin) this.#anyOrigin.add(path);
     const methods: Record<string, BunHandler> = {};
-    for (const [method, handler] of Object.entries(table)) methods[method] = (req) => this.serve(path, req, () => (handler as RouteHandler)(req, new URL(req.url)));
+    for (const [method, handler] of Object.entries(table)) methods[method] = (req) => this.serve(path, req, () => (handler as RouteHandler)(req, lazyUrl(req)));
     methods.OPTIONS = async (req) => this.#cors.preflight(req, this.#allowed.get(path)!, options.anyOrigin);
     this.#routes[path] = methods;
     return this;
@@ -98,4 +98,14 @@ export class RouteTable {
     }
     return this.#cors.decorate(req, httpError(404, `no route for ${req.method.slice(0, 16)} ${url.pathname.slice(0, 100)}`));
   }
+}
+
+/** `req`'s query, parsed when a handler first reads it (extension.ts says why). */
+function lazyUrl(req: Request): RouteUrl {
+  let searchParams: URLSearchParams | undefined;
+  return {
+    get searchParams() {
+      return (searchParams ??= new URL(req.url).searchParams);
+    },
+  };
 }

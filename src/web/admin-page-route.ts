@@ -9,7 +9,7 @@
 import { bearer, keyMatches } from "../auth/keys.ts";
 import type { Broker } from "../engine/types.ts";
 import { parseChannel } from "../protocol/channel.ts";
-import type { Extension, ExtensionContext, RouteHandler } from "../server/extension.ts";
+import type { Extension, ExtensionContext, RouteHandler, RouteUrl } from "../server/extension.ts";
 import { HttpError, rawJson } from "../server/http.ts";
 import { bundlePage, pageRoutes } from "./page-bundle.ts";
 
@@ -51,7 +51,7 @@ export function adminHistory({ config, broker }: { config: ExtensionContext["con
   };
 }
 
-function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+function intParam(url: RouteUrl, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return undefined;
   const n = Number(raw);
