@@ -10,11 +10,12 @@ import {
 const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
 
 /**
- * Legal JSON that takes seconds to parse: ~100 MB of small objects (5 M of them) inside `data`.
- * Depth is 4, so only its size hurts. Built once: the string itself costs ~100 MB.
+ * Legal JSON that takes seconds to parse: ~200 MB of small objects (10 M of them) inside `data`.
+ * Depth is 4, so only its size hurts. Built once: the string itself costs ~200 MB. At 100 MB a
+ * fast machine parsed it in 1.0–1.4 s, too close to the 1 s budget it must exceed.
  */
 const PATHOLOGICAL =
-  '{"channel":"public:flood","event":"flood","data":[' + '{"a":[1,2],"b":"x"},'.repeat(5_000_000) + "0]}";
+  '{"channel":"public:flood","event":"flood","data":[' + '{"a":[1,2],"b":"x"},'.repeat(10_000_000) + "0]}";
 
 describe("parsePublishSync", () => {
   test("a single publish gets dataJson instead of data", () => {
