@@ -2,7 +2,8 @@
  * Profiles one server under one fixed workload (bench/profile/README.md): starts Courier (or bare
  * Bun) pinned to CPU 0, optionally under Bun's sampling CPU profiler, runs a load job pinned to
  * CPU 1, and reports the server's CPU time per unit of work (per welcomed connection, per publish)
- * from /proc, which a loaded machine inflates far less than wall time. With `--heap`, it reads
+ * from /proc, which a loaded machine inflates far less than wall time, and RSS per unit split into
+ * anonymous memory and pages of Bun's binary (`rssPartsPerUnitKb`). With `--heap`, it reads
  * `bun:jsc` heapStats() before and after (bench/profile/heap-hook.ts) and prints objects per
  * connection by type.
  *
@@ -75,6 +76,7 @@ const loadCmd = (() => {
 const load = spawnPinned({ cmd: ["bun", ...loadCmd], cpu: LOAD_CPU, stdin: "pipe", cwd: ROOT });
 const sink = load.stdin as FileSink;
 const marks = new Map<string, ProcSample | undefined>();
+const rssParts = new Map<string, RssParts | undefined>();
 const threadMarks = new Map<string, Map<string, number>>();
 
 /**
@@ -94,6 +96,26 @@ function threads(pid: number): Map<string, number> {
     // The process is gone.
   }
   return byThread;
+}
+
+interface RssParts {
+  anonKb: number;
+  fileKb: number;
+}
+
+/**
+ * VmRSS split as /proc counts it: anonymous memory (heaps, allocator, JIT code) and file pages
+ * (Bun's own binary, touched once per code path). A server that runs a code path for the first
+ * time inside the measured window pays its binary's pages there: bare Bun pays ~0.8 KB per
+ * connection of them in a 10,000-connection idle run, Courier (whose start-up ran them) ~0.35.
+ */
+function rssPartsOf(pid: number): RssParts | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return { anonKb: Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0), fileKb: Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Epoch ms of each mark, for analyze.ts to window the CPU profile. */
@@ -123,12 +145,14 @@ await readLines(load.stdout, (line) => {
   if (line.startsWith("MARK ")) {
     const name = line.slice(5);
     marks.set(name, sampleProc(server.pid));
+    rssParts.set(name, rssPartsOf(server.pid));
     epochMarks[name] = Date.now();
     threadMarks.set(name, threads(server.pid));
     if (flag("heap")) {
       pending = pending.then(async () => {
         heaps.set(name, await readHeap());
         marks.set(`${name}+heap`, sampleProc(server.pid));
+        rssParts.set(`${name}+heap`, rssPartsOf(server.pid));
         if (name === "after") {
           sink.write("go\n");
           void sink.flush();
@@ -167,6 +191,13 @@ if (from && to) {
     rssPerUnitKb: +((to.rssKb - from.rssKb) / units).toFixed(2),
   });
 }
+const partsPerUnit = (from: string, to: string) => {
+  const a = rssParts.get(from);
+  const b = rssParts.get(to);
+  return a && b ? { anon: +((b.anonKb - a.anonKb) / units).toFixed(2), file: +((b.fileKb - a.fileKb) / units).toFixed(2) } : undefined;
+};
+report.rssPartsPerUnitKb = partsPerUnit(marks.has("start") ? "start" : "before", marks.has("end") ? "end" : "after");
+if (rssParts.has("after+heap")) report.rssPartsAfterGcPerUnitKb = partsPerUnit("before+heap", "after+heap");
 const t0 = threadMarks.get("start") ?? threadMarks.get("before");
 const t1 = threadMarks.get("end") ?? threadMarks.get("after");
 if (t0 && t1) {
