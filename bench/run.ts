@@ -119,7 +119,10 @@ async function measure(scenario: Scenario, kind: TargetKind): Promise<Measuremen
   if (end?.server) measurement.serverRssMb = end.server.rssKb / 1024;
   const before = marks.get("before")?.server;
   const after = marks.get("after")?.server;
-  if (before && after && result?.connections) measurement.rssPerConnKb = (after.rssKb - before.rssKb) / result.connections;
+  if (before && after && result?.connections) {
+    measurement.rssPerConnKb = (after.rssKb - before.rssKb) / result.connections;
+    measurement.anonPerConnKb = (after.anonKb - before.anonKb) / result.connections;
+  }
   return measurement;
 }
 
@@ -131,7 +134,7 @@ function key(m: Measurement): number {
       // The paced rate is the offered load; what varies, and what the goal is about, is the tail.
       return m.result?.latency?.p99 ?? 0;
     case "idle":
-      return m.rssPerConnKb ?? 0;
+      return m.anonPerConnKb ?? 0;
     case "resume":
       return m.result?.durationMs ?? 0;
     default:
@@ -156,7 +159,7 @@ function summaryLine(m: Measurement): string {
   else if (r?.durationMs !== undefined) bits.push(`${r.durationMs.toFixed(0)} ms`);
   if (r?.latency) bits.push(`p50 ${r.latency.p50.toFixed(3)} ms p99 ${r.latency.p99.toFixed(3)} ms`);
   if (r?.lost) bits.push(`lost ${r.lost}`);
-  if (m.rssPerConnKb !== undefined) bits.push(`${m.rssPerConnKb.toFixed(2)} KB/conn`);
+  if (m.anonPerConnKb !== undefined) bits.push(`${m.anonPerConnKb.toFixed(2)} KB/conn anon (${m.rssPerConnKb?.toFixed(2)} KB RSS)`);
   if (r?.refused) bits.push(`refused ${r.refused}`);
   if (m.serverCpu !== undefined) bits.push(`server CPU ${(m.serverCpu * 100).toFixed(0)}%`);
   if (m.loadCpu !== undefined) bits.push(`load CPU ${(m.loadCpu * 100).toFixed(0)}%`);

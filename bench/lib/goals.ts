@@ -53,10 +53,11 @@ export function verdicts(find: Lookup, runs: RunsLookup = (scenario, target) => 
     ),
     pacedEveryRun(runs),
     judge(
-      "idle connection ≤ 1.25× bare Bun's RSS per connection",
-      [find("idle", "courier")?.rssPerConnKb, find("idle", "bare")?.rssPerConnKb],
+      "idle connection ≤ 1.25× bare Bun's memory per connection (anonymous RSS)",
+      [find("idle", "courier")?.anonPerConnKb, find("idle", "bare")?.anonPerConnKb, find("idle", "courier")?.rssPerConnKb, find("idle", "bare")?.rssPerConnKb],
       (c, b) => c / b <= 1.25,
-      (c, b) => `${c.toFixed(2)} KB vs ${b.toFixed(2)} KB (${x(c / b)}) over ${find("idle", "courier")?.result?.connections} connections`,
+      (c, b, cr, br) =>
+        `${c.toFixed(2)} KB vs ${b.toFixed(2)} KB anonymous (${x(c / b)}); VmRSS ${cr.toFixed(2)} vs ${br.toFixed(2)} KB (${x(cr / br)}), over ${find("idle", "courier")?.result?.connections} connections`,
     ),
     judge("connect storm ≥ 0.7× bare Bun (distinct users and tokens)", [rate("storm", "courier"), rate("storm", "bare")], (c, b) => c / b >= 0.7, (c, b) => `${x(c / b)} (${(c / 1000).toFixed(1)}k vs ${(b / 1000).toFixed(1)}k welcomed/s)`),
     judge(

@@ -20,6 +20,8 @@ export interface Measurement {
   loadCpu?: number;
   serverRssMb?: number;
   rssPerConnKb?: number;
+  /** The same from RssAnon: what the connections hold, without file pages touched meanwhile. */
+  anonPerConnKb?: number;
   /** Every mark in order, with the server's sample at it. */
   marks?: { name: string; server?: ProcSample }[];
   /** Wall time of the whole measurement, server start to stop. */
@@ -80,7 +82,8 @@ export const ROWS: Row[] = [
   ...deliveryRows("fanout-burst"),
   ...deliveryRows("fanout-burst-notelemetry"),
   ...deliveryRows("paced"),
-  { scenario: "idle", label: "RSS per connection", better: "lower", value: (m) => m.rssPerConnKb, format: fmtKb },
+  { scenario: "idle", label: "anonymous memory per connection (RssAnon)", better: "lower", value: (m) => m.anonPerConnKb, format: fmtKb },
+  { scenario: "idle", label: "RSS per connection (VmRSS, incl. file pages)", better: "lower", value: (m) => m.rssPerConnKb, format: fmtKb },
   { scenario: "idle", label: "connections accepted", better: "higher", value: (m) => r(m)?.connections, format: fmtInt },
   { scenario: "idle", label: "refused", better: "lower", value: (m) => r(m)?.refused, format: fmtInt },
   { scenario: "idle", label: "server RSS", better: "lower", value: (m) => m.serverRssMb, format: fmtMb },

@@ -16,6 +16,12 @@ export interface ProcSample {
   cpuMs: number;
   /** VmRSS in KiB. */
   rssKb: number;
+  /**
+   * RssAnon in KiB: VmRSS without the file pages (Bun's binary, shared libraries). A server that
+   * touches code for the first time during a measurement grows its file pages, which are not memory
+   * a connection holds; the idle row is judged on this part.
+   */
+  anonKb: number;
   /** Wall clock at the sample, ms. */
   at: number;
 }
@@ -28,8 +34,8 @@ export function sampleProc(pid: number): ProcSample | undefined {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(fields[11]) + Number(fields[12]);
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const rss = /VmRSS:\s+(\d+)/.exec(status);
-    return { cpuMs: (ticks * 1000) / CLK_TCK, rssKb: rss ? Number(rss[1]) : 0, at: performance.now() };
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { cpuMs: (ticks * 1000) / CLK_TCK, rssKb: kb("VmRSS"), anonKb: kb("RssAnon"), at: performance.now() };
   } catch {
     return undefined;
   }
