@@ -13,9 +13,9 @@ type WS = ServerWebSocket<ConnData>;
 let sessions = 0;
 
 /** A socket of `user`: the manager reads nothing but `data` when adding and removing. */
-function socket(user: string): WS {
+function socket(user: string, sessionId = `s${++sessions}`): WS {
   const principal = { user, tier: "starter" as const, channels: new Set<string>(), exp: 0, tierFromToken: false };
-  return { data: newConnData(principal, `s${++sessions}`, null, 0, 10) } as unknown as WS;
+  return { data: newConnData(principal, sessionId, null, 0, 10) } as unknown as WS;
 }
 
 describe("ConnectionManager per-user connections", () => {
@@ -70,5 +70,32 @@ describe("ConnectionManager per-user connections", () => {
       manager.remove(ws);
     }
     expect({ seen, left: manager.ofUser("u1") }).toEqual({ seen: [a, b], left: [] });
+  });
+
+  test("a session is found among its own user's connections only, whether the user has one or several", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c] = [socket("u1", "sa"), socket("u1", "sb"), socket("u2", "sc")];
+    manager.add(a);
+    manager.add(c);
+    const one = { mine: manager.session("sa", "u1"), theirs: manager.session("sa", "u2"), unknown: manager.session("sx", "u1") };
+    manager.add(b);
+    const two = { a: manager.session("sa", "u1"), b: manager.session("sb", "u1"), theirs: manager.session("sb", "u2"), c: manager.session("sc", "u2") };
+    manager.remove(a);
+    expect({ one, two, gone: manager.session("sa", "u1") }).toEqual({
+      one: { mine: a, theirs: undefined, unknown: undefined },
+      two: { a, b, theirs: undefined, c },
+      gone: undefined,
+    });
+  });
+
+  test("while a takeover's old connection has not closed, the session is the one opened last", () => {
+    const manager = new ConnectionManager();
+    const [old, fresh] = [socket("u1", "s"), socket("u1", "s")];
+    manager.add(old);
+    manager.add(fresh);
+    // Compared by identity: the two sockets' data are equal.
+    const during = manager.session("s", "u1") === fresh;
+    manager.remove(old);
+    expect({ during, after: manager.session("s", "u1") === fresh }).toEqual({ during: true, after: true });
   });
 });
