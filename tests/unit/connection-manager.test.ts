@@ -99,3 +99,42 @@ describe("ConnectionManager per-user connections", () => {
     expect({ during, after: manager.session("s", "u1") === fresh }).toEqual({ during: true, after: true });
   });
 });
+
+describe("ConnectionManager passes over every connection", () => {
+  /** A socket whose close removes it from `manager` at once, as Bun's close handler can. */
+  function closing(manager: ConnectionManager, user: string, buffered: number) {
+    const ws = Object.assign(socket(user), {
+      closes: 0,
+      getBufferedAmount: () => buffered,
+      close() {
+        ws.closes++;
+        manager.remove(ws);
+      },
+    });
+    return ws;
+  }
+
+  test("every connection of every user is listed once, and counted in size", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c, d] = [socket("u1"), socket("u2"), socket("u1"), socket("u3")];
+    for (const ws of [a, b, c, d, c]) manager.add(ws);
+    manager.reserve();
+    const listed = [...manager.connections()];
+    expect({ size: manager.size, listed: listed.length, all: [a, b, c, d].every((ws) => listed.includes(ws)) }).toEqual({ size: 5, listed: 4, all: true });
+  });
+
+  test("connections closed while a pass runs leave every other one visited once", () => {
+    const manager = new ConnectionManager();
+    const slow = [closing(manager, "u1", 1e9), closing(manager, "u1", 1e9), closing(manager, "u2", 1e9), closing(manager, "u1", 1e9)];
+    const fine = [closing(manager, "u1", 0), closing(manager, "u3", 0)];
+    for (const ws of [slow[0]!, fine[0]!, slow[1]!, slow[2]!, fine[1]!, slow[3]!]) manager.add(ws);
+    const closed: string[] = [];
+    manager.sweepSlow(1 << 20, { oldestUnacked: () => null, onClose: (_code, data) => void closed.push(data.sessionId) });
+    expect({ closes: [...slow, ...fine].map((ws) => ws.closes), closed: closed.length, size: manager.size, left: [...manager.connections()] }).toEqual({
+      closes: [1, 1, 1, 1, 0, 0],
+      closed: 4,
+      size: 2,
+      left: fine,
+    });
+  });
+});
