@@ -7,6 +7,7 @@ import type { ServerWebSocket } from "bun";
 import { tokenExpired } from "../auth/tokens.ts";
 import { CloseCode } from "../protocol/codes.ts";
 import { TIERS, type Tier } from "../protocol/codes.ts";
+import type { LocalSlotsAbility } from "../engine/types.ts";
 import type { Scheduler } from "../server/scheduler.ts";
 import { closeAfterPong, closeNow } from "./close-handshake.ts";
 import type { ConnData } from "./conn-data.ts";
@@ -40,10 +41,16 @@ export interface ConnectionManagerOptions {
    * (unit tests with fake sockets).
    */
   scheduler?: Scheduler;
+  /**
+   * A single-node engine's slots, told as connections open and close: they count a user's slots
+   * with `countOf` and keep none for an open connection.
+   */
+  slots?: Pick<LocalSlotsAbility, "opened" | "closed">;
 }
 
 export class ConnectionManager {
   readonly #scheduler: Scheduler | undefined;
+  readonly #slots: Pick<LocalSlotsAbility, "opened" | "closed"> | undefined;
   /**
    * Open connections per user, the manager's only table (one per connection or per session id
    * would cost ≈ 230 B of RSS per connection each): what `/v1/disconnect` and `/v1/unsubscribe`
@@ -58,6 +65,7 @@ export class ConnectionManager {
 
   constructor(options: ConnectionManagerOptions = {}) {
     this.#scheduler = options.scheduler;
+    this.#slots = options.slots;
   }
 
   get size(): number {
@@ -85,6 +93,7 @@ export class ConnectionManager {
     else if (mine instanceof Set) mine.add(ws);
     else this.#users.set(user, new Set([mine, ws]));
     this.#open++;
+    this.#slots?.opened(user);
   }
 
   remove(ws: ServerWebSocket<ConnData>): void {
@@ -95,6 +104,7 @@ export class ConnectionManager {
       if (mine.size === 1) this.#users.set(user, mine.values().next().value!);
     } else return;
     this.#open--;
+    this.#slots?.closed(user);
   }
 
   /**
@@ -108,6 +118,13 @@ export class ConnectionManager {
     let holder: ServerWebSocket<ConnData> | undefined;
     for (const ws of mine) if (ws.data.sessionId === id) holder = ws;
     return holder;
+  }
+
+  /** How many connections `user` has open here, without listing them. */
+  countOf(user: string): number {
+    const mine = this.#users.get(user);
+    if (mine === undefined) return 0;
+    return mine instanceof Set ? mine.size : 1;
   }
 
   /** The open local connections of `user`, snapshotted (closing them changes the live set). */
