@@ -119,6 +119,31 @@ describe("GET /v1/ws/check", () => {
   });
 });
 
+describe("the per-user connection limit on one node", () => {
+  test("a storm of one user's upgrades opens exactly the limit; a takeover at the limit keeps it; closing frees every slot", async () => {
+    const s = await start();
+    const max = s.config.limits.connectionsPerUser;
+    const url = `${s.ws}?token=${await s.token("stormy")}`;
+    const storm = await Promise.allSettled(Array.from({ length: max + 5 }, () => connectWelcomed(url)));
+    const open = storm.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
+    expect(open.length).toBe(max);
+
+    const [first, ...rest] = open;
+    const taker = await connectWelcomed(`${url}&session=${first!.welcome.session}`);
+    const atLimit = (await upgradeStatus(url)).status;
+    const firstClosed = (await first!.closed).code;
+    expect({ resumed: taker.welcome.resumed, atLimit, firstClosed, afterClose: (await upgradeStatus(url)).status }).toEqual({ resumed: true, atLimit: 429, firstClosed: 1000, afterClose: 429 });
+
+    for (const c of [taker, ...rest]) {
+      c.close();
+      await c.closed;
+    }
+    const again = await Promise.allSettled(Array.from({ length: max + 1 }, () => connectWelcomed(url)));
+    expect(again.map((t) => t.status).sort()).toEqual([...Array(max).fill("fulfilled"), "rejected"]);
+    for (const t of again) if (t.status === "fulfilled") t.value.close();
+  });
+});
+
 describe("client IPs and the per-IP upgrade limit", () => {
   const garbage = "garbage-token";
 

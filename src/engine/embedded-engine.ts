@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { eventFrame } from "../protocol/serializer.ts";
+import { LocalSlots } from "./local-slots.ts";
 import { startCheckpointer, type Checkpointer } from "./sqlite-checkpointer.ts";
 import { guardStore, type StoreGuard } from "./sqlite-store-guard.ts";
 import { openSqliteStore, type BatchRow, type ChannelTop, type LogFn, type SqliteStore } from "./sqlite-store.ts";
@@ -121,7 +122,8 @@ class SqliteEngine implements EmbeddedEngine {
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
   readonly #sessions = new Map<string, { json: string; expiresAt: number }>();
-  readonly #slots = new Map<string, number>();
+  /** The per-user slots, counted with this node's open connections once app.ts wires them. */
+  readonly localSlots = new LocalSlots();
   #batch: Batch | null = null;
   #flushTimer: ReturnType<typeof setImmediate> | null = null;
   readonly #stats: EmbeddedEngineStats = { commits: 0, events: 0, failures: 0 };
@@ -231,17 +233,12 @@ class SqliteEngine implements EmbeddedEngine {
 
   unwatch(_channel: string): void {}
 
-  async acquireConnection(user: string, max: number): Promise<boolean> {
-    const used = this.#slots.get(user) ?? 0;
-    if (used >= max) return false;
-    this.#slots.set(user, used + 1);
-    return true;
+  acquireConnection(user: string, max: number): Promise<boolean> {
+    return this.localSlots.acquireConnection(user, max);
   }
 
-  async releaseConnection(user: string): Promise<void> {
-    const used = this.#slots.get(user) ?? 0;
-    if (used <= 1) this.#slots.delete(user);
-    else this.#slots.set(user, used - 1);
+  releaseConnection(user: string): Promise<void> {
+    return this.localSlots.releaseConnection(user);
   }
 
   async saveSession(id: string, state: SessionState, ttlMs: number): Promise<void> {

@@ -163,6 +163,25 @@ export interface ConnectionSlots {
   connectionRetryAfterMs?(user: string): number | undefined;
 }
 
+/** How many connections of a user are open on this node (the connection manager). */
+export interface OpenConnectionCount {
+  countOf(user: string): number;
+}
+
+/**
+ * An optional ability of an engine whose slots are this node's alone (`local-slots.ts`): it counts
+ * a user's slots as their open connections plus what is in flight, so an idle connection costs it
+ * no entry. The node tells it where open connections are counted, and as each opens and closes.
+ */
+export interface LocalSlotsAbility {
+  /** Called once, before the first upgrade. */
+  countOpenIn(open: OpenConnectionCount): void;
+  /** A connection of `user` opened: its slot is now counted as an open connection. */
+  opened(user: string): void;
+  /** A connection of `user` closed: its slot is held apart until released (or transferred). */
+  closed(user: string): void;
+}
+
 /** Small shared records (a job's owner). The job registry takes it. */
 export interface RecordStore {
   /**
@@ -241,6 +260,8 @@ export interface Engine extends Broker, SessionStore, ConnectionSlots, RecordSto
   readonly presence?: Presence;
   /** Present on engines that span nodes; a single node runs commands itself (`control-local.ts`). */
   readonly control?: ControlBus;
+  /** Present on a single-node engine: its `ConnectionSlots` count with the node's open connections. */
+  readonly localSlots?: LocalSlotsAbility;
 }
 
 /** Retention and timing every engine takes; values come from `config.delivery`. */

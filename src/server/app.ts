@@ -95,7 +95,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   const metrics = telemetry.metrics;
   const stats = new NodeStats();
   const scheduler = deps.scheduler ?? systemScheduler;
-  const manager = new ConnectionManager({ scheduler });
+  const manager = new ConnectionManager({ scheduler, slots: engine.localSlots });
+  engine.localSlots?.countOpenIn(manager);
   const gate = new ReadinessGate();
   const extensions = new ExtensionSet(log);
   const events = serverEvents(metrics, stats, extensions);

@@ -86,7 +86,7 @@ export class Sessions {
     let state: SessionState | null = null;
     let takeover: WS | undefined;
     if (SESSION_ID.test(asked)) state = await this.#o.store.loadSession(asked).catch(() => null);
-    const local = this.#o.manager.session(asked);
+    const local = this.#o.manager.session(asked, user);
     if (local && !local.data.closed && local.data.user === user) {
       state = sessionStateOf(local.data);
       takeover = local;
@@ -120,7 +120,7 @@ export class Sessions {
    * answer, which carries the session's state.
    */
   async handOver(id: string, user: string): Promise<{ count: number; state?: SessionState }> {
-    const ws = this.#o.manager.session(String(id));
+    const ws = this.#o.manager.session(String(id), user);
     if (!ws || ws.data.closed || ws.data.user !== user || ws.data.slotTransferred) return { count: 0 };
     const state = sessionStateOf(ws.data);
     this.takeOver(ws);

@@ -13,9 +13,9 @@ type WS = ServerWebSocket<ConnData>;
 let sessions = 0;
 
 /** A socket of `user`: the manager reads nothing but `data` when adding and removing. */
-function socket(user: string): WS {
+function socket(user: string, sessionId = `s${++sessions}`): WS {
   const principal = { user, tier: "starter" as const, channels: new Set<string>(), exp: 0, tierFromToken: false };
-  return { data: newConnData(principal, `s${++sessions}`, null, 0, 10) } as unknown as WS;
+  return { data: newConnData(principal, sessionId, null, 0, 10) } as unknown as WS;
 }
 
 describe("ConnectionManager per-user connections", () => {
@@ -70,5 +70,71 @@ describe("ConnectionManager per-user connections", () => {
       manager.remove(ws);
     }
     expect({ seen, left: manager.ofUser("u1") }).toEqual({ seen: [a, b], left: [] });
+  });
+
+  test("a session is found among its own user's connections only, whether the user has one or several", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c] = [socket("u1", "sa"), socket("u1", "sb"), socket("u2", "sc")];
+    manager.add(a);
+    manager.add(c);
+    const one = { mine: manager.session("sa", "u1"), theirs: manager.session("sa", "u2"), unknown: manager.session("sx", "u1") };
+    manager.add(b);
+    const two = { a: manager.session("sa", "u1"), b: manager.session("sb", "u1"), theirs: manager.session("sb", "u2"), c: manager.session("sc", "u2") };
+    manager.remove(a);
+    expect({ one, two, gone: manager.session("sa", "u1") }).toEqual({
+      one: { mine: a, theirs: undefined, unknown: undefined },
+      two: { a, b, theirs: undefined, c },
+      gone: undefined,
+    });
+  });
+
+  test("while a takeover's old connection has not closed, the session is the one opened last", () => {
+    const manager = new ConnectionManager();
+    const [old, fresh] = [socket("u1", "s"), socket("u1", "s")];
+    manager.add(old);
+    manager.add(fresh);
+    // Compared by identity: the two sockets' data are equal.
+    const during = manager.session("s", "u1") === fresh;
+    manager.remove(old);
+    expect({ during, after: manager.session("s", "u1") === fresh }).toEqual({ during: true, after: true });
+  });
+});
+
+describe("ConnectionManager passes over every connection", () => {
+  /** A socket whose close removes it from `manager` at once, as Bun's close handler can. */
+  function closing(manager: ConnectionManager, user: string, buffered: number) {
+    const ws = Object.assign(socket(user), {
+      closes: 0,
+      getBufferedAmount: () => buffered,
+      close() {
+        ws.closes++;
+        manager.remove(ws);
+      },
+    });
+    return ws;
+  }
+
+  test("every connection of every user is listed once, and counted in size", () => {
+    const manager = new ConnectionManager();
+    const [a, b, c, d] = [socket("u1"), socket("u2"), socket("u1"), socket("u3")];
+    for (const ws of [a, b, c, d, c]) manager.add(ws);
+    manager.reserve();
+    const listed = [...manager.connections()];
+    expect({ size: manager.size, listed: listed.length, all: [a, b, c, d].every((ws) => listed.includes(ws)) }).toEqual({ size: 5, listed: 4, all: true });
+  });
+
+  test("connections closed while a pass runs leave every other one visited once", () => {
+    const manager = new ConnectionManager();
+    const slow = [closing(manager, "u1", 1e9), closing(manager, "u1", 1e9), closing(manager, "u2", 1e9), closing(manager, "u1", 1e9)];
+    const fine = [closing(manager, "u1", 0), closing(manager, "u3", 0)];
+    for (const ws of [slow[0]!, fine[0]!, slow[1]!, slow[2]!, fine[1]!, slow[3]!]) manager.add(ws);
+    const closed: string[] = [];
+    manager.sweepSlow(1 << 20, { oldestUnacked: () => null, onClose: (_code, data) => void closed.push(data.sessionId) });
+    expect({ closes: [...slow, ...fine].map((ws) => ws.closes), closed: closed.length, size: manager.size, left: [...manager.connections()] }).toEqual({
+      closes: [1, 1, 1, 1, 0, 0],
+      closed: 4,
+      size: 2,
+      left: fine,
+    });
   });
 });
