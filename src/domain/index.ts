@@ -14,7 +14,7 @@ import { AgentRunTracker } from "./agent-tracker.ts";
 import { JobRegistry } from "./job-registry.ts";
 import { Jobs } from "./jobs.ts";
 import { signalsRoute } from "./signals.ts";
-import { TierCache, configTierProvider, type TierProvider } from "./tier-cache.ts";
+import { TierCache, type TierProvider } from "./tier-cache.ts";
 
 export { signalChannelsFor } from "./signals.ts";
 export type { TierProvider } from "./tier-cache.ts";
@@ -71,8 +71,10 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
     records: ctx.records,
   });
   const jobs = new Jobs(ctx, { registry, analyze: (request, deadline) => analyzeJob(backend, request, deadline) });
-  const tiers = new TierCache({
-    provider: options.tierProvider ?? configTierProvider(config.auth.tiers),
+  // Without a provider the tiers are config.auth.tiers, which app.ts reads synchronously: no cache, no
+  // batch. The batch waits a macrotask (≥ 1 ms) per upgrade, which held a connect storm's handshakes.
+  const tiers = options.tierProvider === undefined ? null : new TierCache({
+    provider: options.tierProvider,
     refreshMs: options.tierRefreshMs,
     onError: (error) => log.warn("tier provider failed", { error: (error as Error).message }),
     onChange: (changed) => {
@@ -127,17 +129,17 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
       },
       rpc,
       jobOwner: (id) => registry.ownerOf(id),
-      tierOf: (user) => tiers.tierOf(user),
+      tierOf: tiers ? (user) => tiers.tierOf(user) : undefined,
       // Backends may publish agent and job events themselves: both trackers watch every stored one.
       published: (items) => {
         tracker.observe(items);
         jobs.observe(items);
       },
       connectionOpened: (data) => {
-        if (!data.tierFromToken) tiers.opened(data.user);
+        if (!data.tierFromToken) tiers?.opened(data.user);
       },
       connectionClosed: (data) => {
-        if (!data.tierFromToken) tiers.closed(data.user);
+        if (!data.tierFromToken) tiers?.closed(data.user);
       },
       jobsInFlight: () => registry.inFlight(),
       breakers: backend ? [breaker] : [],
@@ -145,10 +147,10 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
       stats: () => ({
         jobs: { inFlight: registry.inFlight(), simulating: jobs.running, known: registry.size },
         agent: { backend: backend !== null, activeRuns: tracker.active, timedOut: tracker.failed },
-        tiers: { cached: tiers.size, providerCalls: tiers.providerCalls },
+        tiers: { cached: tiers?.size ?? 0, providerCalls: tiers?.providerCalls ?? 0 },
       }),
       start() {
-        tiers.start();
+        tiers?.start();
         sweep = setInterval(() => registry.sweep(), 60_000);
         sweep.unref?.();
       },
@@ -158,7 +160,7 @@ export function createExtensions(ctx: ExtensionContext, options: DomainOptions =
         clearInterval(sweep);
         jobs.stop();
         tracker.stop();
-        tiers.stop();
+        tiers?.stop();
       },
     },
   ];
