@@ -156,7 +156,7 @@ class SqliteEngine implements EmbeddedEngine {
     this.#guard = guard;
     this.#deliver = deliver;
     this.#store = store;
-    this.#checkpointer = startCheckpointer({ path: store.path, log: this.#log });
+    this.#checkpointer = startCheckpointer({ path: store.path, walLimitBytes: o.walLimitBytes, log: this.#log });
   }
 
   publish(items: PublishItem[]): Promise<PublishOutcome[]> {
