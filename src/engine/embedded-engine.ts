@@ -397,7 +397,7 @@ class SqliteEngine implements EmbeddedEngine {
       for (const [channel, { state }] of batch.channels) tops.set(channel, { epoch: state.epoch, top: state.top });
       try {
         // Checked before every commit: after `rm -rf` SQLite keeps committing into unlinked files.
-        this.#guard!.verify();
+        this.#guard!.verifyLinked();
         const lost = this.#guard!.lost;
         if (lost !== null) throw new StoreUnavailableError(lost);
         this.#store!.commit(batch.rows, tops);
