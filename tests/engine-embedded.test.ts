@@ -89,6 +89,40 @@ describe("embedded engine", () => {
     console.log(`group commit: 1000 publishes in one turn in ${ms.toFixed(1)} ms`);
   });
 
+  test("a publish that comes alone is committed and delivered before publish returns; the ones right after it share the turn's commit", async () => {
+    const clock = { now: OPTS.now() };
+    const { engine, calls } = await started(await tempDir(), { now: () => clock.now });
+    clock.now += 10;
+    const alone = engine.publish([item("job:a")]);
+    expect({ commits: engine.stats.commits, delivered: calls.map((c) => c.events.map((e) => e.offset)) }).toEqual({ commits: 1, delivered: [[1]] });
+    expect(await alone).toMatchObject([{ offset: 1, duplicate: false }]);
+
+    clock.now += 10;
+    const burst = [engine.publish([item("job:a")]), engine.publish([item("job:a")]), engine.publish([item("job:a")])];
+    expect(engine.stats.commits).toBe(2);
+    expect((await Promise.all(burst)).flat().map((o) => o.offset)).toEqual([2, 3, 4]);
+    expect({ commits: engine.stats.commits, delivered: calls.map((c) => c.events.map((e) => e.offset)) }).toEqual({ commits: 3, delivered: [[1], [2], [3, 4]] });
+  });
+
+  test("a publish made while a batch is delivered waits for the next commit, after the whole batch", async () => {
+    const clock = { now: OPTS.now() };
+    const delivered: string[] = [];
+    const engine = createEmbeddedEngine({ ...OPTS, dataDir: await tempDir(), log: quiet, now: () => clock.now });
+    engines.push(engine);
+    let nested: Promise<unknown> | null = null;
+    await engine.start((channel, events) => {
+      delivered.push(...events.map((e) => `${channel}:${e.offset}`));
+      if (nested === null) {
+        // Long after the last publish: alone, but for the batch being delivered.
+        clock.now += 10;
+        nested = engine.publish([item("job:b")]);
+      }
+    });
+    await Promise.all([engine.publish([item("job:a")]), engine.publish([item("job:b")])]);
+    await nested;
+    expect(delivered).toEqual(["job:a:1", "job:b:1", "job:b:2"]);
+  });
+
   test("a store that refuses a write rejects the whole batch and rolls the offsets back", async () => {
     const dataDir = await tempDir();
     const { engine, calls } = await started(dataDir);

@@ -1,8 +1,9 @@
 /**
  * What keeps the embedded store honest about its data dir: the dir's lock (one process per dir),
- * the identity of the open files (a deleted or replaced dir is noticed before the next commit),
- * and the readiness check that proves a write. A store found gone stays gone until restart: the
- * events acknowledged into the old files cannot be brought back by reopening the path.
+ * the identity of the open files (a deleted dir is noticed before the next commit, a dir renamed
+ * away, replaced or mounted over within `identityCheckMs`), and the readiness check that proves a
+ * write. A store found gone stays gone until restart: the events acknowledged into the old files
+ * cannot be brought back by reopening the path.
  */
 import { statfsSync } from "node:fs";
 import { DataDirError, lockDataDir, type DataDirLock } from "./sqlite-dir-lock.ts";
@@ -27,7 +28,7 @@ const DEFAULT_MIN_FREE_BYTES = 1024 * 1024;
  *
  * @example
  * const { guard, store } = guardStore({ dataDir: "./data", log }, () => openSqliteStore({ ... }));
- * guard.verify(); // before each commit
+ * guard.verifyLinked(); // before each commit
  * if (guard.lost !== null) throw new StoreUnavailableError(guard.lost);
  */
 export function guardStore(options: StoreGuardOptions, open: () => SqliteStore): { guard: StoreGuard; store: SqliteStore } {
@@ -46,7 +47,15 @@ export function guardStore(options: StoreGuardOptions, open: () => SqliteStore):
     lock.release();
     throw DataDirError.of(dataDir, error);
   }
-  return { guard: new StoreGuard(options, lock, rememberFiles([store.path, `${store.path}-wal`])), store };
+  let identity: FileIdentity;
+  try {
+    identity = rememberFiles([store.path, `${store.path}-wal`]);
+  } catch (error) {
+    store.close();
+    lock.release();
+    throw DataDirError.of(dataDir, error);
+  }
+  return { guard: new StoreGuard(options, lock, identity), store };
 }
 
 export class StoreGuard {
@@ -60,7 +69,8 @@ export class StoreGuard {
     this.#options = options;
     this.#lock = lock;
     this.#identity = identity;
-    // Idle nodes too must notice a deleted data dir within a second: /ready and the log say so.
+    // Idle nodes too must notice a deleted data dir within a second, and every node a renamed or
+    // replaced one, which the check before each commit cannot see: /ready and the log say so.
     this.#timer = setInterval(() => this.verify(), options.identityCheckMs ?? 1000);
     this.#timer.unref();
   }
@@ -70,15 +80,27 @@ export class StoreGuard {
     return this.#lost;
   }
 
-  /** Compares the open files with the data dir (~10 µs); the first mismatch is logged once and kept. */
+  /** Compares the open files with the data dir (~5–10 µs); the first mismatch is logged once and kept. */
   verify(): void {
-    if (this.#lost !== null) return;
-    const changed = this.#identity.changed();
-    if (changed === null) return;
-    this.#lost = changed;
+    if (this.#lost === null) this.#lose(this.#identity.changed());
+  }
+
+  /**
+   * Before each commit: whether the open files were unlinked, as `rm -rf` of the data dir does
+   * (~1 µs, no path lookup), so no commit into an unlinked file is acknowledged. A dir renamed away
+   * or mounted over leaves the files linked: `verify` sees it on the timer and in `check`, and the
+   * commits acknowledged meanwhile are in the old files, where an operator can still find them.
+   */
+  verifyLinked(): void {
+    if (this.#lost === null) this.#lose(this.#identity.unlinked());
+  }
+
+  #lose(reason: string | null): void {
+    if (reason === null) return;
+    this.#lost = reason;
     this.#options.log("error", "store files are gone from the data dir: publishes refused until restart", {
       path: this.#options.dataDir,
-      reason: changed,
+      reason,
     });
   }
 
@@ -106,9 +128,10 @@ export class StoreGuard {
     if (free < minFreeBytes) throw new StoreUnavailableError(`Store nearly full: ${free} bytes free in ${dataDir}, under ${minFreeBytes}`);
   }
 
-  /** Stops watching and releases the data dir (after the store is closed). */
+  /** Stops watching and releases the data dir (after the store is closed: see `FileIdentity.close`). */
   release(): void {
     clearInterval(this.#timer);
+    this.#identity.close();
     this.#lock.release();
   }
 }

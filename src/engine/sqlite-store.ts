@@ -69,6 +69,16 @@ export interface SqliteStore {
 
 /** Default bound of the WAL file (see `openSqliteStore`). */
 export const DEFAULT_WAL_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Where the writer checkpoints itself, inside a commit: half the bound, so the commits made while a
+ * checkpoint is held up (by a reader, or by the worker's own) still fit under it. The worker
+ * (`sqlite-checkpointer.ts`) has the WAL start over long before, unless the load outruns it.
+ */
+export function writerCheckpointBytes(walLimitBytes: number): number {
+  return walLimitBytes / 2;
+}
+
 const MIN_WAL_LIMIT_BYTES = 64 * 1024;
 /** How long a write waits for the checkpoint worker's short TRUNCATE (taken only when idle). */
 const BUSY_TIMEOUT_MS = 250;
@@ -129,9 +139,9 @@ export interface SqliteStoreOptions {
   now: () => number;
   log: LogFn;
   /**
-   * Bound of the `-wal` file. The writer checkpoints once the WAL holds a quarter of it (the worker has
-   * usually copied most pages already, so that checkpoint is short), and a WAL restarted after a
-   * checkpoint is truncated back to it. Default {@link DEFAULT_WAL_LIMIT_BYTES}.
+   * Bound of the `-wal` file. The writer checkpoints once the WAL holds half of it (the checkpoint
+   * worker, given the same bound, seldom lets it get there), and a WAL restarted after a checkpoint
+   * is truncated back to it. Default {@link DEFAULT_WAL_LIMIT_BYTES}.
    */
   walLimitBytes?: number;
 }
@@ -178,12 +188,12 @@ function openChecked(path: string, walLimitBytes: number): Database {
     db.run("PRAGMA journal_mode = WAL");
     // NORMAL in WAL mode survives a process crash (kill -9); only power loss can undo the last commits.
     db.run("PRAGMA synchronous = NORMAL");
-    // The worker (sqlite-checkpointer.ts) copies pages off the event loop, but under steady writes
-    // its PASSIVE checkpoint never catches the writer, and only a complete checkpoint lets the WAL
-    // start over: without this mark the file grew to the old 80 MB backstop above ~1k publishes/s.
+    // The worker (sqlite-checkpointer.ts) copies pages off the event loop and keeps the WAL short,
+    // but only a checkpoint with no commit running beside it lets the WAL start over, and a burst can
+    // outrun the worker: without this mark the file grew to the old 80 MB backstop above ~1k
+    // publishes/s. It runs inside a commit, so it is a backstop: the worker acts from an eighth.
     const pageBytes = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
-    // A quarter, so the commits made while a checkpoint is held up still fit under the bound.
-    db.run(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.floor(walLimitBytes / 4 / pageBytes))}`);
+    db.run(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.floor(writerCheckpointBytes(walLimitBytes) / pageBytes))}`);
     db.run(`PRAGMA journal_size_limit = ${walLimitBytes}`);
     const rows = db.query("PRAGMA quick_check").values();
     if (rows.length !== 1 || rows[0]?.[0] !== "ok") {
