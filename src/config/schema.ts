@@ -107,7 +107,7 @@ export const ConfigSchema = z
           .int()
           .min(64 * 1024)
           .default(16 * 1024 * 1024)
-          .describe("Bound of the embedded store's `-wal` file in bytes (the checkpoint worker has the WAL start over from an eighth of it, the writer itself at half)."),
+          .describe("Bound of the embedded store's `-wal` file in bytes (the checkpoint worker has the WAL start over from a sixteenth of it, the writer itself at a quarter)."),
         minFreeBytes: positive(1024 * 1024).describe("Below this much free space (bytes) on the data dir's filesystem, `/ready` answers 503."),
       })
       .prefault({}),

@@ -3,12 +3,12 @@
  * crosses its threshold, and copies and fsyncs there (two fsyncs, ~2–5 ms each on the VM's ext4):
  * a stall of the one thread every socket shares, inside the commit that delivery and the 200 wait
  * for. A worker with its own connection runs `wal_checkpoint(PASSIVE)`, which never blocks the
- * writer, so that the writer's own checkpoint (at half of `store.walLimitBytes`, see
+ * writer, so that the writer's own checkpoint (at a quarter of `store.walLimitBytes`, see
  * `sqlite-store.ts`) is a backstop that a moderate load seldom reaches.
  *
  * Copying pages back is not enough: the WAL only starts over when a write transaction begins with
  * every frame copied back, and a PASSIVE checkpoint during which the writer commits leaves the new
- * frames behind. So once the WAL holds an eighth of the bound, the worker chases the writer: PASSIVE
+ * frames behind. So once the WAL holds a sixteenth of the bound, the worker chases the writer: PASSIVE
  * again until two in a row see the same WAL (nothing was committed while the second ran), at most
  * three times per tick. It looks every `pollMs` while the WAL grows fast enough to reach that mark
  * before the next `intervalMs`, and every `intervalMs` otherwise: each checkpoint that copies pages
@@ -17,16 +17,17 @@
  *
  * Near the writer's mark the worker keeps out of its way: while a checkpoint here holds the
  * checkpoint lock, the writer's own is skipped and the WAL grows past its mark. So the chase stops
- * at a quarter of the bound, and the ticks stay slow when the writer fills a quarter between two
+ * at an eighth of the bound, and the ticks stay slow when the writer fills a quarter between two
  * fast ones (its WAL then cycles through its own checkpoint faster than a chase can win). The first
  * look is after `intervalMs`, as before.
  *
  * Why not RESTART or TRUNCATE by size, which reset the WAL for sure: both hold the write lock while
  * they copy and fsync, and the writer sleeps in its busy handler (1 ms, 2 ms, 5 ms…) meanwhile, so
  * a commit waits as long as if it had checkpointed itself. Commits over 1 ms (1-event commits,
- * 16 MiB bound, the 2-core VM; scratch, indicative only), before → now: 1,000 commits/s for 15 s,
- * 73–88 → 25–26 (RESTART by size: 71–72); 5,000/s, where the writer's backstop still runs but half
- * as often, 389–413 → 204–215; 100/s for 30 s, 3–8 either way. TRUNCATE is used only once the
+ * 16 MiB bound, the 2-core VM; `bench/profile/wal-commit-latency.ts`, indicative only), before →
+ * now: 1,000 commits/s for 15 s, 70–88 → 35–43 (RESTART by size: 71–72; with the writer's mark at
+ * half the bound 25–26, but the bound no longer held); 5,000/s, where the writer's own checkpoint
+ * still runs, no gain; 100/s for 30 s, 3–8 either way. TRUNCATE is used only once the
  * writer has been idle for `intervalMs`, so that an idle node's WAL file shrinks to nothing.
  */
 import type { CheckpointWorkerOptions } from "./sqlite-checkpoint-worker.ts";
@@ -81,7 +82,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       log("warn", "wal checkpoint failed", { error: event.data.error });
     }
   };
-  const start: CheckpointWorkerOptions = { path, intervalMs, pollMs, restartBytes: walLimitBytes / 8, writerBytes: writerCheckpointBytes(walLimitBytes) };
+  const start: CheckpointWorkerOptions = { path, intervalMs, pollMs, restartBytes: walLimitBytes / 16, writerBytes: writerCheckpointBytes(walLimitBytes) };
   worker.postMessage(start);
   return {
     stats: () => ({ runs, last }),
