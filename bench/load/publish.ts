@@ -12,6 +12,8 @@ export interface PublishParams {
   count: number;
   concurrency: number;
   critical: boolean;
+  /** Publishes sent before the window opens, `concurrency` in flight. */
+  warmup: number;
 }
 
 export async function publishThroughput(target: TargetInfo, params: PublishParams): Promise<LoadResult> {
@@ -19,7 +21,12 @@ export async function publishThroughput(target: TargetInfo, params: PublishParam
   const channel = params.critical ? "public:pub-critical" : "public:pub-plain";
   const one = (seq: number) =>
     publisher.publish({ channel, event: "tick", data: payload(seq), ...(target.kind === "courier" ? { critical: params.critical } : {}) });
-  for (let i = 0; i < 50; i++) await one(-1);
+  // Warm-up, outside the window, the same for every target: the row is about a publish API that has
+  // been running, not about the JIT compiling it (with 50 warm-up publishes, a third of Courier's
+  // 1.5 s window was the compiler's threads; bench/PROFILE.md §3.1).
+  await Promise.all(Array.from({ length: params.concurrency }, async () => {
+    for (let i = 0; i < params.warmup / params.concurrency; i++) await one(-1);
+  }));
 
   mark("start");
   const started = performance.now();

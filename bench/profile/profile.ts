@@ -66,7 +66,7 @@ const loadCmd = (() => {
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "storm", target, params: { connections: n, concurrency: 500 }, timeoutMs: 300_000 })];
     case "publish":
     case "publish-critical":
-      return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "publish", target, params: { count: n, concurrency: Number(opt("concurrency", "8")), critical: jobName === "publish-critical" }, timeoutMs: 300_000 })];
+      return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "publish", target, params: { count: n, concurrency: Number(opt("concurrency", "8")), critical: jobName === "publish-critical", warmup: Number(opt("warmup", "50")) }, timeoutMs: 300_000 })];
     case "paced":
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "paced", target, params: { subscribers: 500, ratePerSec: 100, seconds: Number(opt("seconds", "5")) }, timeoutMs: 300_000 })];
     default:
