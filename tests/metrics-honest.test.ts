@@ -163,4 +163,17 @@ describe("http.server.request.duration attributes", () => {
     expect(httpRequestAttributes(req("POST"), "/v1/publish", 503, new StoreUnavailableError("down"))["error.type"]).toBe("StoreUnavailableError");
     expect(httpRequestAttributes(req("POST"), "/v1/publish", 400, new TypeError("bad"))["error.type"]).toBeUndefined();
   });
+
+  test("one shared object per label set; a given scheme wins over the URL's", () => {
+    const req = (method: string, url = "http://x/v1/publish") => new Request(url, { method });
+    const ok = httpRequestAttributes(req("POST"), "/v1/publish", 200);
+    expect(httpRequestAttributes(req("POST"), "/v1/publish", 200)).toBe(ok);
+    expect(httpRequestAttributes(req("post"), "/v1/publish", 200)).toBe(ok);
+    expect(httpRequestAttributes(req("POST"), "/v1/publish", 201)).not.toBe(ok);
+    expect(httpRequestAttributes(req("POST"), "/v1/history", 200)["http.route"]).toBe("/v1/history");
+    expect(httpRequestAttributes(req("GET"), "/v1/publish", 200)["http.request.method"]).toBe("GET");
+    expect(httpRequestAttributes(req("POST", "https://x/v1/publish"), "/v1/publish", 200, undefined, "http")).toBe(ok);
+    expect(httpRequestAttributes(req("POST"), "/v1/publish", 200, undefined, "https")["url.scheme"]).toBe("https");
+    expect(Object.isFrozen(ok)).toBe(true);
+  });
 });

@@ -192,7 +192,8 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
     peer: (req) => server.requestIP(req)?.address ?? "",
   });
   const upgradeParts = { admission, refused: refusalLog({ log, now }) };
-  const table = new RouteTable({ metrics, errors, cors });
+  // The Bun.serve below takes no `tls`: every request it answers came over plain http.
+  const table = new RouteTable({ metrics, errors, cors, scheme: "http" });
   table.known("/v1/ws", ["GET"]);
   const routes = {
     ...opsRoutes({ config, telemetry, gate, probe: () => housekeeping.probe(), statsReport: report, cluster: engine.cluster }),

@@ -30,11 +30,14 @@ export class RouteTable {
   readonly #metrics: Pick<Metrics, "httpRequestDuration">;
   readonly #errors: ErrorMapping;
   readonly #cors: Cors;
+  readonly #scheme: "http" | "https" | undefined;
 
-  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping; cors: Cors }) {
+  /** `scheme`: the listener's, for the `url.scheme` label; when absent, each request's URL says. */
+  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping; cors: Cors; scheme?: "http" | "https" }) {
     this.#metrics = options.metrics;
     this.#errors = options.errors;
     this.#cors = options.cors;
+    this.#scheme = options.scheme;
   }
 
   /** The table for `Bun.serve({ routes })`. */
@@ -80,7 +83,7 @@ export class RouteTable {
     }
     if (response) {
       this.#cors.decorate(req, response, this.#anyOrigin.has(route));
-      this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, httpRequestAttributes(req, route, response.status, thrown));
+      this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, httpRequestAttributes(req, route, response.status, thrown, this.#scheme));
     }
     return response;
   }
