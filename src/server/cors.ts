@@ -48,11 +48,13 @@ export function corsPolicy(allowedOrigins: readonly string[]): Cors {
   return {
     allows,
     decorate(req, res, anyOrigin) {
-      const value = allowOrigin(req.headers.get("origin"), anyOrigin);
-      if (!open) res.headers.append("vary", "Origin");
+      // An open policy answers `*` whatever the origin: no need to look the header up.
+      const value = open ? "*" : allowOrigin(req.headers.get("origin"), anyOrigin);
+      const headers = res.headers;
+      if (!open) headers.append("vary", "Origin");
       if (value === undefined) return res;
-      res.headers.set("access-control-allow-origin", value);
-      res.headers.set("access-control-expose-headers", CORS_EXPOSED_HEADERS);
+      headers.set("access-control-allow-origin", value);
+      headers.set("access-control-expose-headers", CORS_EXPOSED_HEADERS);
       return res;
     },
     preflight(req, methods, anyOrigin) {
