@@ -89,19 +89,27 @@ describe("embedded engine", () => {
     console.log(`group commit: 1000 publishes in one turn in ${ms.toFixed(1)} ms`);
   });
 
-  test("a publish that comes alone is committed and delivered before publish returns; the ones right after it share the turn's commit", async () => {
+  test("a publish that comes alone, and the one right after it, are committed and delivered before publish returns; the later ones share the turn's commit", async () => {
     const clock = { now: OPTS.now() };
     const { engine, calls } = await started(await tempDir(), { now: () => clock.now });
+    const delivered = () => calls.map((c) => c.events.map((e) => e.offset));
     clock.now += 10;
     const alone = engine.publish([item("job:a")]);
-    expect({ commits: engine.stats.commits, delivered: calls.map((c) => c.events.map((e) => e.offset)) }).toEqual({ commits: 1, delivered: [[1]] });
+    expect({ commits: engine.stats.commits, delivered: delivered() }).toEqual({ commits: 1, delivered: [[1]] });
     expect(await alone).toMatchObject([{ offset: 1, duplicate: false }]);
 
+    // A late publish of a paced stream and the next one, on time, right after it.
     clock.now += 10;
-    const burst = [engine.publish([item("job:a")]), engine.publish([item("job:a")]), engine.publish([item("job:a")])];
-    expect(engine.stats.commits).toBe(2);
-    expect((await Promise.all(burst)).flat().map((o) => o.offset)).toEqual([2, 3, 4]);
-    expect({ commits: engine.stats.commits, delivered: calls.map((c) => c.events.map((e) => e.offset)) }).toEqual({ commits: 3, delivered: [[1], [2], [3, 4]] });
+    await engine.publish([item("job:a")]);
+    const next = engine.publish([item("job:a")]);
+    expect({ commits: engine.stats.commits, delivered: delivered() }).toEqual({ commits: 3, delivered: [[1], [2], [3]] });
+    expect(await next).toMatchObject([{ offset: 3, duplicate: false }]);
+
+    clock.now += 10;
+    const burst = [engine.publish([item("job:a")]), engine.publish([item("job:a")]), engine.publish([item("job:a")]), engine.publish([item("job:a")])];
+    expect(engine.stats.commits).toBe(5);
+    expect((await Promise.all(burst)).flat().map((o) => o.offset)).toEqual([4, 5, 6, 7]);
+    expect({ commits: engine.stats.commits, delivered: delivered() }).toEqual({ commits: 6, delivered: [[1], [2], [3], [4], [5], [6, 7]] });
   });
 
   test("a publish made while a batch is delivered waits for the next commit, after the whole batch", async () => {
