@@ -192,10 +192,7 @@ export class ConnectionManager {
       close(ws, CloseCode.Stale, "no pong in time", hooks);
       return;
     }
-    if (ws.getBufferedAmount() > options.slowConsumerBytes) {
-      close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
-      return;
-    }
+    if (closeIfSlow(ws, options.slowConsumerBytes, hooks)) return;
     // Counted whether or not the client still answers pings: a live client that never acks
     // must show in the confirmation rate.
     const timedOut = countTimedOut(data, now - options.confirmTimeoutMs, hooks);
@@ -275,8 +272,11 @@ function countTimedOut(data: ConnData, cutoff: number, hooks: SweepHooks): numbe
   return count;
 }
 
-function closeIfSlow(ws: ServerWebSocket<ConnData>, slowConsumerBytes: number, hooks: SweepHooks): void {
-  if (!ws.data.closed && !ws.data.closing && ws.getBufferedAmount() > slowConsumerBytes) close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
+/** The one slow-consumer rule (4409), for the sweep and for `sweepSlow`; true when it closed `ws`. */
+function closeIfSlow(ws: ServerWebSocket<ConnData>, slowConsumerBytes: number, hooks: SweepHooks): boolean {
+  if (ws.data.closed || ws.data.closing || ws.getBufferedAmount() <= slowConsumerBytes) return false;
+  close(ws, CloseCode.SlowConsumer, "slow consumer", hooks);
+  return true;
 }
 
 function close(ws: ServerWebSocket<ConnData>, code: CloseCode, reason: string, hooks: SweepHooks, detail?: { unconfirmed?: number }): void {

@@ -12,17 +12,6 @@ import { isTier, type Tier } from "../protocol/codes.ts";
  */
 export type TierProvider = (users: readonly string[], signal: AbortSignal) => Promise<ReadonlyMap<string, Tier | null> | Readonly<Record<string, Tier | null | undefined>>>;
 
-/**
- * A provider reading a fixed map (`config.auth.tiers`).
- *
- * @example
- * const provider = configTierProvider({ alice: "pro" });
- * await provider(["alice", "bob"], signal) // { alice: "pro" }
- */
-export function configTierProvider(tiers: Readonly<Record<string, Tier>>): TierProvider {
-  return async (users) => Object.fromEntries(users.filter((u) => Object.hasOwn(tiers, u)).map((u) => [u, tiers[u]!]));
-}
-
 /** Options for {@linkcode TierCache}. */
 export interface TierCacheOptions {
   provider: TierProvider;
@@ -50,7 +39,7 @@ interface Entry {
  * Cached, batched tier lookups.
  *
  * @example
- * const tiers = new TierCache({ provider: configTierProvider(config.auth.tiers) });
+ * const tiers = new TierCache({ provider: async (users) => billing.tiersOf(users) });
  * const tier = await tiers.tierOf("alice"); // one provider call for everyone asked this turn
  * tiers.opened("alice"); // … tiers.closed("alice") drops it after the last connection
  */
