@@ -9,6 +9,7 @@
  *
  *   bun bench/profile/profile.ts --job storm --n 2000 [--cpu-prof] [--target bare] [--env K=V]
  *   bun bench/profile/profile.ts --job hold --n 5000 --heap [--no-subscribe] [--warm 5000]
+ *   bun bench/profile/profile.ts --job idle --n 10000 [--target bare]      (the bench's idle row)
  *   bun bench/profile/profile.ts --job publish-critical --n 20000 --cpu-prof
  *   bun bench/profile/profile.ts --job paced --seconds 5 --cpu-prof
  */
@@ -62,6 +63,9 @@ const loadCmd = (() => {
   switch (jobName) {
     case "hold":
       return [join(import.meta.dir, "hold.ts"), JSON.stringify({ target, connections: n, subscribe: !flag("no-subscribe"), warm: Number(opt("warm", "0")) })];
+    case "idle":
+      // The bench's idle row itself (bench/load/idle.ts, the full run's 2 s settle): RSS at its `before`/`after`.
+      return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "idle", target, params: { connections: n, settleMs: Number(opt("settle", "2000")) }, timeoutMs: 300_000 })];
     case "storm":
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "storm", target, params: { connections: n, concurrency: 500 }, timeoutMs: 300_000 })];
     case "publish":
