@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmbeddedEngine, type EmbeddedEngine } from "../src/engine/embedded-engine.ts";
 import { StoreUnavailableError, type EngineOptions, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
+import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
 
 const ENGINE_MODULE = join(import.meta.dir, "../src/engine/embedded-engine.ts");
@@ -302,4 +303,134 @@ for (let n = 1; n <= 100_000; ) {
     const [again] = await engine.publish([item("job:crash", { idempotencyKey: "k1" })]);
     expect(again).toEqual({ channel: "job:crash", offset: 1, epoch: page.epoch, duplicate: true });
   }, 20_000);
+
+  describe("the age rule", () => {
+    const T0 = OPTS.now();
+    const MINUTE = 60_000;
+    const HOUR = 60 * MINUTE;
+    const DAY = 24 * HOUR;
+
+    test("after the wall clock steps back, an event waits for those published before it: none goes before its age", async () => {
+      const clock = { now: T0 + 10 * MINUTE };
+      const { engine } = await started(await tempDir(), { now: () => clock.now });
+      await engine.publish([item("job:a"), item("job:a", { critical: true })]);
+      clock.now = T0;
+      await engine.publish([item("job:a"), item("job:a", { critical: true })]);
+
+      // Offset 3 is past its hour, offset 1 (published before it, stamped 10 minutes later) is not.
+      expect(await engine.trim(T0 + HOUR + 1)).toEqual({ dropped: 0 });
+      expect(await engine.trim(T0 + 10 * MINUTE + HOUR + 1)).toEqual({ dropped: 2 });
+      expect((await engine.history("job:a", 0, 10)).events.map((e) => e.offset)).toEqual([2, 4]);
+      expect(await engine.trim(T0 + DAY + 1)).toEqual({ dropped: 0 });
+      expect(await engine.trim(T0 + 10 * MINUTE + DAY + 1)).toEqual({ dropped: 2 });
+      const page = await engine.history("job:a", 0, 10);
+      expect(page).toEqual({ epoch: page.epoch, offset: 4, events: [], trimmedThrough: 4 });
+    });
+
+    test("each pass starts where the last one stopped, and later events are trimmed by later passes", async () => {
+      const clock = { now: T0 };
+      const { engine } = await started(await tempDir(), { now: () => clock.now });
+      for (let i = 0; i < 3; i++) {
+        await engine.publish([item("job:a"), item("job:a", { critical: true })]);
+        clock.now += 10 * MINUTE;
+      }
+      expect(await engine.trim(T0 + HOUR + 1)).toEqual({ dropped: 1 });
+      expect(await engine.trim(T0 + HOUR + 1)).toEqual({ dropped: 0 });
+      await engine.publish([item("job:a")]);
+      expect(await engine.trim(T0 + 20 * MINUTE + HOUR + 1)).toEqual({ dropped: 2 });
+      expect((await engine.history("job:a", 0, 10)).events.map((e) => e.offset)).toEqual([2, 4, 6, 7]);
+      expect(await engine.trim(T0 + 30 * MINUTE + DAY)).toEqual({ dropped: 4 });
+      expect((await engine.history("job:a", 0, 10)).events.map((e) => e.offset)).toEqual([]);
+    });
+  });
+
+  describe("a store made by an older build", () => {
+    const T0 = OPTS.now();
+    const HOUR = 60 * 60_000;
+    /** The schema before the age columns: the age rule read an index on (critical, ts). */
+    const OLD_SCHEMA = `
+      CREATE TABLE channels (channel TEXT PRIMARY KEY, epoch TEXT NOT NULL, top INTEGER NOT NULL, trimmed INTEGER NOT NULL, swept INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+      CREATE TABLE events (channel TEXT NOT NULL, "offset" INTEGER NOT NULL, event TEXT NOT NULL, critical INTEGER NOT NULL, coalesce TEXT, ts INTEGER NOT NULL, frame TEXT NOT NULL, idem TEXT, PRIMARY KEY (channel, "offset")) WITHOUT ROWID;
+      CREATE INDEX events_idem ON events (idem) WHERE idem IS NOT NULL;
+      CREATE INDEX events_coalesce ON events (channel, coalesce) WHERE coalesce IS NOT NULL;
+      CREATE INDEX events_age ON events (critical, ts);
+      CREATE TABLE records (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE probe (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
+      INSERT INTO meta (key, value) VALUES ('store_id', 'old-store');`;
+
+    /** Stores events as an older build did (`idem` on the last one): its channel row has no age columns to set. */
+    function storeOld(db: Database, channel: string, events: { critical: boolean; ts: number }[], idem?: string) {
+      events.forEach(({ critical, ts }, i) => {
+        const offset = i + 1;
+        const frame = eventFrame({ channel, offset, event: "step", dataJson: String(offset), critical, ts });
+        db.query(`INSERT INTO events (channel, "offset", event, critical, coalesce, ts, frame, idem) VALUES (?1, ?2, 'step', ?3, NULL, ?4, ?5, ?6)`).run(
+          channel, offset, critical ? 1 : 0, ts, frame, i === events.length - 1 ? (idem ?? null) : null,
+        );
+      });
+      db.query("INSERT INTO channels (channel, epoch, top, trimmed) VALUES (?1, 'aaaaaaaaaaaa', ?2, 0)").run(channel, events.length);
+    }
+
+    function schemaOf(dataDir: string) {
+      const db = new Database(join(dataDir, "courier.db"), { readonly: true });
+      try {
+        return {
+          indexes: db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name").all().map((r) => r.name),
+          ageColumns: db.query<{ name: string }, []>("PRAGMA table_info(channels)").all().map((c) => c.name).filter((n) => /_(aged|ts)$/.test(n)),
+        };
+      } finally {
+        db.close();
+      }
+    }
+
+    test("keeps its history, offsets and keys, drops the (critical, ts) index, and is trimmed by age as before", async () => {
+      const dataDir = await tempDir();
+      const old = new Database(join(dataDir, "courier.db"), { create: true });
+      old.run("PRAGMA journal_mode = WAL");
+      old.run(OLD_SCHEMA);
+      storeOld(old, "job:old", [{ critical: false, ts: T0 - 2 * HOUR }, { critical: true, ts: T0 - 2 * HOUR }, { critical: false, ts: T0 }, { critical: true, ts: T0 }], "k-old");
+      storeOld(old, "job:quiet", [{ critical: false, ts: T0 - 2 * HOUR }]);
+      old.close();
+
+      const { engine } = await started(dataDir);
+      expect(schemaOf(dataDir)).toEqual({ indexes: ["events_coalesce", "events_idem"], ageColumns: ["nc_aged", "nc_ts", "c_aged", "c_ts"] });
+      const page = await engine.history("job:old", 0, 10);
+      expect(page).toMatchObject({ epoch: "aaaaaaaaaaaa", offset: 4, trimmedThrough: 0 });
+      const stored: [number, boolean, number][] = [[1, false, T0 - 2 * HOUR], [2, true, T0 - 2 * HOUR], [3, false, T0], [4, true, T0]];
+      expect(page.events.map((e) => [e.offset, e.critical, e.ts, e.frame])).toEqual(
+        stored.map(([offset, critical, ts]) => [offset, critical, ts, eventFrame({ channel: "job:old", offset, event: "step", dataJson: String(offset), critical, ts })]),
+      );
+
+      expect(await engine.trim(T0)).toEqual({ dropped: 2 });
+      expect((await engine.history("job:old", 0, 10)).events.map((e) => e.offset)).toEqual([2, 3, 4]);
+      expect(await engine.history("job:quiet", 0, 10)).toMatchObject({ offset: 1, events: [], trimmedThrough: 1 });
+      expect(await engine.publish([item("job:old"), item("job:quiet")])).toEqual([
+        { channel: "job:old", offset: 5, epoch: "aaaaaaaaaaaa", duplicate: false },
+        { channel: "job:quiet", offset: 2, epoch: "aaaaaaaaaaaa", duplicate: false },
+      ]);
+      expect(await engine.publish([item("job:old", { idempotencyKey: "k-old" })])).toEqual([
+        { channel: "job:old", offset: 4, epoch: "aaaaaaaaaaaa", duplicate: true },
+      ]);
+      expect(await engine.trim(T0 + 22 * HOUR + 1)).toEqual({ dropped: 4 });
+      expect((await engine.history("job:old", 0, 10)).events.map((e) => e.offset)).toEqual([4]);
+    });
+
+    test("rows stored by an older build after an upgrade (a downgrade and back) are trimmed too", async () => {
+      const dataDir = await tempDir();
+      let { engine } = await started(dataDir);
+      await engine.publish([item("job:new")]);
+      await engine.close();
+      // What an older build leaves: its index again, and a channel row without age marks.
+      const old = new Database(join(dataDir, "courier.db"));
+      old.run("CREATE INDEX events_age ON events (critical, ts)");
+      storeOld(old, "job:older-build", [{ critical: false, ts: T0 - 2 * HOUR }, { critical: true, ts: T0 - 2 * HOUR }]);
+      old.close();
+
+      ({ engine } = await started(dataDir));
+      expect(schemaOf(dataDir).indexes).toEqual(["events_coalesce", "events_idem"]);
+      expect(await engine.trim(T0)).toEqual({ dropped: 1 });
+      expect(await engine.trim(T0 + 22 * HOUR + 1)).toEqual({ dropped: 2 });
+      expect(await engine.history("job:older-build", 0, 10)).toMatchObject({ offset: 2, events: [], trimmedThrough: 2 });
+    });
+  });
 });

@@ -29,7 +29,7 @@ for (const group of [1, 2, 4, 8, 16, 64]) {
       const ev = { channel: "public:bench", offset, event: "tick", critical: true, coalesce: null, ts, frame: eventFrame({ channel: "public:bench", offset, event: "tick", dataJson: data, critical: true, ts }) };
       rows.push({ ev, idem: null });
     }
-    store.commit(rows, new Map([["public:bench", { epoch: "bench", top: offset }]]));
+    store.commit(rows, new Map([["public:bench", { epoch: "bench", top: offset, normalTs: null, criticalTs: rows[0]!.ev.ts }]]));
   };
   for (let k = 0; k < 200; k++) commitOnce();
   const commits = Math.ceil(total / group);

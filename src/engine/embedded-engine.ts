@@ -427,7 +427,7 @@ class SqliteEngine implements EmbeddedEngine {
     if (batch === null) return;
     if (batch.rows.length > 0) {
       const tops = new Map<string, ChannelTop>();
-      for (const [channel, { state }] of batch.channels) tops.set(channel, { epoch: state.epoch, top: state.top });
+      for (const [channel, { state, events }] of batch.channels) tops.set(channel, channelTop(state, events));
       try {
         // Checked before every commit: after `rm -rf` SQLite keeps committing into unlinked files.
         this.#guard!.verifyLinked();
@@ -463,4 +463,16 @@ class SqliteEngine implements EmbeddedEngine {
     }
     for (const w of batch.waiters) w.resolve(w.outcomes);
   }
+}
+
+/** A channel's row after a batch: its new top, and its first event's `ts` per class for the age rule. */
+function channelTop(state: ChannelState, events: readonly StoredEvent[]): ChannelTop {
+  let normalTs: number | null = null;
+  let criticalTs: number | null = null;
+  for (const ev of events) {
+    if (ev.critical) criticalTs ??= ev.ts;
+    else normalTs ??= ev.ts;
+    if (normalTs !== null && criticalTs !== null) break;
+  }
+  return { epoch: state.epoch, top: state.top, normalTs, criticalTs };
 }

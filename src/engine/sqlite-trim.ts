@@ -9,9 +9,12 @@ import type { Database } from "bun:sqlite";
 export interface TrimRule {
   /** Non-critical events with `offset <= top - historySize` go. */
   historySize: number;
-  /** Non-critical events with `ts` below this go. */
+  /**
+   * Non-critical events with `ts` below this go, in offset order: a channel's go up to its first
+   * non-critical event with `ts` at or past it (see `prepareTrim` for a wall clock stepped back).
+   */
   nonCriticalBefore: number;
-  /** Critical events with `ts` below this go. */
+  /** Critical events with `ts` below this go, in offset order as above. */
   criticalBefore: number;
 }
 
@@ -23,6 +26,12 @@ export interface TrimResult {
 
 /**
  * Prepares the pass's statements once; the returned function runs one pass.
+ *
+ * The age rule walks each channel by offset, through the primary key, from where the last pass
+ * stopped: a class's events go up to the first one not past its age. `ts` is the publish time, so
+ * it only grows with the offset, unless the wall clock steps back: then an event published after
+ * the step waits for those published before it, i.e. it is kept longer than its `ts` says (by at
+ * most the step), never removed earlier.
  *
  * @example
  * const trim = prepareTrim(db);
@@ -42,10 +51,36 @@ export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
     `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
   );
   const markSwept = db.query<null, [string, number]>("UPDATE channels SET swept = ?2 WHERE channel = ?1");
-  const countAged = db.query<{ channel: string; max: number; n: number }, [number, number]>(
-    `SELECT channel, MAX("offset") AS max, COUNT(*) AS n FROM events WHERE critical = ?1 AND ts < ?2 GROUP BY channel`,
+  // Channels with a class whose first event after its mark is past its age.
+  const selectAged = db.query<AgeRow, [number, number]>(
+    `SELECT channel, top, swept, nc_aged, nc_ts, c_aged, c_ts FROM channels WHERE nc_ts < ?1 OR c_ts < ?2`,
   );
-  const deleteAged = db.query<null, [number, number]>("DELETE FROM events WHERE critical = ?1 AND ts < ?2");
+  const classRule = (critical: 0 | 1) => {
+    const [aged, ts] = critical === 1 ? ["c_aged", "c_ts"] : ["nc_aged", "nc_ts"];
+    // The first event of the class, after `?2`, not past its age: where this pass stops.
+    const firstKept = db.query<{ offset: number; ts: number }, [string, number, number]>(
+      `SELECT "offset", ts FROM events WHERE channel = ?1 AND "offset" > ?2 AND critical = ${critical} AND ts >= ?3 ORDER BY "offset" LIMIT 1`,
+    );
+    const count = db.query<{ max: number | null; n: number }, [string, number, number]>(
+      `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`,
+    );
+    const remove = db.query<null, [string, number, number]>(
+      `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`,
+    );
+    const mark = db.query<null, [string, number, number | null]>(`UPDATE channels SET ${aged} = ?2, ${ts} = ?3 WHERE channel = ?1`);
+    /** Removes the channel's events of the class past `before`, from `from`; returns the highest removed and how many. */
+    return (row: AgeRow, from: number, before: number): { max: number | null; n: number } => {
+      const kept = firstKept.get(row.channel, from, before);
+      const through = kept === null ? row.top : kept.offset - 1;
+      mark.run(row.channel, through, kept === null ? null : kept.ts);
+      if (through <= from) return { max: null, n: 0 };
+      const old = count.get(row.channel, from, through)!;
+      if (old.n > 0) remove.run(row.channel, from, through);
+      return old;
+    };
+  };
+  const ageNormal = classRule(0);
+  const ageCritical = classRule(1);
   const raiseTrimmed = db.query<null, [string, number]>(
     "UPDATE channels SET trimmed = MAX(trimmed, ?2) WHERE channel = ?1",
   );
@@ -54,7 +89,8 @@ export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
   return db.transaction((rule: TrimRule): TrimResult => {
     const trimmed = new Map<string, number>();
     let dropped = 0;
-    const note = (channel: string, max: number, n: number) => {
+    const note = (channel: string, max: number | null, n: number) => {
+      if (n === 0 || max === null) return;
       dropped += n;
       if (max > (trimmed.get(channel) ?? 0)) trimmed.set(channel, max);
     };
@@ -65,14 +101,29 @@ export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
       deleteOld.run(channel, swept, below);
       note(channel, old.max, old.n);
     }
-    for (const [critical, before] of [[0, rule.nonCriticalBefore], [1, rule.criticalBefore]] as const) {
-      const aged = countAged.all(critical, before);
-      if (aged.length === 0) continue;
-      deleteAged.run(critical, before);
-      for (const a of aged) note(a.channel, a.max, a.n);
+    // Read after the count rule: `swept` is where it left the channel's non-critical events.
+    for (const row of selectAged.all(rule.nonCriticalBefore, rule.criticalBefore)) {
+      if (row.nc_ts !== null && row.nc_ts < rule.nonCriticalBefore) {
+        const { max, n } = ageNormal(row, Math.max(row.nc_aged, row.swept), rule.nonCriticalBefore);
+        note(row.channel, max, n);
+      }
+      if (row.c_ts !== null && row.c_ts < rule.criticalBefore) {
+        const { max, n } = ageCritical(row, row.c_aged, rule.criticalBefore);
+        note(row.channel, max, n);
+      }
     }
     for (const [channel, max] of trimmed) raiseTrimmed.run(channel, max);
     deleteEmptyChannels.run();
     return { dropped, trimmed };
   });
+}
+
+interface AgeRow {
+  channel: string;
+  top: number;
+  swept: number;
+  nc_aged: number;
+  nc_ts: number | null;
+  c_aged: number;
+  c_ts: number | null;
 }
