@@ -14,6 +14,7 @@ import { defaultResource, envDetector, resourceFromAttributes } from "@opentelem
 import { NodeSDK } from "@opentelemetry/sdk-node";
 import { buildInfo } from "./build-info.ts";
 import { pushReadersFromEnv } from "./push-readers.ts";
+import { LocalHistograms } from "./local-histograms.ts";
 import { disabledTelemetry, PrometheusReader, telemetryOver, type Telemetry } from "./telemetry.ts";
 
 export interface OtelSdkOptions {
@@ -50,8 +51,9 @@ export async function startOtelSdk(options: OtelSdkOptions): Promise<Telemetry> 
   // NodeSDK would start nothing and leave our reader unbound, so /metrics could not even render.
   if (!options.enabled || truthy(env.OTEL_SDK_DISABLED)) return disabledTelemetry();
 
-  const prometheus = new PrometheusReader();
-  const pushers = await pushReadersFromEnv({ otlpEndpoint: options.otlpEndpoint, intervalMs: options.otlpIntervalMs ?? 10_000, warn: options.warn }, env);
+  const histograms = new LocalHistograms();
+  const prometheus = new PrometheusReader(histograms);
+  const pushers = await pushReadersFromEnv({ otlpEndpoint: options.otlpEndpoint, intervalMs: options.otlpIntervalMs ?? 10_000, warn: options.warn, histograms }, env);
   const build = buildInfo(env);
   const sdk = new NodeSDK({
     // Lowest priority: the detectors (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`) override these.
@@ -75,6 +77,7 @@ export async function startOtelSdk(options: OtelSdkOptions): Promise<Telemetry> 
   return telemetryOver({
     meter: metrics.getMeter("courier"),
     prometheus,
+    histograms,
     flush: async () => {
       await Promise.all(pushers.map((reader) => reader.forceFlush()));
     },

@@ -13,7 +13,9 @@ import {
   InstrumentType,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
+  type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
+import type { LocalHistograms } from "./local-histograms.ts";
 
 /** `OTEL_EXPORTER_OTLP_PROTOCOL` values. */
 export const OTLP_PROTOCOLS = ["http/protobuf", "http/json", "grpc"] as const;
@@ -26,6 +28,8 @@ export interface PushReaderOptions {
   intervalMs: number;
   /** Told about ignored values (an unknown exporter or protocol), as the SDK's own diag would be. */
   warn?: (message: string, fields: Record<string, unknown>) => void;
+  /** Histograms each reader collects too (local-histograms.ts). */
+  histograms?: LocalHistograms;
 }
 
 /**
@@ -39,7 +43,7 @@ export function gaugesAsDelta(type: InstrumentType, otherwise: AggregationTempor
 
 function withGaugesAsDelta(exporter: PushMetricExporter): PushMetricExporter {
   return {
-    export: (metrics, done) => exporter.export(metrics, done),
+    export: (metrics, done) => exporter.export(withMergedScopes(metrics), done),
     forceFlush: () => exporter.forceFlush(),
     shutdown: () => exporter.shutdown(),
     selectAggregationTemporality: (type) => gaugesAsDelta(type, exporter.selectAggregationTemporality?.(type)),
@@ -57,12 +61,31 @@ export function exportTimeoutMs(intervalMs: number): number {
   return Math.min(intervalMs, 5_000);
 }
 
-/** A periodic reader around `exporter`, with observable gauges as deltas (see {@link gaugesAsDelta}). */
-export function pushReader(exporter: PushMetricExporter, intervalMs: number): PeriodicExportingMetricReader {
+/**
+ * The metrics a local-histograms.ts producer adds come in their own scope entry with the meter's
+ * scope: exported as one, as the SDK's own histograms were. Copies what it changes.
+ */
+export function withMergedScopes(resourceMetrics: ResourceMetrics): ResourceMetrics {
+  const byScope = new Map<string, ResourceMetrics["scopeMetrics"][number]>();
+  for (const s of resourceMetrics.scopeMetrics) {
+    const key = `${s.scope.name}\u0000${s.scope.version ?? ""}\u0000${s.scope.schemaUrl ?? ""}`;
+    const seen = byScope.get(key);
+    byScope.set(key, seen ? { ...seen, metrics: [...seen.metrics, ...s.metrics] } : s);
+  }
+  return byScope.size === resourceMetrics.scopeMetrics.length ? resourceMetrics : { ...resourceMetrics, scopeMetrics: [...byScope.values()] };
+}
+
+/**
+ * A periodic reader around `exporter`, with observable gauges as deltas (see {@link gaugesAsDelta})
+ * and `histograms` collected in the temporality the exporter asks for.
+ */
+export function pushReader(exporter: PushMetricExporter, intervalMs: number, histograms?: LocalHistograms): PeriodicExportingMetricReader {
+  const wrapped = withGaugesAsDelta(exporter);
   return new PeriodicExportingMetricReader({
-    exporter: withGaugesAsDelta(exporter),
+    exporter: wrapped,
     exportIntervalMillis: intervalMs,
     exportTimeoutMillis: exportTimeoutMs(intervalMs),
+    metricProducers: histograms && [histograms.producer(wrapped.selectAggregationTemporality!(InstrumentType.HISTOGRAM))],
   });
 }
 
@@ -70,14 +93,14 @@ export function pushReader(exporter: PushMetricExporter, intervalMs: number): Pe
  * One OTLP reader. `url` is the full metrics URL for HTTP (`…/v1/metrics`), the endpoint for gRPC;
  * without it the exporter reads `OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT` itself.
  */
-async function otlpReader(protocol: OtlpProtocol, url: string | undefined, intervalMs: number): Promise<PeriodicExportingMetricReader> {
+async function otlpReader(protocol: OtlpProtocol, url: string | undefined, intervalMs: number, histograms?: LocalHistograms): Promise<PeriodicExportingMetricReader> {
   const config = { timeoutMillis: exportTimeoutMs(intervalMs), ...(url && { url }) };
   if (protocol === "grpc") {
     // Loaded only when asked for: gRPC brings @grpc/grpc-js and protobufjs.
     const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-grpc");
-    return pushReader(new OTLPMetricExporter(config), intervalMs);
+    return pushReader(new OTLPMetricExporter(config), intervalMs, histograms);
   }
-  return pushReader(protocol === "http/json" ? new OtlpHttpJsonExporter(config) : new OtlpHttpProtobufExporter(config), intervalMs);
+  return pushReader(protocol === "http/json" ? new OtlpHttpJsonExporter(config) : new OtlpHttpProtobufExporter(config), intervalMs, histograms);
 }
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean);
@@ -107,9 +130,16 @@ export async function pushReadersFromEnv(options: PushReaderOptions, env: Record
       // A signal-specific endpoint is the exporter's to read; otherwise ours (env or file) decides.
       const base = options.otlpEndpoint?.replace(/\/+$/, "");
       const url = metricsEndpoint || !base ? undefined : protocol === "grpc" ? base : `${base}/v1/metrics`;
-      readers.push(await otlpReader(protocol as OtlpProtocol, url, options.intervalMs));
+      readers.push(await otlpReader(protocol as OtlpProtocol, url, options.intervalMs, options.histograms));
     } else if (name === "console") {
-      readers.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: options.intervalMs }));
+      const exporter = new ConsoleMetricExporter();
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter: { export: (metrics, done) => exporter.export(withMergedScopes(metrics), done), forceFlush: () => exporter.forceFlush(), shutdown: () => exporter.shutdown(), selectAggregationTemporality: (type) => exporter.selectAggregationTemporality(type) },
+          exportIntervalMillis: options.intervalMs,
+          metricProducers: options.histograms && [options.histograms.producer(exporter.selectAggregationTemporality(InstrumentType.HISTOGRAM))],
+        }),
+      );
     } else if (name !== "prometheus") {
       options.warn?.("unsupported OTEL_METRICS_EXPORTER value ignored", { exporter: name, supported: ["otlp", "console", "prometheus", "none"] });
     }

@@ -11,8 +11,9 @@ import { createNoopMeter, type Meter } from "@opentelemetry/api";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
-import { AggregationTemporality, InstrumentType, MeterProvider, type MetricData, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import { AggregationTemporality, InstrumentType, MeterProvider, type MetricData, type MetricProducer, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import type { BuildInfo } from "./build-info.ts";
+import { LocalHistograms } from "./local-histograms.ts";
 import { createMetrics, type GaugeSource, type Metrics } from "./metrics.ts";
 import { withZeroHistograms } from "./zero-histograms.ts";
 import { exportTimeoutMs, gaugesAsDelta, pushReader } from "./push-readers.ts";
@@ -55,10 +56,14 @@ export interface Telemetry {
   shutdown(options?: { timeoutMs?: number }): Promise<void>;
 }
 
-/** The Prometheus reader behind `/metrics`: never its own server, observable gauges as deltas. */
+/**
+ * The Prometheus reader behind `/metrics`: never its own server, observable gauges as deltas, and
+ * `histograms` (cumulative, as every other instrument here) collected with the SDK's instruments.
+ */
 export class PrometheusReader extends PrometheusExporter {
-  constructor() {
-    super({ preventServerStart: true });
+  constructor(histograms?: LocalHistograms) {
+    const metricProducers: MetricProducer[] | undefined = histograms && [histograms.producer(gaugesAsDelta(InstrumentType.HISTOGRAM))];
+    super({ preventServerStart: true, metricProducers });
   }
   override selectAggregationTemporality(type: InstrumentType): AggregationTemporality {
     return gaugesAsDelta(type);
@@ -86,7 +91,8 @@ export class PrometheusReader extends PrometheusExporter {
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   if (!options.enabled) return disabledTelemetry();
 
-  const prometheus = new PrometheusReader();
+  const histograms = new LocalHistograms();
+  const prometheus = new PrometheusReader(histograms);
   const otlp = options.otlpEndpoint
     ? pushReader(
         new OTLPMetricExporter({
@@ -94,6 +100,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
           timeoutMillis: exportTimeoutMs(options.otlpIntervalMs ?? 10_000),
         }),
         options.otlpIntervalMs ?? 10_000,
+        histograms,
       )
     : undefined;
   const provider = new MeterProvider({
@@ -105,6 +112,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   return telemetryOver({
     meter: provider.getMeter("courier"),
     prometheus,
+    histograms,
     flush: async () => {
       await otlp?.forceFlush();
     },
@@ -130,6 +138,8 @@ export interface TelemetryParts {
   meter: Meter;
   /** Registered as a reader of that meter's provider. */
   prometheus: PrometheusReader;
+  /** Where the histograms are kept, when every reader was given one of its producers; else the meter's own. */
+  histograms?: LocalHistograms;
   /** Pushes pending data of every push reader now. */
   flush(): Promise<void>;
   /** Final pushes, then stops every reader; may reject or hang: callers get it bounded and settled. */
@@ -140,7 +150,7 @@ export interface TelemetryParts {
 
 /** The {@link Telemetry} over `parts`. */
 export function telemetryOver(parts: TelemetryParts): Telemetry {
-  const { metrics, observe, histograms, close } = createMetrics(parts.meter, parts.build);
+  const { metrics, observe, histograms, close } = createMetrics(parts.meter, parts.build, parts.histograms);
   // withoutScopeInfo: one meter only, so an `otel_scope_name` label on every series would be noise.
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   return {
