@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmbeddedEngine, type EmbeddedEngine } from "../src/engine/embedded-engine.ts";
+import { openSqliteStore } from "../src/engine/sqlite-store.ts";
 import { StoreUnavailableError, type EngineOptions, type PublishItem, type StoredEvent } from "../src/engine/types.ts";
 import { eventFrame } from "../src/protocol/serializer.ts";
 import { engineContract } from "./contract/engine-contract.ts";
@@ -304,6 +305,105 @@ for (let n = 1; n <= 100_000; ) {
     expect(again).toEqual({ channel: "job:crash", offset: 1, epoch: page.epoch, duplicate: true });
   }, 20_000);
 
+  test("history gives the very frames delivered live, after a restart too (rows keep data, not frames)", async () => {
+    const dataDir = await tempDir();
+    const clock = { now: OPTS.now() };
+    const { engine, calls } = await started(dataDir, { now: () => clock.now });
+    await engine.publish([
+      item("job:f", { dataJson: '{"text":"héllo \\"q\\" ✓","n":[1,2.5,null]}' }),
+      item("job:f", { critical: true, event: "tool_executing", dataJson: "null" }),
+      item("job:f", { coalesce: "p", dataJson: '"x"', idempotencyKey: "k" }),
+    ]);
+    clock.now += 7;
+    await engine.publish([item("job:f", { dataJson: "{}" })]);
+    const live = calls.flatMap((c) => c.events.map((e) => e.frame));
+    expect(live).toHaveLength(4);
+    expect((await engine.history("job:f", 0, 10)).events.map((e) => e.frame)).toEqual(live);
+    await engine.close();
+    const reopened = await started(dataDir, { now: () => clock.now });
+    expect((await reopened.engine.history("job:f", 0, 10)).events.map((e) => e.frame)).toEqual(live);
+    const db = new Database(join(dataDir, "courier.db"), { readonly: true });
+    expect(db.query('SELECT legacy_frame, data FROM events ORDER BY "offset"').all()).toEqual([
+      { legacy_frame: "", data: '{"text":"héllo \\"q\\" ✓","n":[1,2.5,null]}' },
+      { legacy_frame: "", data: "null" },
+      { legacy_frame: "", data: '"x"' },
+      { legacy_frame: "", data: "{}" },
+    ]);
+    db.close();
+  });
+
+  describe("channel tops", () => {
+    const T0 = OPTS.now();
+    const HOUR = 60 * 60_000;
+
+    /** The store's files as a kill -9 would leave them (the engine is idle between turns): the WAL as written. */
+    async function crashCopy(dataDir: string): Promise<string> {
+      const copy = await tempDir();
+      for (const name of ["courier.db", "courier.db-wal"]) await copyFile(join(dataDir, name), join(copy, name));
+      return copy;
+    }
+    const rowTop = (dataDir: string, channel: string) => {
+      const db = new Database(join(dataDir, "courier.db"), { readonly: true });
+      try {
+        return db.query<{ top: number }, [string]>("SELECT top FROM channels WHERE channel = ?1").get(channel)?.top;
+      } finally {
+        db.close();
+      }
+    };
+
+    test("a row's top is written when it is made and by trim; offsets go on after a crash either way", async () => {
+      const dataDir = await tempDir();
+      const { engine } = await started(dataDir, { historySize: 2 });
+      for (let i = 0; i < 5; i++) await engine.publish([item("job:t")]);
+      expect(rowTop(dataDir, "job:t")).toBe(1);
+      const crashed = await crashCopy(dataDir);
+      expect(await engine.trim(T0)).toEqual({ dropped: 3 });
+      expect(rowTop(dataDir, "job:t")).toBe(5);
+
+      // The copy's row says 1: opening it brings the row up to the newest stored offset.
+      const { engine: after } = await started(crashed, { historySize: 2 });
+      expect(rowTop(crashed, "job:t")).toBe(5);
+      expect(await after.trim(T0)).toEqual({ dropped: 3 });
+      expect(await after.publish([item("job:t")])).toMatchObject([{ offset: 6 }]);
+    });
+
+    test("a channel whose every event aged away keeps its top, after a crash too", async () => {
+      const dataDir = await tempDir();
+      const clock = { now: T0 };
+      const { engine } = await started(dataDir, { now: () => clock.now });
+      await engine.publish([item("job:gone"), item("job:gone"), item("job:gone", { critical: true })]);
+      await engine.publish([item("job:gone")]);
+      await engine.trim(T0);
+      clock.now = T0 + 25 * HOUR;
+      await engine.publish([item("job:other")]);
+      expect(await engine.trim(clock.now)).toEqual({ dropped: 4 });
+      expect(await engine.history("job:gone", 0, 10)).toMatchObject({ offset: 4, events: [], trimmedThrough: 4 });
+      const crashed = await crashCopy(dataDir);
+      const { engine: after } = await started(crashed, { now: () => clock.now });
+      expect(await after.publish([item("job:gone")])).toMatchObject([{ channel: "job:gone", offset: 5, duplicate: false }]);
+    });
+  });
+
+  test("the age rule writes the top of a channel it empties, even when no pass was handed it", async () => {
+    const dataDir = await tempDir();
+    const store = openSqliteStore({ dataDir, fileName: "courier.db", now: Date.now, log: quiet });
+    try {
+      const row = (offset: number, ts: number) => ({
+        ev: { channel: "job:s", offset, event: "e", critical: false, coalesce: null, ts, frame: "" },
+        idem: null,
+        dataJson: "null",
+      });
+      const top = (t: number) => new Map([["job:s", { epoch: "e", top: t, normalTs: 1000, criticalTs: null }]]);
+      store.commit([row(1, 1000)], top(1));
+      store.commit([row(2, 1000), row(3, 1000)], top(3));
+      expect(store.channel("job:s")).toEqual({ epoch: "e", top: 3, trimmed: 0 });
+      expect(store.trim({ historySize: 100, nonCriticalBefore: 2000, criticalBefore: 0 }, new Map())).toMatchObject({ dropped: 3 });
+      expect(store.channel("job:s")).toEqual({ epoch: "e", top: 3, trimmed: 3 });
+    } finally {
+      store.close();
+    }
+  });
+
   describe("the age rule", () => {
     const T0 = OPTS.now();
     const MINUTE = 60_000;
@@ -408,6 +508,10 @@ for (let n = 1; n <= 100_000; ) {
         { channel: "job:old", offset: 5, epoch: "aaaaaaaaaaaa", duplicate: false },
         { channel: "job:quiet", offset: 2, epoch: "aaaaaaaaaaaa", duplicate: false },
       ]);
+      // Rows stored from now on keep data, not frames: both kinds read back as delivered.
+      const livePage = await engine.history("job:old", 0, 10);
+      expect(livePage.events.map((e) => e.offset)).toEqual([2, 3, 4, 5]);
+      expect(livePage.events[3]!.frame).toBe(eventFrame({ channel: "job:old", offset: 5, event: "step", dataJson: "null", critical: false, ts: T0 }));
       expect(await engine.publish([item("job:old", { idempotencyKey: "k-old" })])).toEqual([
         { channel: "job:old", offset: 4, epoch: "aaaaaaaaaaaa", duplicate: true },
       ]);
@@ -415,22 +519,26 @@ for (let n = 1; n <= 100_000; ) {
       expect((await engine.history("job:old", 0, 10)).events.map((e) => e.offset)).toEqual([4]);
     });
 
-    test("rows stored by an older build after an upgrade (a downgrade and back) are trimmed too", async () => {
+    test("an older build refuses the file at start; the index it made on the way is dropped again at the next start", async () => {
       const dataDir = await tempDir();
-      let { engine } = await started(dataDir);
-      await engine.publish([item("job:new")]);
+      const clock = { now: T0 - 2 * HOUR };
+      let { engine } = await started(dataDir, { now: () => clock.now });
+      await engine.publish([item("job:new"), item("job:new", { critical: true })]);
       await engine.close();
-      // What an older build leaves: its index again, and a channel row without age marks.
+      // An older build's start: its schema (the index included), then its statements, which name `frame`.
       const old = new Database(join(dataDir, "courier.db"));
-      old.run("CREATE INDEX events_age ON events (critical, ts)");
-      storeOld(old, "job:older-build", [{ critical: false, ts: T0 - 2 * HOUR }, { critical: true, ts: T0 - 2 * HOUR }]);
+      old.run("CREATE INDEX IF NOT EXISTS events_age ON events (critical, ts)");
+      expect(() => old.query(`INSERT INTO events (channel, "offset", event, critical, coalesce, ts, frame, idem) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`)).toThrow(/frame/);
+      expect(() => old.query(`SELECT channel, "offset", event, critical, coalesce, ts, frame FROM events WHERE channel = ?1`)).toThrow(/frame/);
       old.close();
 
-      ({ engine } = await started(dataDir));
+      clock.now = T0;
+      ({ engine } = await started(dataDir, { now: () => clock.now }));
       expect(schemaOf(dataDir).indexes).toEqual(["events_coalesce", "events_idem"]);
+      expect(await engine.history("job:new", 0, 10)).toMatchObject({ offset: 2, events: [{ offset: 1 }, { offset: 2 }], trimmedThrough: 0 });
       expect(await engine.trim(T0)).toEqual({ dropped: 1 });
-      expect(await engine.trim(T0 + 22 * HOUR + 1)).toEqual({ dropped: 2 });
-      expect(await engine.history("job:older-build", 0, 10)).toMatchObject({ offset: 2, events: [], trimmedThrough: 2 });
+      expect(await engine.trim(T0 + 22 * HOUR + 1)).toEqual({ dropped: 1 });
+      expect(await engine.history("job:new", 0, 10)).toMatchObject({ offset: 2, events: [], trimmedThrough: 2 });
     });
   });
 });

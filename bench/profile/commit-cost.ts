@@ -27,7 +27,7 @@ for (const group of [1, 2, 4, 8, 16, 64]) {
       offset++;
       const ts = Date.now();
       const ev = { channel: "public:bench", offset, event: "tick", critical: true, coalesce: null, ts, frame: eventFrame({ channel: "public:bench", offset, event: "tick", dataJson: data, critical: true, ts }) };
-      rows.push({ ev, idem: null });
+      rows.push({ ev, idem: null, dataJson: data });
     }
     store.commit(rows, new Map([["public:bench", { epoch: "bench", top: offset, normalTs: null, criticalTs: rows[0]!.ev.ts }]]));
   };

@@ -38,7 +38,7 @@ function commitOnce(): void {
   const channel = `public:c${offset % 50}`;
   const frame = eventFrame({ channel, offset, event: "tick", dataJson: data, critical: true, ts });
   const started = performance.now();
-  store.commit([{ ev: { channel, offset, event: "tick", critical: true, coalesce: null, ts, frame }, idem: null }], new Map([[channel, { epoch: "bench", top: offset, normalTs: null, criticalTs: ts }]]));
+  store.commit([{ ev: { channel, offset, event: "tick", critical: true, coalesce: null, ts, frame }, idem: null, dataJson: data }], new Map([[channel, { epoch: "bench", top: offset, normalTs: null, criticalTs: ts }]]));
   durations.push(performance.now() - started);
 }
 

@@ -140,6 +140,8 @@ class SqliteEngine implements EmbeddedEngine {
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
   readonly #sessions = new Map<string, { json: string; expiresAt: number }>();
+  /** Committed tops not yet written to their channel rows: the next trim pass writes them (sqlite-store.ts `REFRESH_TOPS`). */
+  readonly #unsavedTops = new Map<string, number>();
   /** The per-user slots, counted with this node's open connections once app.ts wires them. */
   readonly localSlots = new LocalSlots();
   #batch: Batch | null = null;
@@ -230,7 +232,7 @@ class SqliteEngine implements EmbeddedEngine {
         ts: now,
         frame: eventFrame({ channel: item.channel, offset, event: item.event, dataJson: item.dataJson, critical: item.critical, ts: now }),
       };
-      batch.rows.push({ ev, idem: key ?? null });
+      batch.rows.push({ ev, idem: key ?? null, dataJson: item.dataJson });
       let group = batch.channels.get(item.channel);
       if (group === undefined) batch.channels.set(item.channel, (group = { state, events: [] }));
       group.events.push(ev);
@@ -316,11 +318,11 @@ class SqliteEngine implements EmbeddedEngine {
   async trim(now: number): Promise<{ dropped: number }> {
     const store = this.#require("trim");
     const o = this.#opts;
-    const { dropped, trimmed } = store.trim({
-      historySize: o.historySize,
-      nonCriticalBefore: now - o.historyTtlMs,
-      criticalBefore: now - o.criticalRetentionMs,
-    });
+    const { dropped, trimmed } = store.trim(
+      { historySize: o.historySize, nonCriticalBefore: now - o.historyTtlMs, criticalBefore: now - o.criticalRetentionMs },
+      this.#unsavedTops,
+    );
+    this.#unsavedTops.clear();
     store.expireRecords(now);
     for (const [channel, max] of trimmed) {
       const state = this.#channels.get(channel);
@@ -444,7 +446,10 @@ class SqliteEngine implements EmbeddedEngine {
       }
       this.#stats.commits++;
       this.#stats.events += batch.rows.length;
-      for (const { state } of batch.channels.values()) state.committed = state.top;
+      for (const [channel, { state }] of batch.channels) {
+        state.committed = state.top;
+        this.#unsavedTops.set(channel, state.top);
+      }
       for (const [key, r] of batch.keys) {
         // Re-inserted so the map stays in commit order for expiry.
         this.#keys.delete(key);

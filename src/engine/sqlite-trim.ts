@@ -33,11 +33,17 @@ export interface TrimResult {
  * the step waits for those published before it, i.e. it is kept longer than its `ts` says (by at
  * most the step), never removed earlier.
  *
+ * A row's `top` may lag its channel's newest event (sqlite-store.ts `REFRESH_TOPS`): the pass first
+ * writes the `tops` it is given, and the age rule, the one rule that can remove a channel's newest
+ * event, writes the channel's top before it does.
+ *
  * @example
  * const trim = prepareTrim(db);
- * const { dropped, trimmed } = trim({ historySize: 100, nonCriticalBefore: now - hourMs, criticalBefore: now - dayMs });
+ * const { dropped, trimmed } = trim({ historySize: 100, nonCriticalBefore: now - hourMs, criticalBefore: now - dayMs }, new Map([["user:a", 42]]));
  */
-export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
+export function prepareTrim(db: Database): (rule: TrimRule, tops: ReadonlyMap<string, number>) => TrimResult {
+  const saveTop = db.query<null, [string, number]>("UPDATE channels SET top = ?2 WHERE channel = ?1 AND top < ?2");
+  const newestStored = db.query<{ max: number | null }, [string]>(`SELECT MAX("offset") AS max FROM events WHERE channel = ?1`);
   // `swept`: the count rule already ran through this offset. Each pass then reads only events
   // published since the last, not the critical events retained below (possibly most of history).
   const selectUnswept = db.query<{ channel: string; swept: number; below: number }, [number]>(
@@ -71,7 +77,12 @@ export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
     /** Removes the channel's events of the class past `before`, from `from`; returns the highest removed and how many. */
     return (row: AgeRow, from: number, before: number): { max: number | null; n: number } => {
       const kept = firstKept.get(row.channel, from, before);
-      const through = kept === null ? row.top : kept.offset - 1;
+      let through = kept === null ? row.top : kept.offset - 1;
+      if (kept === null) {
+        // Every event of the class after `from` goes, perhaps the channel's newest: its top is kept.
+        through = Math.max(through, newestStored.get(row.channel)?.max ?? 0);
+        saveTop.run(row.channel, through);
+      }
       mark.run(row.channel, through, kept === null ? null : kept.ts);
       if (through <= from) return { max: null, n: 0 };
       const old = count.get(row.channel, from, through)!;
@@ -86,7 +97,8 @@ export function prepareTrim(db: Database): (rule: TrimRule) => TrimResult {
   );
   const deleteEmptyChannels = db.query<null, []>("DELETE FROM channels WHERE top = 0");
 
-  return db.transaction((rule: TrimRule): TrimResult => {
+  return db.transaction((rule: TrimRule, tops: ReadonlyMap<string, number>): TrimResult => {
+    for (const [channel, top] of tops) saveTop.run(channel, top);
     const trimmed = new Map<string, number>();
     let dropped = 0;
     const note = (channel: string, max: number | null, n: number) => {
