@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmbeddedEngine, type EmbeddedEngine } from "../src/engine/embedded-engine.ts";
@@ -131,6 +131,54 @@ describe("embedded engine", () => {
     await Promise.all([engine.publish([item("job:a")]), engine.publish([item("job:b")])]);
     await nested;
     expect(delivered).toEqual(["job:a:1", "job:b:1", "job:b:2"]);
+  });
+
+  test("after a checkpoint that copied every frame back, the engine starts the WAL over itself, not in the next publish's commit", async () => {
+    const dataDir = await tempDir();
+    let report: ((result: [number, number, number]) => void) | undefined;
+    // Advancing: the engine's write is the probe row's time, and SQLite writes no page for an unchanged row.
+    let now = OPTS.now();
+    const { engine } = await started(dataDir, {
+      now: () => (now += 10),
+      startCheckpointer: (options) => {
+        report = options.onRun;
+        return { stats: () => ({ runs: 0, last: null }), close: () => {} };
+      },
+    });
+    const path = join(dataDir, "courier.db");
+    // The worker's checkpoint, run by the test on a connection of its own.
+    const other = new Database(path);
+    const checkpoint = (): [number, number, number] => {
+      const row = other.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)").get()!;
+      return [row.busy, row.log, row.checkpointed];
+    };
+    // A WAL that starts over gets new salts in its header (and SQLite fsyncs that header).
+    const salts = async () => (await readFile(`${path}-wal`)).subarray(16, 24).toString("hex");
+    try {
+      await engine.publish([item("job:a")]);
+      const first = await salts();
+      const copied = checkpoint();
+      expect(copied[2]).toBe(copied[1]);
+      report!([1, copied[1], copied[2]]); // busy: the writer was checkpointing itself
+      expect(await salts()).toBe(first);
+      report!(copied);
+      const restarted = await salts();
+      expect(restarted).not.toBe(first);
+      // The publish appends to the WAL started over for it.
+      expect(await engine.publish([item("job:a")])).toMatchObject([{ offset: 2 }]);
+      expect(await salts()).toBe(restarted);
+
+      report!(checkpoint());
+      const again = await salts();
+      expect(again).not.toBe(restarted);
+      // Nothing committed since the engine's own write: the next report writes nothing (else every
+      // checkpoint of an idle store would be followed by a write, and that write by a checkpoint).
+      report!(checkpoint());
+      expect(await salts()).toBe(again);
+      expect(engine.stats).toMatchObject({ commits: 2, failures: 0 });
+    } finally {
+      other.close();
+    }
   });
 
   test("a store that refuses a write rejects the whole batch and rolls the offsets back", async () => {
