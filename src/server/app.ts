@@ -27,6 +27,7 @@ import { Admission } from "./admission.ts";
 import { corsPolicy } from "./cors.ts";
 import { errorMapping, toErrorResponse } from "./error-response.ts";
 import { printDevHint } from "./dev-hint.ts";
+import { AfterWrites } from "./after-writes.ts";
 import { drainGrace, refuseWhileDraining } from "./drain.ts";
 import { ExtensionSet, type Extension, type ExtensionContext } from "./extension.ts";
 import { historyRoute } from "./history-route.ts";
@@ -99,7 +100,9 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   engine.localSlots?.countOpenIn(manager);
   const gate = new ReadinessGate();
   const extensions = new ExtensionSet(log);
-  const events = serverEvents(metrics, stats, extensions);
+  // One immediate per turn records what the publish path measured, after its writes (after-writes.ts).
+  const later = new AfterWrites();
+  const events = serverEvents(metrics, stats, extensions, later);
   const storeBreaker = new CircuitBreaker({ ...breakerOptions(config, log, engine.name), isFailure: (e) => e instanceof StoreUnavailableError });
   const jwksBreaker = new CircuitBreaker(breakerOptions(config, log, "jwks"));
   // A single node keeps presence in memory and runs control commands itself.
@@ -193,7 +196,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   });
   const upgradeParts = { admission, refused: refusalLog({ log, now }) };
   // The Bun.serve below takes no `tls`: every request it answers came over plain http.
-  const table = new RouteTable({ metrics, errors, cors, scheme: "http" });
+  const table = new RouteTable({ metrics, errors, cors, scheme: "http", later });
   table.known("/v1/ws", ["GET"]);
   const routes = {
     ...opsRoutes({ config, telemetry, gate, probe: () => housekeeping.probe(), statsReport: report, cluster: engine.cluster }),

@@ -5,6 +5,7 @@
  * asked with another method answered 405 `method_not_allowed` with `Allow`.
  */
 import type { Metrics } from "../telemetry/index.ts";
+import { AfterWrites } from "./after-writes.ts";
 import type { Cors } from "./cors.ts";
 import { httpRequestAttributes } from "../telemetry/http-attributes.ts";
 import { toErrorResponse, type ErrorMapping } from "./error-response.ts";
@@ -31,13 +32,18 @@ export class RouteTable {
   readonly #errors: ErrorMapping;
   readonly #cors: Cors;
   readonly #scheme: "http" | "https" | undefined;
+  readonly #later: AfterWrites;
 
-  /** `scheme`: the listener's, for the `url.scheme` label; when absent, each request's URL says. */
-  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping; cors: Cors; scheme?: "http" | "https" }) {
+  /**
+   * `scheme`: the listener's, for the `url.scheme` label; when absent, each request's URL says.
+   * `later` records the durations once the turn's writes are out (after-writes.ts).
+   */
+  constructor(options: { metrics: Pick<Metrics, "httpRequestDuration">; errors: ErrorMapping; cors: Cors; scheme?: "http" | "https"; later?: AfterWrites }) {
     this.#metrics = options.metrics;
     this.#errors = options.errors;
     this.#cors = options.cors;
     this.#scheme = options.scheme;
+    this.#later = options.later ?? new AfterWrites();
   }
 
   /** The table for `Bun.serve({ routes })`. */
@@ -83,7 +89,9 @@ export class RouteTable {
     }
     if (response) {
       this.#cors.decorate(req, response, this.#anyOrigin.has(route));
-      this.#metrics.httpRequestDuration.record((performance.now() - started) / 1000, httpRequestAttributes(req, route, response.status, thrown, this.#scheme));
+      const seconds = (performance.now() - started) / 1000;
+      const attributes = httpRequestAttributes(req, route, response.status, thrown, this.#scheme);
+      this.#later.run(() => this.#metrics.httpRequestDuration.record(seconds, attributes));
     }
     return response;
   }

@@ -12,6 +12,7 @@ import type { ConnectionManager } from "../connection/manager.ts";
 import type { Hub } from "../delivery/hub.ts";
 import { CIRCUIT_STATE_VALUE, type CircuitBreaker, type ReadinessGate } from "../resilience/index.ts";
 import type { ConnectionResult, GaugeSource, Metrics } from "../telemetry/index.ts";
+import { AfterWrites } from "./after-writes.ts";
 import type { ExtensionSet } from "./extension.ts";
 import type { NodeStats } from "./node-stats.ts";
 
@@ -50,13 +51,20 @@ export interface ServerEvents {
 const SERIALIZER_PATHS = { fast: Object.freeze({ path: "fast" }), slow: Object.freeze({ path: "slow" }) } as const;
 
 /**
- * The events of one server, recorded into `metrics` and `stats` and passed on to `extensions`.
+ * The events of one server, recorded into `metrics` and `stats` and passed on to `extensions`. The
+ * two a publish reports in its own turn (`serialized` before its `server.publish`, `fannedOut`
+ * after) are recorded by `later`, once the turn's writes are out (after-writes.ts).
  *
  * @example
  * const events = serverEvents(telemetry.metrics, stats, extensions);
  * events.rejected("bad_json");
  */
-export function serverEvents(metrics: Metrics, stats: NodeStats, extensions: Pick<ExtensionSet, "connectionOpened" | "connectionClosed">): ServerEvents {
+export function serverEvents(
+  metrics: Metrics,
+  stats: NodeStats,
+  extensions: Pick<ExtensionSet, "connectionOpened" | "connectionClosed">,
+  later: AfterWrites = new AfterWrites(),
+): ServerEvents {
   return {
     upgradeRefused(reason) {
       stats.refusedUpgrades++;
@@ -90,14 +98,16 @@ export function serverEvents(metrics: Metrics, stats: NodeStats, extensions: Pic
       metrics.rpcDuration.record(ms / 1000, { method: method.slice(0, 32), result });
     },
     serialized(path, ms) {
-      metrics.serializerDuration.record(ms / 1000, SERIALIZER_PATHS[path]);
+      later.run(() => metrics.serializerDuration.record(ms / 1000, SERIALIZER_PATHS[path]));
     },
     serializeTimedOut() {
       metrics.serializerTimeouts.add(1);
     },
     fannedOut(events, subscribers, latencyMs) {
-      if (subscribers > 0) metrics.deliveries.add(events * subscribers);
-      metrics.fanoutLatency.record(Math.max(0, latencyMs) / 1000);
+      later.run(() => {
+        if (subscribers > 0) metrics.deliveries.add(events * subscribers);
+        metrics.fanoutLatency.record(Math.max(0, latencyMs) / 1000);
+      });
     },
     replayed(events) {
       metrics.replayedEvents.add(events);
