@@ -108,7 +108,7 @@ export async function startCourier(deps: CourierDeps): Promise<Courier> {
   // A single node keeps presence in memory and runs control commands itself.
   const presence = engine.presence ?? new MemoryPresence();
   const bus = engine.control ?? localControlBus();
-  const publisher = new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions, maxEventFrameBytes: config.limits.maxEventFrameBytes });
+  const publisher = new Publisher({ broker: engine, breaker: storeBreaker, metrics, stats, extensions, later, maxEventFrameBytes: config.limits.maxEventFrameBytes });
   const streams = new StreamService({
     publish: (items) => publisher.publish(items),
     records: engine,

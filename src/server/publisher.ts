@@ -1,15 +1,16 @@
 /**
  * The publish pipeline, named: the store's breaker → `Broker.publish` (offsets, storage, group
- * commit, then `deliver` → `Hub.deliver` → Bun's `server.publish`) → metrics → extensions'
- * `published`. The publish routes and the domain (jobs, signals, agent) all go through here.
- * Per publish the cost is constant: one breaker call, one counter add per item, one notify; never
- * anything per subscriber.
+ * commit, then `deliver` → `Hub.deliver` → Bun's `server.publish`) → extensions' `published` →
+ * metrics, once the turn's writes are out. The publish routes and the domain (jobs, signals,
+ * agent) all go through here. Per publish the cost is constant: one breaker call, one counter add
+ * per item, one notify; never anything per subscriber.
  */
 import { StoreUnavailableError, type Broker, type PublishItem, type PublishOutcome } from "../engine/types.ts";
 import { channelKind } from "../protocol/channel.ts";
 import { eventFrameBytes } from "../protocol/serializer.ts";
 import { BreakerOpenError, type CircuitBreaker } from "../resilience/index.ts";
 import type { Metrics } from "../telemetry/index.ts";
+import type { AfterWrites } from "./after-writes.ts";
 import type { ExtensionSet } from "./extension.ts";
 import type { NodeStats } from "./node-stats.ts";
 
@@ -20,8 +21,10 @@ export interface PublisherOptions {
   breaker: CircuitBreaker;
   metrics: Pick<Metrics, "publishes">;
   stats: NodeStats;
-  /** Sees every stored publish, whoever published it. */
+  /** Sees every stored publish, whoever published it, before the publish resolves. */
   extensions: Pick<ExtensionSet, "published">;
+  /** Records `metrics` once the turn's writes are out (after-writes.ts). Default: at once. */
+  later?: Pick<AfterWrites, "run">;
   /**
    * Largest event frame a publish may produce (`limits.maxEventFrameBytes`): an event a default
    * client cannot receive would close every resume of its channel with 1009. @default Infinity
@@ -68,7 +71,7 @@ export class Publisher {
    * @throws {StoreUnavailableError} when the store refused or its breaker is open: nothing was stored.
    */
   async publish(items: PublishItem[]): Promise<PublishOutcome[]> {
-    const { broker, breaker, metrics, stats, extensions, maxEventFrameBytes = Infinity } = this.#options;
+    const { broker, breaker, metrics, stats, extensions, later, maxEventFrameBytes = Infinity } = this.#options;
     for (const [index, item] of items.entries()) {
       const bytes = eventFrameBytes(item);
       if (bytes > maxEventFrameBytes) throw new EventTooLargeError(index, bytes, maxEventFrameBytes, items.length > 1);
@@ -80,7 +83,11 @@ export class Publisher {
       if (error instanceof BreakerOpenError) throw new StoreUnavailableError(error.message, { cause: error });
       throw error;
     }
-    for (const item of items) metrics.publishes.add(1, { kind: channelKind(item.channel), class: item.critical ? "critical" : "normal" });
+    const count = () => {
+      for (const item of items) metrics.publishes.add(1, { kind: channelKind(item.channel), class: item.critical ? "critical" : "normal" });
+    };
+    if (later) later.run(count);
+    else count();
     stats.publishes += items.length;
     extensions.published(items, outcomes);
     return outcomes;
