@@ -73,10 +73,12 @@ self.onmessage = (event: MessageEvent<CheckpointWorkerOptions>) => {
         if (row.log !== lastLog) sameSince = at;
         if (row.log > 0 && row.checkpointed === row.log && at - sameSince >= intervalMs) row = truncate.get()!;
         else if (row.log >= restartPages && row.checkpointed === row.log) row = chase(passive, row);
-        // Soon while the WAL would reach the mark before a slow tick, unless the writer fills a
+        // Soon while the WAL would pass the chase's upper mark before a slow tick (a WAL copied back
+        // whole starts over at the next write: only what is left counts), unless the writer fills a
         // quarter of the bound between two fast ticks: its WAL then cycles through its own checkpoint
         // faster than a chase can win, and checkpoints here only risk being in its way.
-        if (row.log + perMs * intervalMs >= restartPages && perMs * pollMs < leavePages) delayMs = pollMs;
+        const left = row.checkpointed === row.log ? 0 : row.log;
+        if (left + perMs * intervalMs >= leavePages && perMs * pollMs < leavePages) delayMs = pollMs;
         lastLog = Math.max(row.log, 0);
         lastAt = at;
       }

@@ -10,10 +10,14 @@
  * every frame copied back, and a PASSIVE checkpoint during which the writer commits leaves the new
  * frames behind. So once the WAL holds a sixteenth of the bound, the worker chases the writer: PASSIVE
  * again until two in a row see the same WAL (nothing was committed while the second ran), at most
- * three times per tick. It looks every `pollMs` while the WAL grows fast enough to reach that mark
- * before the next `intervalMs`, and every `intervalMs` otherwise: each checkpoint that copies pages
- * costs two fsyncs, which the writer's appends can wait behind (at a paced 100 commits/s, a PASSIVE
- * every 100 ms made p99 commits slower, 0.26 → 0.5–0.7 ms, for nothing to gain).
+ * three times per tick. It looks every `pollMs` while the WAL grows fast enough to pass an eighth of
+ * the bound (where the chase stops, below) before the next `intervalMs`, counting only what a
+ * checkpoint left behind (a WAL copied back whole starts over at the next write), and every
+ * `intervalMs` otherwise: each checkpoint that copies pages costs two fsyncs, which the writer's
+ * appends can wait behind, and the next write's restart of the WAL a third (the embedded engine
+ * takes that one between publishes). At a paced 100 commits/s, a PASSIVE every 100 ms made p99
+ * commits slower, 0.26 → 0.5–0.7 ms, for nothing to gain; the sixteenth as this mark still did so
+ * for the store's real commits (~4 pages each): ~3 checkpoints a second, now ~1.
  *
  * Near the writer's mark the worker keeps out of its way: while a checkpoint here holds the
  * checkpoint lock, the writer's own is skipped and the WAL grows past its mark. So the chase stops
