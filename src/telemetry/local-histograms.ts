@@ -43,7 +43,10 @@ interface Accumulation {
   min: number;
   max: number;
   startTime: HrTime;
-  /** Delta readers: the set was in the reader's last collection, so its next point starts there. */
+  /**
+   * Delta readers: `startTime` is already where the next point starts (the set was in the reader's
+   * last collection, or was made by the recording being counted), so a recording leaves it.
+   */
   reported: boolean;
 }
 
@@ -200,8 +203,10 @@ class LocalHistogram implements Histogram {
     if (cell === undefined) {
       if (this.#cells.size >= HISTOGRAM_CARDINALITY_LIMIT - 1) return this.#overflow();
       const start = hrTimeOf(Date.now());
-      // A copy the caller cannot change afterwards; frozen objects are kept as they are.
-      cell = { attributes: Object.isFrozen(attributes) ? attributes : Object.freeze({ ...attributes }), accumulations: this.#readers.map(() => this.#accumulation(start)) };
+      // A copy the caller cannot change afterwards; frozen objects are kept as they are. Started
+      // now, by the recording that makes the cell: `fresh`, so that recording does not read the
+      // clock again for delta readers (a millisecond later, it would start their point elsewhere).
+      cell = { attributes: Object.isFrozen(attributes) ? attributes : Object.freeze({ ...attributes }), accumulations: this.#readers.map(() => this.#accumulation(start, true)) };
       this.#cells.set(key, cell);
     }
     if (Object.isFrozen(attributes)) this.#byObject.set(attributes, cell);
@@ -213,13 +218,14 @@ class LocalHistogram implements Histogram {
     let cell = this.#cells.get(key);
     if (cell === undefined) {
       const start = hrTimeOf(Date.now());
-      this.#cells.set(key, (cell = { attributes: OVERFLOW_ATTRIBUTES, accumulations: this.#readers.map(() => this.#accumulation(start)) }));
+      this.#cells.set(key, (cell = { attributes: OVERFLOW_ATTRIBUTES, accumulations: this.#readers.map(() => this.#accumulation(start, true)) }));
     }
     return cell;
   }
 
-  #accumulation(startTime: HrTime): Accumulation {
-    return { counts: new Float64Array(this.#boundaries.length + 1), count: 0, sum: 0, min: Infinity, max: -Infinity, startTime, reported: false };
+  /** `fresh`: started by the recording about to be counted, so its start needs no second reading. */
+  #accumulation(startTime: HrTime, fresh = false): Accumulation {
+    return { counts: new Float64Array(this.#boundaries.length + 1), count: 0, sum: 0, min: Infinity, max: -Infinity, startTime, reported: fresh };
   }
 }
 
