@@ -1,5 +1,5 @@
 /**
- * The NodeSDK path, through a real process (`bun src/main.ts`): the resource and the exporters follow
+ * The OTel SDK path (otel-sdk.ts, what NodeSDK does for metrics), through a real process (`bun src/main.ts`): the resource and the exporters follow
  * the standard `OTEL_*` variables, `/metrics` keeps serving our Prometheus reader, and
  * `courier_build_info` says what runs. (In-process tests use `createTelemetry`: the SDK is global.)
  */
@@ -34,7 +34,7 @@ function attributes(body: any): Record<string, unknown> {
   return Object.fromEntries(attrs.map(({ key, value }) => [key, Object.values(value)[0]]));
 }
 
-describe("NodeSDK in main.ts", () => {
+describe("the OTel SDK in main.ts", () => {
   test("OTLP http/json push with the resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES", async () => {
     const otlp = receiver();
     const arrived = otlp.nextRequest(10_000);
@@ -83,6 +83,30 @@ describe("NodeSDK in main.ts", () => {
     expect(await courier.exited).toBe(0);
     expect(otlp.received).toEqual([]);
     expect(courier.output()).not.toContain('"level":"error"');
+  });
+
+  test("OTEL_NODE_RESOURCE_DETECTORS picks NodeSDK's detectors by name; unset, only env (no host, no random instance id)", async () => {
+    const pushed = async (env: Record<string, string>) => {
+      const otlp = receiver();
+      const arrived = otlp.nextRequest(10_000);
+      const courier = await node({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_METRIC_EXPORT_INTERVAL: "200", COURIER_NODE_ID: "det-node", ...env });
+      const resource = attributes(JSON.parse((await arrived).body));
+      // The next node takes the same data dir.
+      courier.kill("SIGKILL");
+      await courier.exited;
+      return { resource, output: courier.output() };
+    };
+    const plain = await pushed({});
+    expect(plain.resource["service.instance.id"]).toBe("det-node");
+    expect(plain.resource).not.toHaveProperty("host.name");
+    expect(plain.resource).not.toHaveProperty("process.pid");
+
+    const chosen = await pushed({ OTEL_NODE_RESOURCE_DETECTORS: "env,host,process,bogus" });
+    expect(chosen.resource).toMatchObject({ "host.name": expect.any(String), "process.pid": expect.any(Number), "service.instance.id": "det-node" });
+    expect(chosen.output).toContain("unknown resource detector in OTEL_NODE_RESOURCE_DETECTORS");
+
+    const none = await pushed({ OTEL_NODE_RESOURCE_DETECTORS: "none", OTEL_SERVICE_NAME: "ignored-without-env" });
+    expect(none.resource["service.name"]).toBe("courier");
   });
 
   test("OTEL_SDK_DISABLED=true: no SDK, /metrics answers an empty exposition", async () => {

@@ -1,8 +1,6 @@
 /**
  * The metric readers that push (OTLP, console), chosen by the standard `OTEL_*` variables, for the
- * NodeSDK in `otel-sdk.ts`. NodeSDK reads `OTEL_METRICS_EXPORTER` only when it is given no readers at
- * all, and we always give it one (the Prometheus reader behind `/metrics`), so the choice is made here,
- * following the SDK's own rules with one difference: without `OTEL_METRICS_EXPORTER`, OTLP is on only
+ * SDK in `otel-sdk.ts`, following NodeSDK's rules for `OTEL_METRICS_EXPORTER` with one difference: without `OTEL_METRICS_EXPORTER`, OTLP is on only
  * when an endpoint is set (PROTOCOL.md §1), never a silent push to localhost:4318.
  */
 import { OTLPMetricExporter as OtlpHttpJsonExporter } from "@opentelemetry/exporter-metrics-otlp-http";

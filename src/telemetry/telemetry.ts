@@ -4,7 +4,7 @@
  *
  * Two ways to build it. `createTelemetry` makes a private `MeterProvider` (nothing global), so tests
  * and benchmarks can start any number of servers in one process. `startOtelSdk` (`otel-sdk.ts`), for
- * `src/main.ts` only, starts the OpenTelemetry NodeSDK, which registers its provider process-wide
+ * `src/main.ts` only, starts the OpenTelemetry metrics SDK, which registers its provider process-wide
  * and takes the resource and the push exporters from the standard `OTEL_*` variables.
  */
 import { createNoopMeter, type Meter } from "@opentelemetry/api";
