@@ -147,6 +147,28 @@ describe("readiness proves a write", () => {
     await engine.check();
   });
 
+  test("a store refusing writes at start still starts: reads answer, check rejects; the first pass that can write brings lagging rows up", async () => {
+    const dataDir = await tempDir();
+    let engine = await started(dataDir, { historySize: 1 });
+    for (let i = 0; i < 3; i++) await engine.publish([{ ...item("job:lag"), critical: false }]);
+    await engine.close();
+    // Tops are written by trim passes: none ran, so the row still says 1.
+    const locker = new Database(join(dataDir, "courier.db"));
+    expect(locker.query("SELECT top FROM channels WHERE channel = 'job:lag'").get()).toEqual({ top: 1 });
+    locker.run("BEGIN IMMEDIATE");
+    try {
+      engine = await started(dataDir, { historySize: 1 });
+      expect(await engine.position("job:lag")).toMatchObject({ offset: 3 });
+      await expect(engine.check()).rejects.toThrow(/refuses writes/);
+    } finally {
+      locker.run("ROLLBACK");
+      locker.close();
+    }
+    // The count rule sees the channel's real top (3), not the row's (1).
+    expect(await engine.trim(OPTS.now())).toEqual({ dropped: 2 });
+    expect(await engine.publish([item("job:lag")])).toMatchObject([{ offset: 4 }]);
+  });
+
   test("check rejects when the filesystem has less than minFreeBytes free", async () => {
     const engine = await started(await tempDir(), { minFreeBytes: Number.MAX_SAFE_INTEGER });
     await expect(engine.check()).rejects.toThrow(/nearly full/);

@@ -142,7 +142,7 @@ class SqliteEngine implements EmbeddedEngine {
   /** Committed keys in commit order, so expiry can stop at the first live one. */
   readonly #keys = new Map<string, Remembered>();
   readonly #sessions = new Map<string, { json: string; expiresAt: number }>();
-  /** Committed tops not yet written to their channel rows: the next trim pass writes them (sqlite-store.ts `REFRESH_TOPS`). */
+  /** Committed tops not yet written to their channel rows: the next trim pass writes them (sqlite-trim.ts `REFRESH_TOPS`). */
   readonly #unsavedTops = new Map<string, number>();
   /** The per-user slots, counted with this node's open connections once app.ts wires them. */
   readonly localSlots = new LocalSlots();

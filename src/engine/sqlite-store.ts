@@ -16,7 +16,7 @@ export type LogFn = (level: string, msg: string, fields?: object) => void;
 
 /**
  * A channel as persisted: `top` is the committed top (the row's, or its highest stored offset when
- * higher: see `REFRESH_TOPS`), `trimmed` the highest offset trimmed away.
+ * higher: see sqlite-trim.ts `REFRESH_TOPS`), `trimmed` the highest offset trimmed away.
  */
 export interface ChannelRow {
   epoch: string;
@@ -71,7 +71,7 @@ export interface SqliteStore {
   /**
    * One trim pass; also deletes channel rows that never had an event (made by older builds on read).
    * `tops`: the committed tops of the channels committed since the last pass, written to their rows
-   * first (see `REFRESH_TOPS`).
+   * first (see sqlite-trim.ts `REFRESH_TOPS`).
    */
   trim(rule: TrimRule, tops: ReadonlyMap<string, number>): TrimResult;
   idempotencyKeys(since: number): IdempotencyRow[];
@@ -117,20 +117,9 @@ const AGE_COLUMNS = ["nc_aged INTEGER NOT NULL DEFAULT 0", "nc_ts INTEGER", "c_a
  * delivered live), so a row holds no second copy of the channel, offset, event, ts and flag. That is
  * a third less per row, and fewer b-tree pages per commit. Older rows keep the frame they were
  * stored with, in the column once named `frame`: renamed so that an older build, which would read
- * the empty frames (and trust a row's `top`, see `REFRESH_TOPS`), refuses the file at start instead.
+ * the empty frames (and trust a row's `top`, see sqlite-trim.ts `REFRESH_TOPS`), refuses the file at start instead.
  */
 const DATA_COLUMN = "data TEXT";
-
-/**
- * A channel row's `top` is written when the row is made and by the trim pass, not by every commit
- * (that was one b-tree page more per commit, ~1 µs of ~28 per critical publish): the committed top
- * is the row's or the channel's highest stored offset, whichever is higher. The newest event of a
- * channel is only ever removed by the age rule, which writes the top first (sqlite-trim.ts); the
- * engine hands each pass the tops committed since the last one, for the count rule; and opening the
- * file brings every row up to its highest stored offset (after a crash, the rows lag).
- */
-const REFRESH_TOPS = `UPDATE channels SET top = (SELECT MAX("offset") FROM events WHERE events.channel = channels.channel)
-  WHERE top < COALESCE((SELECT MAX("offset") FROM events WHERE events.channel = channels.channel), 0)`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS channels (
@@ -255,7 +244,6 @@ function openChecked(path: string, walLimitBytes: number): Database {
     }
     db.run(SCHEMA);
     migrate(db);
-    db.run(REFRESH_TOPS);
     return db;
   } catch (error) {
     db.close(false);
