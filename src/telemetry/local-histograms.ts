@@ -101,7 +101,7 @@ export class LocalHistograms {
   producer(temporality: AggregationTemporality): MetricProducer {
     const reader: Reader = { temporality, index: this.#readers.length };
     this.#readers.push(reader);
-    for (const histogram of this.#histograms) histogram.addReader(this.#now);
+    for (const histogram of this.#histograms) histogram.addReader();
     return {
       collect: async (): Promise<CollectionResult> => {
         const endTime = hrTimeOf(this.#now());
@@ -158,8 +158,8 @@ class LocalHistogram implements Histogram {
     }
   }
 
-  addReader(now: () => number): void {
-    for (const cell of this.#cells.values()) cell.accumulations.push(this.#accumulation(hrTimeOf(now())));
+  addReader(): void {
+    for (const cell of this.#cells.values()) cell.accumulations.push(this.#accumulation(hrTimeOf(this.#now())));
   }
 
   collect(reader: Reader, endTime: HrTime): HistogramMetricData | undefined {
