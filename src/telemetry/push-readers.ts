@@ -40,11 +40,16 @@ export function gaugesAsDelta(type: InstrumentType, otherwise: AggregationTempor
 }
 
 function withGaugesAsDelta(exporter: PushMetricExporter): PushMetricExporter {
+  return withScopesMerged(exporter, (type) => gaugesAsDelta(type, exporter.selectAggregationTemporality?.(type)));
+}
+
+/** `exporter` exporting with {@link withMergedScopes}, its temporality chosen by `temporality`. */
+function withScopesMerged(exporter: PushMetricExporter, temporality: (type: InstrumentType) => AggregationTemporality): PushMetricExporter {
   return {
     export: (metrics, done) => exporter.export(withMergedScopes(metrics), done),
     forceFlush: () => exporter.forceFlush(),
     shutdown: () => exporter.shutdown(),
-    selectAggregationTemporality: (type) => gaugesAsDelta(type, exporter.selectAggregationTemporality?.(type)),
+    selectAggregationTemporality: temporality,
     ...(exporter.selectAggregation && { selectAggregation: (type: InstrumentType) => exporter.selectAggregation!(type) }),
   };
 }
@@ -130,12 +135,13 @@ export async function pushReadersFromEnv(options: PushReaderOptions, env: Record
       const url = metricsEndpoint || !base ? undefined : protocol === "grpc" ? base : `${base}/v1/metrics`;
       readers.push(await otlpReader(protocol as OtlpProtocol, url, options.intervalMs, options.histograms));
     } else if (name === "console") {
-      const exporter = new ConsoleMetricExporter();
+      const consoleExporter = new ConsoleMetricExporter();
+      const exporter = withScopesMerged(consoleExporter, (type) => consoleExporter.selectAggregationTemporality(type));
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter: { export: (metrics, done) => exporter.export(withMergedScopes(metrics), done), forceFlush: () => exporter.forceFlush(), shutdown: () => exporter.shutdown(), selectAggregationTemporality: (type) => exporter.selectAggregationTemporality(type) },
+          exporter,
           exportIntervalMillis: options.intervalMs,
-          metricProducers: options.histograms && [options.histograms.producer(exporter.selectAggregationTemporality(InstrumentType.HISTOGRAM))],
+          metricProducers: options.histograms && [options.histograms.producer(consoleExporter.selectAggregationTemporality(InstrumentType.HISTOGRAM))],
         }),
       );
     } else if (name !== "prometheus") {
