@@ -50,7 +50,7 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** The fast tick, while the WAL grows quickly. Default 100 (at most `intervalMs`). */
   pollMs?: number;
-  /** The store's `walLimitBytes`: the worker acts from an eighth of it. Default 16 MiB. */
+  /** The store's `walLimitBytes`: the worker chases the writer from a sixteenth of it. Default 16 MiB. */
   walLimitBytes?: number;
   log?: (level: string, msg: string, fields?: object) => void;
   /** Called after each checkpoint with `[busy, walPages, checkpointedPages]`. */

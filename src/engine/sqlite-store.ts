@@ -180,9 +180,9 @@ export interface SqliteStoreOptions {
   now: () => number;
   log: LogFn;
   /**
-   * Bound of the `-wal` file. The writer checkpoints once the WAL holds half of it (the checkpoint
-   * worker, given the same bound, seldom lets it get there), and a WAL restarted after a checkpoint
-   * is truncated back to it. Default {@link DEFAULT_WAL_LIMIT_BYTES}.
+   * Bound of the `-wal` file. The writer checkpoints once the WAL holds a quarter of it
+   * (`writerCheckpointBytes`; the checkpoint worker, given the same bound, seldom lets it get there),
+   * and a WAL restarted after a checkpoint is truncated back to it. Default {@link DEFAULT_WAL_LIMIT_BYTES}.
    */
   walLimitBytes?: number;
 }
@@ -232,7 +232,7 @@ function openChecked(path: string, walLimitBytes: number): Database {
     // The worker (sqlite-checkpointer.ts) copies pages off the event loop and keeps the WAL short,
     // but only a checkpoint with no commit running beside it lets the WAL start over, and a burst can
     // outrun the worker: without this mark the file grew to the old 80 MB backstop above ~1k
-    // publishes/s. It runs inside a commit, so it is a backstop: the worker acts from an eighth.
+    // publishes/s. It runs inside a commit, so it is a backstop: the worker acts from a sixteenth.
     const pageBytes = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
     db.run(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.floor(writerCheckpointBytes(walLimitBytes) / pageBytes))}`);
     db.run(`PRAGMA journal_size_limit = ${walLimitBytes}`);
