@@ -30,7 +30,7 @@ export interface ConnData extends Principal {
   sessionId: string;
   /** Session state to restore in `open` (a resume hit), or null. */
   resume: SessionState | null;
-  /** Read and written only through subs.ts. */
+  /** Written only through subs.ts; read through it too, but by the sweep (manager.ts), which reads it as held. */
   subs: Subs;
   /** `performance.now()` when the upgrade request arrived (before token verification): the connect-duration start. */
   upgradeStartedMs: number;

