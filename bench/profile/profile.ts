@@ -12,6 +12,7 @@
  *   bun bench/profile/profile.ts --job idle --n 10000 [--target bare]      (the bench's idle row)
  *   bun bench/profile/profile.ts --job publish-critical --n 20000 --cpu-prof
  *   bun bench/profile/profile.ts --job paced --seconds 5 --cpu-prof
+ *   bun bench/profile/profile.ts --job fanout --n 3000 --burst 10 [--env COURIER_TELEMETRY=off]
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -73,6 +74,9 @@ const loadCmd = (() => {
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "publish", target, params: { count: n, concurrency: Number(opt("concurrency", "8")), critical: jobName === "publish-critical", warmup: Number(opt("warmup", "50")) }, timeoutMs: 300_000 })];
     case "paced":
       return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "paced", target, params: { subscribers: 500, ratePerSec: 100, seconds: Number(opt("seconds", "5")) }, timeoutMs: 300_000 })];
+    case "fanout":
+      // The bench's fan-out rows: 1,000 subscribers, `--n` events in batches of `--burst` (10: the bursts row).
+      return [join(ROOT, "bench/load/worker.ts"), JSON.stringify({ scenario: "fanout", target, params: { subscribers: Number(opt("subscribers", "1000")), events: n, burst: Number(opt("burst", "10")) }, timeoutMs: 300_000 })];
     default:
       throw new Error(`unknown --job ${jobName}`);
   }
