@@ -49,6 +49,33 @@ function reach(client: CourierClient, status: Status): Promise<void> {
   return promise;
 }
 
+/**
+ * `promise`, or a failure naming the step it hung in and what the client went through, well inside
+ * the test's timeout: a hang then says where it was (the status changes, the events, the servers'
+ * output) instead of only "timed out".
+ */
+async function step<T>(what: string, promise: Promise<T>, context: () => string, ms = 20_000): Promise<T> {
+  let timer: Timer | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stuck ${ms} ms in ${what}: ${context()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What a hung step reports: the client's status changes and events, and each server's output. */
+function tracer(client: CourierClient, events: CourierEvent[], servers: () => CourierProcess[]): () => string {
+  const changes: string[] = [];
+  client.on("status", (change) => changes.push(JSON.stringify(change)));
+  client.on("error", (error) => changes.push(`error ${(error as Error).message}`));
+  return () =>
+    `status ${client.status}, polling ${client.polling}; changes ${changes.join(" ")}; events ${JSON.stringify(events.map((e) => e.offset))}; ` +
+    servers().map((s, i) => `server ${i + 1} output: ${s.output().slice(-1500)}`).join(" | ");
+}
+
 /** Resolves once `events` holds `count` items. */
 function until(events: CourierEvent[], client: CourierClient, count: number): Promise<void> {
   if (events.length >= count) return Promise.resolve();
@@ -68,21 +95,24 @@ test("server stopped and restarted under a connected client: back to live, misse
   const token = await signToken(JWT_SECRET, { sub: "sdk-1" }, 600);
   const client = new CourierClient({ url: first.ws, token });
   const events: CourierEvent[] = [];
+  const servers = [first];
+  const context = tracer(client, events, () => servers);
   client.subscribe("user:sdk-1", (e) => events.push(e));
   client.connect();
-  await reach(client, "live");
-  for (let n = 1; n <= 5; n++) await publish(first, "user:sdk-1", n);
-  await until(events, client, 5);
+  await step("the first connect", reach(client, "live"), context);
+  for (let n = 1; n <= 5; n++) await step(`publish ${n}`, publish(first, "user:sdk-1", n), context);
+  await step("events 1-5", until(events, client, 5), context);
 
   first.kill("SIGTERM");
-  expect(await first.exited).toBe(0);
-  await reach(client, "connecting");
+  expect(await step("the drain of the first server", first.exited, context)).toBe(0);
+  await step("the client's reconnect after the drain", reach(client, "connecting"), context);
   const second = await spawn(dataDir, first.port);
-  for (let n = 6; n <= 10; n++) await publish(second, "user:sdk-1", n);
-  await reach(client, "live");
-  await until(events, client, 10);
-  for (let n = 11; n <= 12; n++) await publish(second, "user:sdk-1", n);
-  await until(events, client, 12);
+  servers.push(second);
+  for (let n = 6; n <= 10; n++) await step(`publish ${n}`, publish(second, "user:sdk-1", n), context);
+  await step("live on the second server", reach(client, "live"), context);
+  await step("events 6-10", until(events, client, 10), context);
+  for (let n = 11; n <= 12; n++) await step(`publish ${n}`, publish(second, "user:sdk-1", n), context);
+  await step("events 11-12", until(events, client, 12), context);
 
   expect(events.map((e) => (e.data as { n: number }).n)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   expect(events.map((e) => e.offset)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
