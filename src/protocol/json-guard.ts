@@ -8,7 +8,7 @@
  * `eventFrame()`, so the payload is serialized exactly once.
  */
 import { serializeData } from "./serializer.ts";
-import { exceedsDepth } from "./json-depth.ts";
+import { batchItemsExceed, exceedsDepth } from "./json-depth.ts";
 
 /** Why a body was refused: not JSON, nested deeper than allowed, not a JSON object, or a batch over its item limit. */
 export type JsonGuardErrorCode = "bad_json" | "too_deep" | "not_object" | "too_many_items";
@@ -70,12 +70,21 @@ function serializeItem(item: Record<string, unknown>): void {
 }
 
 /**
+ * Bodies longer than this have their batch counted by a scan before JSON.parse: a million `{}`
+ * fit in 4 MiB, and building them only to refuse the count took a loaded machine's worker past the
+ * serializer budget (a 503 instead of the 400). Shorter bodies hold too few items to matter.
+ */
+const PRESCAN_BYTES = 64 * 1024;
+
+const tooManyItems = (maxItems: number) => new JsonGuardError("too_many_items", `a batch holds at most ${maxItems} items`);
+
+/**
  * Parses a publish body on the calling thread: checks depth, parses, and turns `data` into
  * `dataJson` (the top-level object unless it is a pure batch: `items` and no `channel`, `event`
  * or `data`; every object in `items`). A client-sent `dataJson` never survives.
  * Use it for bodies under `delivery.slowPathBytes`; larger ones go through {@linkcode createJsonGuard}.
  *
- * @throws {JsonGuardError} `bad_json`, `too_deep` or `not_object`.
+ * @throws {JsonGuardError} `bad_json`, `too_deep`, `not_object` or `too_many_items`.
  * @example
  * parsePublishSync('{"channel":"user:a","event":"x","data":{"n":1}}', 32)
  * // { channel: "user:a", event: "x", dataJson: '{"n":1}' }
@@ -90,6 +99,8 @@ export function parsePublishSync(text: string, maxDepth = 32, maxItems = Number.
   if (exceedsDepth(text, maxDepth)) {
     throw new JsonGuardError("too_deep", `JSON nests deeper than ${maxDepth} levels`);
   }
+  // A large batch is counted before it is parsed (the count after parsing below stays the rule).
+  if (text.length > PRESCAN_BYTES && Number.isFinite(maxItems) && batchItemsExceed(text, maxItems)) throw tooManyItems(maxItems);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -100,7 +111,7 @@ export function parsePublishSync(text: string, maxDepth = 32, maxItems = Number.
   const isBatch = Array.isArray(body.items);
   // Refused before any per-item work: a 4 MiB batch of `{}` is a million items to serialize and
   // to clone back from the worker.
-  if (isBatch && (body.items as unknown[]).length > maxItems) throw new JsonGuardError("too_many_items", `a batch holds at most ${maxItems} items`);
+  if (isBatch && (body.items as unknown[]).length > maxItems) throw tooManyItems(maxItems);
   if (isBatch) {
     for (const item of body.items as unknown[]) if (isObject(item)) serializeItem(item);
   }
