@@ -5,6 +5,18 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 
+/** Index of the quote closing the string opened at `open`, or -1 (one preceded by an even run of backslashes). */
+function closingQuote(text: string, open: number): number {
+  let j = open;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    if (j === -1) return -1;
+    let slashes = 0;
+    while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return j;
+  }
+}
+
 /**
  * Whether JSON `text` nests objects/arrays deeper than `maxDepth`, by a linear scan that jumps over
  * strings. Runs before JSON.parse, so a hostile depth never reaches recursive code.
@@ -17,16 +29,9 @@ export function exceedsDepth(text: string, maxDepth: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      // Jump to the closing quote: one preceded by an even run of backslashes.
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j === -1) return false; // unterminated string: JSON.parse reports it
-        let slashes = 0;
-        while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
-        if (slashes % 2 === 0) break;
-      }
-      i = j;
+      const end = closingQuote(text, i);
+      if (end === -1) return false; // unterminated string: JSON.parse reports it
+      i = end;
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > maxDepth) return true;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
@@ -38,18 +43,6 @@ export function exceedsDepth(text: string, maxDepth: number): boolean {
 
 const COLON = 0x3a;
 const COMMA = 0x2c;
-
-/** Index of the quote closing the string opened at `open`, or -1 (one preceded by an even run of backslashes). */
-function closingQuote(text: string, open: number): number {
-  let j = open;
-  for (;;) {
-    j = text.indexOf('"', j + 1);
-    if (j === -1) return -1;
-    let slashes = 0;
-    while (text.charCodeAt(j - 1 - slashes) === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return j;
-  }
-}
 
 /** Whether the char code is JSON whitespace (space, tab, newline, carriage return). */
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
