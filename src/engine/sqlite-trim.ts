@@ -63,13 +63,18 @@ export function prepareTrim(db: Database): (rule: TrimRule, tops: ReadonlyMap<st
   const selectUnswept = db.query<{ channel: string; swept: number; below: number }, [number]>(
     "SELECT channel, swept, top - ?1 AS below FROM channels WHERE top - ?1 > swept",
   );
-  const countOld = db.query<{ max: number | null; n: number }, [string, number, number]>(
-    `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events
-     WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
+  // A class's events in (?2, ?3]: counted, then removed. Indexed by `critical`; the count rule
+  // uses the non-critical pair, the age rule both.
+  const countIn = ([0, 1] as const).map((critical) =>
+    db.query<{ max: number | null; n: number }, [string, number, number]>(
+      `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`,
+    ),
   );
-  const deleteOld = db.query<null, [string, number, number]>(
-    `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = 0`,
+  const deleteIn = ([0, 1] as const).map((critical) =>
+    db.query<null, [string, number, number]>(`DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`),
   );
+  const countOld = countIn[0]!;
+  const deleteOld = deleteIn[0]!;
   const markSwept = db.query<null, [string, number]>("UPDATE channels SET swept = ?2 WHERE channel = ?1");
   // Channels with a class whose first event after its mark is past its age.
   const selectAged = db.query<AgeRow, [number, number]>(
@@ -81,12 +86,8 @@ export function prepareTrim(db: Database): (rule: TrimRule, tops: ReadonlyMap<st
     const firstKept = db.query<{ offset: number; ts: number }, [string, number, number]>(
       `SELECT "offset", ts FROM events WHERE channel = ?1 AND "offset" > ?2 AND critical = ${critical} AND ts >= ?3 ORDER BY "offset" LIMIT 1`,
     );
-    const count = db.query<{ max: number | null; n: number }, [string, number, number]>(
-      `SELECT MAX("offset") AS max, COUNT(*) AS n FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`,
-    );
-    const remove = db.query<null, [string, number, number]>(
-      `DELETE FROM events WHERE channel = ?1 AND "offset" > ?2 AND "offset" <= ?3 AND critical = ${critical}`,
-    );
+    const count = countIn[critical]!;
+    const remove = deleteIn[critical]!;
     const mark = db.query<null, [string, number, number | null]>(`UPDATE channels SET ${aged} = ?2, ${ts} = ?3 WHERE channel = ?1`);
     /** Removes the channel's events of the class past `before`, from `from`; returns the highest removed and how many. */
     return (row: AgeRow, from: number, before: number): { max: number | null; n: number } => {
