@@ -14,6 +14,7 @@
 import type { Attributes, Histogram } from "@opentelemetry/api";
 import { ValueType } from "@opentelemetry/api";
 import { emptyResource } from "@opentelemetry/resources";
+import { attributesKey, CARDINALITY_LIMIT, OVERFLOW_ATTRIBUTES } from "./cardinality.ts";
 import {
   AggregationTemporality,
   DataPointType,
@@ -24,9 +25,6 @@ import {
   type MetricProducer,
 } from "@opentelemetry/sdk-metrics";
 
-/** The SDK's default cardinality limit per instrument, overflow point included. */
-export const HISTOGRAM_CARDINALITY_LIMIT = 2000;
-const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ "otel.metric.overflow": true });
 
 type HrTime = [number, number];
 
@@ -198,10 +196,10 @@ class LocalHistogram implements Histogram {
   }
 
   #cellOf(attributes: Attributes): Cell {
-    const key = keyOf(attributes);
+    const key = attributesKey(attributes);
     let cell = this.#cells.get(key);
     if (cell === undefined) {
-      if (this.#cells.size >= HISTOGRAM_CARDINALITY_LIMIT - 1) return this.#overflow();
+      if (this.#cells.size >= CARDINALITY_LIMIT - 1) return this.#overflow();
       const start = hrTimeOf(Date.now());
       // A copy the caller cannot change afterwards; frozen objects are kept as they are. Started
       // now, by the recording that makes the cell: `fresh`, so that recording does not read the
@@ -214,7 +212,7 @@ class LocalHistogram implements Histogram {
   }
 
   #overflow(): Cell {
-    const key = keyOf(OVERFLOW_ATTRIBUTES);
+    const key = attributesKey(OVERFLOW_ATTRIBUTES);
     let cell = this.#cells.get(key);
     if (cell === undefined) {
       const start = hrTimeOf(Date.now());
@@ -227,10 +225,4 @@ class LocalHistogram implements Histogram {
   #accumulation(startTime: HrTime, fresh = false): Accumulation {
     return { counts: new Float64Array(this.#boundaries.length + 1), count: 0, sum: 0, min: Infinity, max: -Infinity, startTime, reported: fresh };
   }
-}
-
-/** The SDK's `hashAttributes`: the entries sorted by key, as JSON. */
-function keyOf(attributes: Attributes): string {
-  const keys = Object.keys(attributes).sort();
-  return JSON.stringify(keys.map((k) => [k, attributes[k]]));
 }

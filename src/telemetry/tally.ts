@@ -10,14 +10,12 @@
  * label sets and values as the synchronous counter gave.
  */
 import type { Attributes, Counter, Meter, MetricOptions, ObservableResult } from "@opentelemetry/api";
+import { CARDINALITY_LIMIT, OVERFLOW_ATTRIBUTES } from "./cardinality.ts";
 
-/**
- * Label sets past this many fold into one overflow cell, as the SDK's own counters do at its
- * default cardinality limit: an unbounded label (a channel kind is any `[a-z][a-z0-9_-]{0,31}`)
- * must not grow the map, nor the exposition, without end.
- */
-export const TALLY_CARDINALITY_LIMIT = 2000;
-const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ "otel.metric.overflow": true });
+// Label sets past CARDINALITY_LIMIT fold into one overflow cell, as the SDK's own counters do: an
+// unbounded label (a channel kind is any `[a-z][a-z0-9_-]{0,31}`) must not grow the map, nor the
+// exposition, without end.
+
 /** No label value holds a NUL (they come from fixed sets and validated names), so no real cell has this key. */
 const OVERFLOW_KEY = "\u0000overflow";
 
@@ -60,7 +58,7 @@ export class Tally<A extends Attributes = Attributes> implements Counter<A> {
   }
 
   #open(key: string, attributes: A | undefined): Cell {
-    if (this.#cells.size >= TALLY_CARDINALITY_LIMIT - 1) return this.#overflow();
+    if (this.#cells.size >= CARDINALITY_LIMIT - 1) return this.#overflow();
     // The declared labels only, copied: the caller may reuse or change its object.
     const copy: Attributes = {};
     for (const label of this.#labels) if (attributes?.[label] !== undefined) copy[label] = attributes[label];

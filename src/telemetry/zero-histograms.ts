@@ -5,7 +5,6 @@
  * and every bucket 0 is the truth. Only the label sets a histogram names as known (`HistogramSpec.zero`)
  * are added, and only while the SDK has no point for them.
  */
-import type { Attributes } from "@opentelemetry/api";
 import {
   AggregationTemporality,
   DataPointType,
@@ -15,6 +14,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 import { ValueType } from "@opentelemetry/api";
+import { attributesKey } from "./cardinality.ts";
 import type { HistogramSpec } from "./metrics.ts";
 
 /**
@@ -33,8 +33,8 @@ export function withZeroHistograms(resourceMetrics: ResourceMetrics, specs: read
   const replaced = new Map<MetricData, MetricData>();
   for (const spec of specs) {
     const existing = byName.get(spec.name) as HistogramMetricData | undefined;
-    const have = new Set((existing?.dataPoints ?? []).map((p) => keyOf(p.attributes)));
-    const missing = spec.zero.filter((attributes) => !have.has(keyOf(attributes)));
+    const have = new Set((existing?.dataPoints ?? []).map((p) => attributesKey(p.attributes)));
+    const missing = spec.zero.filter((attributes) => !have.has(attributesKey(attributes)));
     if (missing.length === 0) continue;
     const points = missing.map((attributes) => ({
       attributes,
@@ -59,8 +59,4 @@ export function withZeroHistograms(resourceMetrics: ResourceMetrics, specs: read
     ...resourceMetrics,
     scopeMetrics: [{ ...scope, metrics: [...swap(scope.metrics), ...added] }, ...rest.map((s) => ({ ...s, metrics: swap(s.metrics) }))],
   };
-}
-
-function keyOf(attributes: Attributes): string {
-  return JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

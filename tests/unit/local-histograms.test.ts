@@ -12,7 +12,8 @@ import {
   type MetricProducer,
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
-import { HISTOGRAM_CARDINALITY_LIMIT, LocalHistograms } from "../../src/telemetry/local-histograms.ts";
+import { CARDINALITY_LIMIT } from "../../src/telemetry/cardinality.ts";
+import { LocalHistograms } from "../../src/telemetry/local-histograms.ts";
 import { REMOTE_BUCKETS_S } from "../../src/telemetry/metrics.ts";
 import { withMergedScopes } from "../../src/telemetry/push-readers.ts";
 
@@ -121,10 +122,10 @@ describe("LocalHistograms gives what the SDK's histogram gives", () => {
 
   test("past the cardinality limit, further sets fold into one overflow point", async () => {
     const h = pair(AggregationTemporality.CUMULATIVE);
-    for (let i = 0; i < HISTOGRAM_CARDINALITY_LIMIT + 100; i++) h.record(0.001 * (i % 7), { n: i });
+    for (let i = 0; i < CARDINALITY_LIMIT + 100; i++) h.record(0.001 * (i % 7), { n: i });
     const { sdk, ours } = await h.collect();
     expect(ours).toEqual(sdk);
-    expect(ours!.points).toHaveLength(HISTOGRAM_CARDINALITY_LIMIT);
+    expect(ours!.points).toHaveLength(CARDINALITY_LIMIT);
   });
 
   test("a delta point starts where the reader's last collection ended; a cumulative one at the set's first recording", async () => {

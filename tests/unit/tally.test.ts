@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import { TALLY_CARDINALITY_LIMIT, Tally } from "../../src/telemetry/tally.ts";
+import { CARDINALITY_LIMIT } from "../../src/telemetry/cardinality.ts";
+import { Tally } from "../../src/telemetry/tally.ts";
 
 /** A private provider with one Prometheus reader, rendered as `/metrics` renders it. */
 function provider() {
@@ -71,10 +72,10 @@ describe("Tally", () => {
   test("label sets past the cardinality limit fold into one overflow series", async () => {
     await using p = provider();
     const tally = new Tally<{ kind: string }>(p.meter, "courier_publishes_total", ["kind"]);
-    for (let i = 0; i < TALLY_CARDINALITY_LIMIT + 10; i++) tally.add(1, { kind: `k${i}` });
+    for (let i = 0; i < CARDINALITY_LIMIT + 10; i++) tally.add(1, { kind: `k${i}` });
     tally.add(1, { kind: "k0" });
     const samples = lines(await p.render(), "courier_publishes_total");
-    expect(samples.length).toBe(TALLY_CARDINALITY_LIMIT);
+    expect(samples.length).toBe(CARDINALITY_LIMIT);
     expect(samples).toContain('courier_publishes_total{kind="k0"} 2');
     expect(samples).toContain('courier_publishes_total{otel_metric_overflow="true"} 11');
   });
