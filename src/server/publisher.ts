@@ -10,7 +10,7 @@ import { channelKind } from "../protocol/channel.ts";
 import { eventFrameBytes } from "../protocol/serializer.ts";
 import { BreakerOpenError, type CircuitBreaker } from "../resilience/index.ts";
 import type { Metrics } from "../telemetry/index.ts";
-import type { AfterWrites } from "./after-writes.ts";
+import { AfterWrites } from "./after-writes.ts";
 import type { ExtensionSet } from "./extension.ts";
 import type { NodeStats } from "./node-stats.ts";
 
@@ -23,7 +23,7 @@ export interface PublisherOptions {
   stats: NodeStats;
   /** Sees every stored publish, whoever published it, before the publish resolves. */
   extensions: Pick<ExtensionSet, "published">;
-  /** Records `metrics` once the turn's writes are out (after-writes.ts). Default: at once. */
+  /** Records `metrics` once the turn's writes are out (after-writes.ts). @default its own AfterWrites */
   later?: Pick<AfterWrites, "run">;
   /**
    * Largest event frame a publish may produce (`limits.maxEventFrameBytes`): an event a default
@@ -59,9 +59,11 @@ export class EventTooLargeError extends Error {
  */
 export class Publisher {
   readonly #options: PublisherOptions;
+  readonly #later: Pick<AfterWrites, "run">;
 
   constructor(options: PublisherOptions) {
     this.#options = options;
+    this.#later = options.later ?? new AfterWrites();
   }
 
   /**
@@ -71,7 +73,7 @@ export class Publisher {
    * @throws {StoreUnavailableError} when the store refused or its breaker is open: nothing was stored.
    */
   async publish(items: PublishItem[]): Promise<PublishOutcome[]> {
-    const { broker, breaker, metrics, stats, extensions, later, maxEventFrameBytes = Infinity } = this.#options;
+    const { broker, breaker, metrics, stats, extensions, maxEventFrameBytes = Infinity } = this.#options;
     for (const [index, item] of items.entries()) {
       const bytes = eventFrameBytes(item);
       if (bytes > maxEventFrameBytes) throw new EventTooLargeError(index, bytes, maxEventFrameBytes, items.length > 1);
@@ -83,11 +85,9 @@ export class Publisher {
       if (error instanceof BreakerOpenError) throw new StoreUnavailableError(error.message, { cause: error });
       throw error;
     }
-    const count = () => {
+    this.#later.run(() => {
       for (const item of items) metrics.publishes.add(1, { kind: channelKind(item.channel), class: item.critical ? "critical" : "normal" });
-    };
-    if (later) later.run(count);
-    else count();
+    });
     stats.publishes += items.length;
     extensions.published(items, outcomes);
     return outcomes;
